@@ -1,0 +1,54 @@
+# Batch data platform: PySpark + Delta jobs, local MinIO/FerretDB, read-only API.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+export PATH := $(HOME)/.cache/dataplatform/bin:$(PATH)
+
+.PHONY: help setup services services-down test test-unit lint bench demo run api clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt ".[dev]"
+	@touch $@
+
+setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build MinIO/FerretDB/helm (idempotent)
+	scripts/fetch_jars.sh
+	scripts/build_servers.sh
+	scripts/setup_web.sh
+
+services: ## Start MinIO (127.0.0.1:9000) and FerretDB (127.0.0.1:27017); harmless if already up
+	scripts/services.sh start
+
+services-down: ## Stop the local services started by `make services`
+	scripts/services.sh stop
+
+test: setup services ## Every test (unit, integration, e2e, browser, k8s) against the local services
+	scripts/run_tests.sh
+
+test-unit: $(VENV_STAMP) ## Only the fast unit tests (no services)
+	$(PY) -m pytest -m unit -q
+
+lint: $(VENV_STAMP) ## ruff and mypy --strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check common jobs api emulators
+	.venv/bin/mypy common jobs api emulators
+
+bench: setup services ## Benchmarks (results in bench/results/)
+	scripts/run_bench.sh
+
+demo: setup services ## Whole platform offline on emulated sources, then serve the API/dashboard
+	$(PY) -m demo
+
+run: setup ## The three jobs against the real services (needs GITHUB_TOKEN and network)
+	scripts/run_real.sh
+
+api: $(VENV_STAMP) ## Serve the API on API_HOST:API_PORT
+	$(PY) -m api
+
+clean: services-down ## Remove local state (lake, services data)
+	rm -rf lake .services

@@ -1,0 +1,1 @@
+"""Shared foundation of the platform: settings, Spark session, HTTP client, storage, logging."""

@@ -1,0 +1,73 @@
+"""Entry-point wrapper: expected failures end with one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date
+
+from common.errors import PlatformError
+from common.logging import redact, setup_logging
+from common.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def run_job(name: str, main: Callable[[], int | None]) -> int:
+    """Run a job's main; map failures to one `error:` line on stderr and an exit code.
+
+    A PlatformError is expected (bad input, a dependency down) and prints its message alone.
+    Anything else is a bug: the traceback goes to the debug log, and a one-line summary is printed.
+    """
+    setup_logging()
+    try:
+        return main() or 0
+    except PlatformError as exc:
+        print(f"{name}: error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence, summarised on one line
+        log.debug("unexpected failure", exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"{name}: error: {type(exc).__name__}: {redact(first)[:500]}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# Settings that every job also accepts as a flag (the environment stays the default).
+_SETTING_FLAGS = (
+    ("--lake-root", "lake_root", "LAKE_ROOT: local path or s3a://bucket/prefix"),
+    ("--s3-endpoint-url", "s3_endpoint_url", "S3_ENDPOINT_URL: S3-compatible endpoint"),
+    ("--github-api-url", "github_api_url", "GITHUB_API_URL: GitHub REST base URL"),
+    ("--wikimedia-dumps-url", "wikimedia_dumps_url", "WIKIMEDIA_DUMPS_URL: base of the dumps tree"),
+    ("--datagouv-api-url", "datagouv_api_url", "DATAGOUV_API_URL: data.gouv.fr API base"),
+    ("--datagouv-bucket", "datagouv_bucket", "DATAGOUV_BUCKET: bucket of the CSV exports"),
+    ("--mongo-uri", "mongo_uri", "MONGO_URI: MongoDB connection string"),
+    ("--spark-master", "spark_master", "Spark master for local runs (default local[*])"),
+)
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the settings flags; each defaults to its environment variable."""
+    group = parser.add_argument_group("settings (default: the environment)")
+    for flag, dest, text in _SETTING_FLAGS:
+        group.add_argument(flag, dest=dest, default=None, help=text)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by any settings flag given."""
+    return load_settings(**{dest: getattr(args, dest, None) for _, dest, _ in _SETTING_FLAGS})
+
+
+def iso_date(text: str) -> date:
+    """argparse type for YYYY-MM-DD, with a message that names the expected form."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None

@@ -1,0 +1,52 @@
+"""Logging configured once per process, with secrets redacted from every record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_configured = False
+_secrets: set[str] = set()
+# Bearer tokens and classic/fine-grained GitHub token shapes never reach a log line.
+_TOKEN_RE = re.compile(r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|(?i:bearer|token)\s+\S+)")
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that any log line containing it is masked."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask registered secrets and token-shaped strings."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return _TOKEN_RE.sub("***", text)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Configure the root logger once; later calls only adjust the level."""
+    global _configured
+    root = logging.getLogger()
+    root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    if _configured:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(_RedactingFilter())
+    root.addHandler(handler)
+    for noisy in ("py4j", "urllib3", "botocore", "boto3", "s3transfer", "pymongo"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configured = True

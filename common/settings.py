@@ -1,0 +1,87 @@
+"""Typed settings read from the environment (the table in the contract), overridable by flags."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigError
+from common.logging import register_secret
+
+LAKE_SCHEMES = ("", "file", "s3a", "s3")
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; the environment variable is the field name upper-cased."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    lake_root: str = "./lake"
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    wikimedia_dumps_url: str = "https://dumps.wikimedia.org"
+    datagouv_api_url: str = "https://www.data.gouv.fr/api/1"
+    datagouv_bucket: str = "datagouv"
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    spark_master: str | None = None
+    spark_driver_memory: str = "2g"
+
+    @field_validator("lake_root")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = urlparse(value).scheme
+        if scheme not in LAKE_SCHEMES:
+            raise ValueError(f"unknown scheme '{scheme}://' (use a local path or s3a://bucket/prefix)")
+        if scheme in ("s3a", "s3") and not urlparse(value).netloc:
+            raise ValueError("an s3a:// root needs a bucket, e.g. s3a://lake/prefix")
+        return value.rstrip("/") or "/"
+
+    @field_validator("s3_endpoint_url", "github_api_url", "wikimedia_dumps_url", "datagouv_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value is None else value
+        if urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def github_tokens(self) -> list[str]:
+        """The token pool: `GITHUB_TOKEN=a,b,c`."""
+        if self.github_token is None:
+            return []
+        return [t.strip() for t in self.github_token.get_secret_value().split(",") if t.strip()]
+
+    @property
+    def lake_is_s3(self) -> bool:
+        return urlparse(self.lake_root).scheme in ("s3a", "s3")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus flag overrides (None values are ignored).
+
+    Raises ConfigError naming the first wrong setting, so entry points print one line.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(name, str(first["msg"]).removeprefix("Value error, ")) from None
+    for secret in settings.github_tokens:
+        register_secret(secret)
+    if settings.aws_secret_access_key is not None:
+        register_secret(settings.aws_secret_access_key.get_secret_value())
+    password = urlparse(settings.mongo_uri.get_secret_value()).password
+    register_secret(password)
+    return settings

@@ -1,0 +1,189 @@
+"""Paths under LAKE_ROOT and object-store access (local folder or S3/MinIO) for every job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from common.errors import ConfigError, StorageError
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+def lake_path(settings: Settings, *parts: str) -> str:
+    """A location under LAKE_ROOT as Spark wants it: `s3a://...` or an absolute local path."""
+    root = settings.lake_root
+    parsed = urlparse(root)
+    if parsed.scheme in ("s3", "s3a"):
+        base = f"s3a://{parsed.netloc}{parsed.path}".rstrip("/")
+    elif parsed.scheme == "file":
+        base = str(Path(parsed.path).resolve())
+    else:
+        base = str(Path(root).resolve())
+    return "/".join([base, *[p.strip("/") for p in parts if p]])
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """`s3a://bucket/key` -> (bucket, key)."""
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def is_s3(uri: str) -> bool:
+    return urlparse(uri).scheme in ("s3", "s3a")
+
+
+def s3_client(settings: Settings) -> S3Client:
+    """A boto3 S3 client on S3_ENDPOINT_URL with bounded retries and short timeouts."""
+    import boto3
+    from botocore.config import Config
+
+    secret = settings.aws_secret_access_key
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        region_name=settings.aws_region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 4, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+    return client
+
+
+def ensure_bucket(settings: Settings, bucket: str) -> None:
+    """Create the bucket if missing; turn connection and credential failures into one clear line."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    client = s3_client(settings)
+    try:
+        client.head_bucket(Bucket=bucket)
+        return
+    except EndpointConnectionError as exc:
+        raise ConfigError("S3_ENDPOINT_URL", f"cannot reach {settings.s3_endpoint_url}: {exc}") from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+            raise ConfigError(
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", f"rejected by {settings.s3_endpoint_url} ({code})"
+            ) from None
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise StorageError(f"S3 bucket '{bucket}': {code or exc}") from None
+    except BotoCoreError as exc:
+        raise ConfigError("S3_ENDPOINT_URL", f"cannot reach {settings.s3_endpoint_url}: {exc}") from None
+    try:
+        client.create_bucket(Bucket=bucket)
+        log.info("created bucket %s", bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise StorageError(f"cannot create bucket '{bucket}': {code or exc}") from None
+
+
+def check_lake(settings: Settings) -> None:
+    """Fail fast, before Spark starts, when LAKE_ROOT cannot be used."""
+    if settings.lake_is_s3:
+        bucket, _ = split_s3(settings.lake_root)
+        ensure_bucket(settings, bucket)
+        return
+    root = Path(lake_path(settings))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("LAKE_ROOT", f"cannot create {root}: {exc.strerror}") from None
+
+
+class RawStore:
+    """The raw landing zone: files as downloaded, on local disk or S3, written atomically.
+
+    Downloads go to a local temporary file first and are moved (local) or uploaded (S3) only once
+    verified, so a half-written file is never visible under its final name.
+    """
+
+    def __init__(self, settings: Settings, *prefix: str) -> None:
+        self.settings = settings
+        self.root = lake_path(settings, *prefix)
+
+    def uri(self, relative: str) -> str:
+        return f"{self.root}/{relative.lstrip('/')}"
+
+    def _client(self) -> S3Client:
+        return s3_client(self.settings)
+
+    def size(self, relative: str) -> int | None:
+        """Size of a landed file, or None when it is absent."""
+        uri = self.uri(relative)
+        if is_s3(uri):
+            from botocore.exceptions import ClientError
+
+            bucket, key = split_s3(uri)
+            try:
+                return int(self._client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+            except ClientError:
+                return None
+        path = Path(uri)
+        return path.stat().st_size if path.is_file() else None
+
+    def put(self, local: Path, relative: str) -> str:
+        """Publish a verified local file under its final name and return its URI."""
+        uri = self.uri(relative)
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            self._client().upload_file(str(local), bucket, key)
+            local.unlink(missing_ok=True)
+        else:
+            target = Path(uri)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.move(str(local), tmp)
+            os.replace(tmp, target)
+        return uri
+
+    @contextmanager
+    def open_local(self, relative: str) -> Iterator[Path]:
+        """A local path with the file's bytes (downloaded from S3 when needed)."""
+        uri = self.uri(relative)
+        if not is_s3(uri):
+            yield Path(uri)
+            return
+        bucket, key = split_s3(uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(key).name
+            self._client().download_file(bucket, key, str(path))
+            yield path
+
+
+def delta_storage_options(settings: Settings) -> dict[str, Any]:
+    """Options for delta-rs (`deltalake`) to read tables on S3/MinIO without a JVM."""
+    if not settings.lake_is_s3:
+        return {}
+    options: dict[str, Any] = {"AWS_REGION": settings.aws_region}
+    if settings.s3_endpoint_url:
+        options["AWS_ENDPOINT_URL"] = settings.s3_endpoint_url
+        if settings.s3_endpoint_url.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    if settings.aws_access_key_id:
+        options["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
+    if settings.aws_secret_access_key is not None:
+        options["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key.get_secret_value()
+    return options
+
+
+def delta_rs_uri(spark_uri: str) -> str:
+    """delta-rs wants `s3://` where Spark wants `s3a://`."""
+    return "s3://" + spark_uri[len("s3a://") :] if spark_uri.startswith("s3a://") else spark_uri

@@ -1,0 +1,41 @@
+"""The lake's tables: where each lives under LAKE_ROOT and which job owns it.
+
+Jobs write these with Spark; the API reads the gold ones with delta-rs. Keeping the names in one
+place is what lets the two sides agree without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    path: str  # relative to LAKE_ROOT
+    owner: str  # the job that writes it
+    key: tuple[str, ...]
+    partition_by: tuple[str, ...] = ()
+
+
+# --- GitHub (jobs.github_contributors) ---
+GITHUB_REPOSITORIES = Table("github/repositories", "github_contributors", ("org", "repo"))
+GITHUB_COMMITS = Table("github/commits", "github_contributors", ("org", "repo", "sha"), ("org",))
+GITHUB_CRAWL_STATE = Table("github/crawl_state", "github_contributors", ("org", "repo"))
+# Gold: org, repo, month ("YYYY-MM"), new_contributors (long), total_contributors (long).
+GITHUB_NEW_CONTRIBUTORS = Table("github/new_contributors_monthly", "github_contributors", ("org", "repo", "month"))
+
+# --- Wikimedia (jobs.wikimedia_pageviews) ---
+WIKI_PAGEVIEWS_DAILY = Table("wikimedia/pageviews_daily", "wikimedia_pageviews", ("wiki", "day", "title"), ("day",))
+WIKI_ARTICLES = Table("wikimedia/articles", "wikimedia_pageviews", ("wiki", "page_id"))
+WIKI_REDIRECTS = Table("wikimedia/redirects", "wikimedia_pageviews", ("wiki", "page_id"))
+WIKI_CATEGORY_MEMBERS = Table("wikimedia/category_members", "wikimedia_pageviews", ("wiki", "page_id", "category"))
+# Gold: day (date), wiki, hours, complete, most_title, most_views, least_title, least_views, least_ties.
+WIKI_DAILY_SUMMARY = Table("wikimedia/daily_summary", "wikimedia_pageviews", ("wiki", "day"))
+# Gold: day (date), wiki, rank (int), category, views (long), articles (long).
+WIKI_TOP_CATEGORIES = Table("wikimedia/daily_top_categories", "wikimedia_pageviews", ("wiki", "day", "rank"))
+
+# --- data.gouv.fr (jobs.datagouv_catalog) ---
+DATAGOUV_MATCHING = Table("datagouv/matching_datasets", "datagouv_catalog", ("run_date", "id"), ("run_date",))
+# Gold: run_date ("YYYY-MM-DD"), dataset_id, title, dataset_followers (long), organization,
+# organization_id, organization_followers (long).
+DATAGOUV_TOPS = Table("datagouv/tops", "datagouv_catalog", ("run_date", "dataset_id"), ("run_date",))
