@@ -1,0 +1,309 @@
+"""Synthetic GitHub organizations for the emulator, and the expected answers computed without Spark.
+
+Layout under `root`:
+    {org}/org.json              {"login": org, "repos": [{name, created_at, pushed_at, fork, archived,
+                                  status: "ok" | "empty" | "gone"}]}
+    {org}/commits/{repo}.jsonl  one commit object per line, as the commits endpoint returns it
+
+`status` "empty" makes the commits endpoint answer 409, "gone" makes it answer 404 (a repository
+deleted between listing and crawling). The expected series follow the contract's definitions
+and are computed here in plain Python, independently of the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+END = datetime(2026, 10, 31, 12, 0, 0, tzinfo=UTC)
+START = datetime(2015, 1, 1, tzinfo=UTC)
+NAMES = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+    "upsilon phi chi psi omega"
+).split()
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A contributor: a linked account (login) or only an email/name pair."""
+
+    login: str | None
+    email: str
+    name: str
+
+
+def _people(rng: random.Random, count: int) -> list[Person]:
+    people: list[Person] = []
+    for i in range(count):
+        roll = rng.random()
+        name = f"Dev {i:04d}"
+        if roll < 0.6:
+            # Mixed-case logins: identity is the lower-cased login.
+            people.append(Person(f"Dev{i:04d}", f"dev{i}@users.example.com", name))
+        elif roll < 0.95:
+            # Unlinked email (author null); mixed case so lower-casing matters.
+            people.append(Person(None, f"Dev{i}@Corp.Example.com", name))
+        else:
+            # Neither account nor email: the name is the identity.
+            people.append(Person(None, "", name))
+    return people
+
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def commit_object(
+    sha: str, person: Person, authored: datetime, committed: datetime, message: str
+) -> dict[str, Any]:
+    """A commit as `GET /repos/{o}/{r}/commits` lists it (the fields the crawler reads and a few more)."""
+    account = None
+    if person.login is not None:
+        account = {"login": person.login, "id": int(sha[:7], 16), "type": "User"}
+    return {
+        "sha": sha,
+        "commit": {
+            "author": {"name": person.name, "email": person.email, "date": iso(authored)},
+            "committer": {"name": "GitHub", "email": "noreply@github.com", "date": iso(committed)},
+            "message": message,
+        },
+        "author": account,
+        "committer": None,
+        "parents": [],
+    }
+
+
+def _skewed_counts(rng: random.Random, repos: int, total: int, skew: float) -> list[int]:
+    """Zipf-like counts summing exactly to `total`, each at least 1, in random repo order."""
+    if repos == 0:
+        return []
+    weights = [1.0 / (rank + 1) ** skew for rank in range(repos)]
+    scale = max(0, total - repos) / sum(weights)
+    counts = [1 + int(w * scale) for w in weights]
+    rest = total - sum(counts)
+    i = 0
+    while rest > 0:
+        counts[i % repos] += 1
+        rest -= 1
+        i += 1
+    rng.shuffle(counts)
+    return counts
+
+
+def _make_commits(
+    rng: random.Random,
+    people: list[Person],
+    repo: str,
+    count: int,
+    created: datetime,
+    end: datetime,
+    tag: str,
+) -> list[dict[str, Any]]:
+    """`count` commits between creation (some imported history before it) and `end`."""
+    span = max(1.0, (end - created).total_seconds())
+    # Each repository has its own small community, a few heavy contributors and a long tail.
+    team = rng.sample(people, k=min(len(people), max(2, int(count**0.6) + 1)))
+    commits = []
+    for i in range(count):
+        if rng.random() < 0.05:
+            committed = created - timedelta(seconds=rng.uniform(0, 365 * 86400))
+        else:
+            committed = created + timedelta(seconds=rng.random() * span)
+        committed = committed.replace(microsecond=0)
+        authored = committed - timedelta(seconds=int(rng.random() ** 4 * 40 * 86400))
+        person = team[min(len(team) - 1, int(rng.random() ** 2 * len(team)))]
+        sha = _sha(tag, repo, i)
+        commits.append(commit_object(sha, person, authored, committed, f"change {i} of {repo}"))
+    return commits
+
+
+def _write_commits(path: Path, commits: list[dict[str, Any]], append: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if append else "w", encoding="utf-8") as fh:
+        for item in commits:
+            fh.write(json.dumps(item, separators=(",", ":")) + "\n")
+
+
+def generate_org(
+    root: Path,
+    org: str,
+    *,
+    repos: int = 20,
+    commits: int = 2000,
+    seed: int = 0,
+    skew: float = 0.9,
+    empty: int = 1,
+    gone: int = 1,
+    people: int | None = None,
+    end: datetime = END,
+) -> None:
+    """Write a synthetic organization: `repos` listed repositories, `commits` commits in all.
+
+    The first `empty` repositories (in listing order) are empty (409), the next `gone` answer 404.
+    """
+    rng = random.Random(seed)
+    folder = Path(root) / org
+    (folder / "commits").mkdir(parents=True, exist_ok=True)
+    pool = _people(rng, people or max(20, commits // 15))
+    with_commits = repos - empty - gone
+    counts = _skewed_counts(rng, max(0, with_commits), commits, skew)
+    meta = []
+    for i in range(repos):
+        name = f"{NAMES[i % len(NAMES)]}-{i:03d}" if repos > len(NAMES) else NAMES[i]
+        created = (START + timedelta(seconds=rng.random() * (END - START).total_seconds() * 0.8)).replace(
+            microsecond=0
+        )
+        status = "empty" if i < empty else "gone" if i < empty + gone else "ok"
+        repo_commits: list[dict[str, Any]] = []
+        if status == "ok":
+            repo_commits = _make_commits(
+                rng, pool, name, counts[i - empty - gone], created, end, f"{org}:{seed}"
+            )
+        elif status == "gone":
+            repo_commits = _make_commits(rng, pool, name, 5, created, end, f"{org}:{seed}")
+        pushed = max((parse_iso(c["commit"]["committer"]["date"]) for c in repo_commits), default=created)
+        meta.append(
+            {
+                "name": name,
+                "created_at": iso(created),
+                "pushed_at": iso(pushed),
+                "fork": i % 7 == 3,
+                "archived": i % 11 == 5,
+                "status": status,
+            }
+        )
+        _write_commits(folder / "commits" / f"{name}.jsonl", repo_commits)
+    (folder / "org.json").write_text(json.dumps({"login": org, "repos": meta}, indent=1), encoding="utf-8")
+
+
+def append_commits(
+    root: Path,
+    org: str,
+    repo: str,
+    count: int,
+    *,
+    seed: int = 1,
+    new_people: int = 2,
+    end: datetime | None = None,
+) -> list[str]:
+    """Push `count` newer commits to `repo` (some by brand-new people); returns their shas."""
+    rng = random.Random(seed)
+    path = Path(root) / org / "commits" / f"{repo}.jsonl"
+    existing = load_commits(root, org, repo)
+    last = max((parse_iso(c["commit"]["committer"]["date"]) for c in existing), default=END)
+    stop = end or last + timedelta(days=20)
+    people = [
+        Person(f"Newcomer{seed}x{i}", f"new{seed}{i}@example.com", f"New {i}") for i in range(new_people)
+    ]
+    old = [
+        Person(
+            (c["author"] or {}).get("login"),
+            c["commit"]["author"]["email"],
+            c["commit"]["author"]["name"],
+        )
+        for c in existing[:20]
+    ]
+    pool = people + old
+    added = []
+    for i in range(count):
+        committed = (
+            last + timedelta(seconds=1 + rng.random() * max(1.0, (stop - last).total_seconds()))
+        ).replace(microsecond=0)
+        person = pool[i] if i < len(people) else rng.choice(pool)
+        sha = _sha("append", org, repo, seed, i)
+        added.append(commit_object(sha, person, committed, committed, f"new change {i}"))
+    _write_commits(path, added, append=True)
+    orgfile = Path(root) / org / "org.json"
+    data = json.loads(orgfile.read_text(encoding="utf-8"))
+    for item in data["repos"]:
+        if item["name"] == repo and added:
+            item["pushed_at"] = max(c["commit"]["committer"]["date"] for c in added)
+    orgfile.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return [c["sha"] for c in added]
+
+
+def load_org(root: Path, org: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((Path(root) / org / "org.json").read_text(encoding="utf-8"))
+    return data
+
+
+def load_commits(root: Path, org: str, repo: str) -> list[dict[str, Any]]:
+    path = Path(root) / org / "commits" / f"{repo}.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def generate_demo(root: Path) -> None:
+    """The small sample organization `demo-org`: 7 repositories, ~400 commits, one empty, one 404."""
+    generate_org(Path(root), "demo-org", repos=7, commits=400, seed=7, skew=1.0, people=40)
+
+
+def identity(item: dict[str, Any]) -> str | None:
+    """The contract's contributor identity of one commit."""
+    author = item.get("author")
+    if author and author.get("login"):
+        return str(author["login"]).lower()
+    info = item.get("commit", {}).get("author") or {}
+    email = info.get("email") or ""
+    if email:
+        return str(email).lower()
+    name = info.get("name")
+    return None if name is None else str(name)
+
+
+def _month(ts: datetime) -> str:
+    return f"{ts.year:04d}-{ts.month:02d}"
+
+
+def _months(first: str, last: str) -> list[str]:
+    year, month = int(first[:4]), int(first[5:])
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def expected_series(root: Path, org: str, run_date: date) -> dict[str, list[tuple[str, int, int]]]:
+    """Per repository (404 ones left out): [(month, new_contributors, total_contributors), ...]."""
+    run_month = f"{run_date.year:04d}-{run_date.month:02d}"
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for repo in load_org(root, org)["repos"]:
+        if repo["status"] == "gone":
+            continue
+        created_month = _month(parse_iso(repo["created_at"]))
+        firsts: dict[str, datetime] = {}
+        if repo["status"] == "ok":
+            for item in load_commits(root, org, repo["name"]):
+                who = identity(item)
+                if who is None:
+                    continue
+                when = parse_iso(item["commit"]["author"]["date"])
+                if who not in firsts or when < firsts[who]:
+                    firsts[who] = when
+        new: dict[str, int] = {}
+        for when in firsts.values():
+            month = min(max(_month(when), created_month), run_month)
+            new[month] = new.get(month, 0) + 1
+        series = []
+        total = 0
+        for month in _months(created_month, run_month):
+            total += new.get(month, 0)
+            series.append((month, new.get(month, 0), total))
+        out[repo["name"]] = series
+    return out
