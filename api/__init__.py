@@ -1,0 +1,1 @@
+"""Read-only JSON API and dashboard over the gold Delta tables (`python -m api`)."""

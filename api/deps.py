@@ -1,0 +1,54 @@
+"""Annotated dependencies: the settings and the lake's current views, taken from app.state.
+
+Routes ask `ViewsDep` for a view only after their own parameters are validated, so a malformed
+parameter answers 422 even while a table is missing (503).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from api.settings import ApiSettings
+from api.tables import DataUnavailableError, TableCache
+from api.views import DatagouvView, GithubView, WikiView
+
+
+class Views:
+    """The current view of each dataset; a missing table becomes a 503 naming the job to run."""
+
+    def __init__(self, cache: TableCache) -> None:
+        self.cache = cache
+
+    def _get(self, name: str) -> Any:
+        try:
+            return self.cache.get(name)
+        except DataUnavailableError as exc:
+            raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "30"}) from None
+
+    def github(self) -> GithubView:
+        view: GithubView = self._get("github")
+        return view
+
+    def wikipedia(self) -> WikiView:
+        view: WikiView = self._get("wikipedia")
+        return view
+
+    def datagouv(self) -> DatagouvView:
+        view: DatagouvView = self._get("datagouv")
+        return view
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_views(request: Request) -> Views:
+    views: Views = request.app.state.views
+    return views
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ViewsDep = Annotated[Views, Depends(get_views)]

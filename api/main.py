@@ -1,0 +1,88 @@
+"""The FastAPI application: `create_app(settings)` wires routers, the table cache and the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import Views
+from api.routes import datagouv, github, health, wikipedia
+from api.settings import ApiSettings, load_api_settings
+from api.tables import DeltaReader, TableCache
+from api.views import datasets
+from common.logging import redact, setup_logging
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+DESCRIPTION = """Read-only answers computed by the platform's batch jobs (Delta tables under LAKE_ROOT).
+
+A table that no job has written yet answers 503 with the command to run. The dashboard is at `/`."""
+
+
+def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAPI:
+    """Build the app; `cache` may be given by tests, otherwise the gold tables under LAKE_ROOT are read."""
+    if cache is None:
+        cache = TableCache(DeltaReader(settings), datasets(settings.github_org), settings.api_refresh_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(cache.refresh_all)  # warm: the first requests find the views built
+        stop = asyncio.Event()
+        task = asyncio.create_task(cache.run_refresher(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    app = FastAPI(
+        title="dataplatform API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.cache = cache
+    app.state.views = Views(cache)
+    for module in (health, github, wikipedia, datagouv):
+        app.include_router(module.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        # Details go to the log (redacted), never to the client.
+        log.error("unhandled error on %s %s: %s", request.method, request.url.path, redact(repr(exc)))
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    index = (STATIC / "index.html").read_bytes()
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(index)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: every process reads its settings from the environment."""
+    setup_logging()
+    return create_app(load_api_settings())

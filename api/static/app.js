@@ -1,0 +1,128 @@
+// Dashboard: reads the API's JSON and draws it. No external resources: Chart.js is served from /static/vendor.
+"use strict";
+
+const fmt = new Intl.NumberFormat("en");
+let chart = null;
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    throw new Error(`${response.status}: ${detail || response.statusText}`);
+  }
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+function status(id, message) { document.getElementById(id).textContent = message || ""; }
+
+// --- GitHub ---
+async function loadRepos() {
+  try {
+    const data = await getJSON("/github/repos");
+    document.getElementById("github-org").textContent = `(${data.org})`;
+    const select = document.getElementById("repo-select");
+    select.replaceChildren(...data.repos.map((r) =>
+      el("option", { value: r.repo, "data-total": r.total_contributors, "data-created": r.created_at }, r.repo)));
+    select.addEventListener("change", () => showRepo(select.value));
+    if (data.repos.length) await showRepo(data.repos[0].repo);
+    else status("github-status", "No repository in this organization.");
+  } catch (err) { status("github-status", err.message); }
+}
+
+async function showRepo(repo) {
+  const canvas = document.getElementById("contributors-chart");
+  canvas.dataset.ready = "false";
+  try {
+    const data = await getJSON(`/github/repos/${encodeURIComponent(repo)}/new-contributors`);
+    status("github-status", "");
+    const months = data.months;
+    const last = months.length ? months[months.length - 1].total_contributors : 0;
+    document.getElementById("repo-summary").textContent =
+      `${months.length} months, ${fmt.format(last)} contributors in total`;
+    if (typeof Chart === "undefined") {
+      status("github-status", "Chart library missing: run scripts/setup_web.sh");
+      return;
+    }
+    const config = {
+      data: {
+        labels: months.map((m) => m.month),
+        datasets: [
+          { type: "bar", label: "new contributors", data: months.map((m) => m.new_contributors),
+            backgroundColor: "rgba(37, 99, 235, 0.65)", yAxisID: "y" },
+          { type: "line", label: "total contributors (cumulative)", data: months.map((m) => m.total_contributors),
+            borderColor: "#f97316", backgroundColor: "#f97316", pointRadius: 2, tension: 0.15, yAxisID: "y1" },
+        ],
+      },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: { beginAtZero: true, title: { display: true, text: "new" }, ticks: { precision: 0 } },
+          y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false },
+                title: { display: true, text: "cumulative" }, ticks: { precision: 0 } },
+        },
+        plugins: { title: { display: true, text: data.repo } },
+      },
+    };
+    if (chart) chart.destroy();
+    chart = new Chart(canvas, config);
+    canvas.dataset.repo = data.repo;
+    canvas.dataset.points = String(chart.data.labels.length);
+    canvas.dataset.ready = "true";
+  } catch (err) { status("github-status", err.message); }
+}
+
+// --- Wikipedia ---
+function article(entry, withTies) {
+  if (!entry) return "–";
+  const text = `${entry.title} (${fmt.format(entry.views)} views${withTies ? `, ${entry.ties} tied` : ""})`;
+  return el("span", {}, text);
+}
+
+async function loadWiki() {
+  try {
+    const list = await getJSON("/wikipedia/days");
+    document.getElementById("wiki-name").textContent = `(${list.wiki})`;
+    const days = await Promise.all(list.days.map((d) =>
+      getJSON(`/wikipedia/days/${d}?wiki=${encodeURIComponent(list.wiki)}`)));
+    const rows = days.map((d) => el("tr", { "data-day": d.day },
+      el("td", {}, d.day),
+      el("td", {}, `${d.hours}/24 `, d.complete ? "" : el("span", { class: "badge" }, "incomplete")),
+      el("td", {}, article(d.most_requested, false)),
+      el("td", {}, article(d.least_requested, true)),
+      el("td", {}, el("ol", {}, ...d.top_categories.map((c) =>
+        el("li", {}, `${c.category} – ${fmt.format(c.views)} views, ${c.articles} articles`))))));
+    document.querySelector("#wiki-table tbody").replaceChildren(...rows);
+    if (!rows.length) status("wiki-status", "No day computed yet.");
+  } catch (err) { status("wiki-status", err.message); }
+}
+
+// --- data.gouv.fr ---
+async function loadTops() {
+  try {
+    const data = await getJSON("/datagouv/tops");
+    document.getElementById("datagouv-date").textContent = `(run of ${data.run_date})`;
+    const rows = data.datasets.map((d) => el("tr", { "data-id": d.dataset_id },
+      el("td", {}, d.organization ?? ""),
+      el("td", { class: "num" }, d.organization_followers == null ? "" : fmt.format(d.organization_followers)),
+      el("td", {}, el("a", { href: `https://www.data.gouv.fr/fr/datasets/${encodeURIComponent(d.dataset_id)}/`,
+                               rel: "noopener noreferrer" }, d.title ?? d.dataset_id)),
+      el("td", { class: "num" }, d.dataset_followers == null ? "" : fmt.format(d.dataset_followers))));
+    document.querySelector("#datagouv-table tbody").replaceChildren(...rows);
+    if (!rows.length) status("datagouv-status", "No matching dataset in this run.");
+  } catch (err) { status("datagouv-status", err.message); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  Promise.all([loadRepos(), loadWiki(), loadTops()]).then(() => { document.body.dataset.loaded = "true"; });
+});

@@ -1,0 +1,263 @@
+"""Small gold tables of exactly the jobs' schemas, written with delta-rs (no Spark) for the API tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from common import tables
+from common.settings import Settings
+from common.storage import delta_rs_uri, delta_storage_options, lake_path
+
+TS = pa.timestamp("us", tz="UTC")
+REPOSITORIES = pa.schema(
+    [
+        ("org", pa.string()),
+        ("repo", pa.string()),
+        ("created_at", TS),
+        ("total_contributors", pa.int64()),
+        ("status", pa.string()),
+        ("fork", pa.bool_()),
+        ("archived", pa.bool_()),
+        ("computed_at", TS),
+    ]
+)
+MONTHLY = pa.schema(
+    [
+        ("org", pa.string()),
+        ("repo", pa.string()),
+        ("month", pa.string()),
+        ("new_contributors", pa.int64()),
+        ("total_contributors", pa.int64()),
+        ("computed_at", TS),
+    ]
+)
+SUMMARY = pa.schema(
+    [
+        ("wiki", pa.string()),
+        ("day", pa.date32()),
+        ("hours", pa.int32()),
+        ("complete", pa.bool_()),
+        ("most_title", pa.string()),
+        ("most_views", pa.int64()),
+        ("least_title", pa.string()),
+        ("least_views", pa.int64()),
+        ("least_ties", pa.int64()),
+    ]
+)
+TOP_CATEGORIES = pa.schema(
+    [
+        ("wiki", pa.string()),
+        ("day", pa.date32()),
+        ("rank", pa.int32()),
+        ("category", pa.string()),
+        ("views", pa.int64()),
+        ("articles", pa.int64()),
+    ]
+)
+TOPS = pa.schema(
+    [
+        ("run_date", pa.string()),
+        ("dataset_id", pa.string()),
+        ("title", pa.string()),
+        ("dataset_followers", pa.int64()),
+        ("organization", pa.string()),
+        ("organization_id", pa.string()),
+        ("organization_followers", pa.int64()),
+    ]
+)
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+EARLIER = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+
+# alpha: six months, 2023-01 .. 2023-06
+ALPHA = [("2023-01", 2), ("2023-02", 0), ("2023-03", 3), ("2023-04", 1), ("2023-05", 0), ("2023-06", 4)]
+
+
+def monthly_rows(
+    org: str, repo: str, counts: list[tuple[str, int]], at: datetime = NOW
+) -> list[dict[str, Any]]:
+    rows, total = [], 0
+    for month, new in counts:
+        total += new
+        rows.append(
+            {
+                "org": org,
+                "repo": repo,
+                "month": month,
+                "new_contributors": new,
+                "total_contributors": total,
+                "computed_at": at,
+            }
+        )
+    return rows
+
+
+def repo_row(
+    org: str, repo: str, created: datetime, total: int, *, status: str = "ok", at: datetime = NOW
+) -> dict[str, Any]:
+    return {
+        "org": org,
+        "repo": repo,
+        "created_at": created,
+        "total_contributors": total,
+        "status": status,
+        "fork": False,
+        "archived": False,
+        "computed_at": at,
+    }
+
+
+def write(
+    settings: Settings,
+    table: tables.Table,
+    schema: pa.Schema,
+    rows: list[dict[str, Any]],
+    mode: str = "overwrite",
+) -> None:
+    uri = delta_rs_uri(lake_path(settings, table.path))
+    data = pa.Table.from_pylist(rows, schema=schema)
+    options = {k: str(v) for k, v in delta_storage_options(settings).items()}
+    write_deltalake(
+        uri,
+        data,
+        mode=mode,
+        storage_options=options or None,  # type: ignore[arg-type]
+        partition_by=list(table.partition_by) or None,
+    )
+
+
+def write_github(settings: Settings) -> None:
+    write(
+        settings,
+        tables.GITHUB_REPOSITORIES,
+        REPOSITORIES,
+        [
+            repo_row("acme", "beta", datetime(2023, 11, 2, 8, 30, tzinfo=UTC), 0),
+            repo_row("acme", "alpha", datetime(2023, 1, 15, 10, 0, 5, tzinfo=UTC), 10),
+            repo_row("acme", "gone", datetime(2022, 5, 1, tzinfo=UTC), 0, status="not_found"),
+            repo_row("oldorg", "legacy", datetime(2020, 1, 1, tzinfo=UTC), 1, at=EARLIER),
+        ],
+    )
+    write(
+        settings,
+        tables.GITHUB_NEW_CONTRIBUTORS,
+        MONTHLY,
+        [
+            *monthly_rows("acme", "alpha", ALPHA),
+            *monthly_rows("acme", "beta", [("2023-11", 0), ("2023-12", 0), ("2024-01", 0)]),
+            *monthly_rows("oldorg", "legacy", [("2020-01", 1)], at=EARLIER),
+        ],
+    )
+
+
+def write_wiki(settings: Settings) -> None:
+    write(
+        settings,
+        tables.WIKI_DAILY_SUMMARY,
+        SUMMARY,
+        [
+            {
+                "wiki": "enwiki",
+                "day": date(2024, 3, 2),
+                "hours": 23,
+                "complete": False,
+                "most_title": "Cat",
+                "most_views": 900,
+                "least_title": "Aardvark",
+                "least_views": 1,
+                "least_ties": 3,
+            },
+            {
+                "wiki": "enwiki",
+                "day": date(2024, 3, 1),
+                "hours": 24,
+                "complete": True,
+                "most_title": "Dog_(animal)",
+                "most_views": 1000,
+                "least_title": "Zebu",
+                "least_views": 2,
+                "least_ties": 1,
+            },
+            {
+                "wiki": "dewiki",
+                "day": date(2024, 3, 1),
+                "hours": 24,
+                "complete": True,
+                "most_title": "Hund",
+                "most_views": 50,
+                "least_title": "Katze",
+                "least_views": 1,
+                "least_ties": 1,
+            },
+        ],
+    )
+    cats = [
+        ("Mammals", 1900, 2),
+        ("Domesticated_animals", 1000, 1),
+        ("Pets", 900, 1),
+        ("Felines", 800, 1),
+        ("Zoology", 10, 4),
+    ]
+    write(
+        settings,
+        tables.WIKI_TOP_CATEGORIES,
+        TOP_CATEGORIES,
+        [
+            *[
+                {
+                    "wiki": "enwiki",
+                    "day": date(2024, 3, 1),
+                    "rank": i + 1,
+                    "category": c,
+                    "views": v,
+                    "articles": a,
+                }
+                for i, (c, v, a) in reversed(list(enumerate(cats)))
+            ],
+            {
+                "wiki": "enwiki",
+                "day": date(2024, 3, 2),
+                "rank": 1,
+                "category": "Pets",
+                "views": 900,
+                "articles": 1,
+            },
+        ],
+    )
+
+
+def tops_row(run_date: str, dataset_id: str, followers: int, org: str, org_followers: int) -> dict[str, Any]:
+    return {
+        "run_date": run_date,
+        "dataset_id": dataset_id,
+        "title": f"Transport {dataset_id}",
+        "dataset_followers": followers,
+        "organization": org,
+        "organization_id": f"id-{org}",
+        "organization_followers": org_followers,
+    }
+
+
+def write_datagouv(settings: Settings) -> None:
+    write(
+        settings,
+        tables.DATAGOUV_TOPS,
+        TOPS,
+        [
+            tops_row("2024-05-01", "d1", 5, "SNCF", 900),
+            tops_row("2024-05-08", "d3", 5, "SNCF", 1000),
+            tops_row("2024-05-08", "d2", 7, "RATP", 800),
+            tops_row("2024-05-08", "d1", 5, "SNCF", 1000),
+            tops_row("2024-05-08", "d0", 9, "SNCF", 1000),
+        ],
+    )
+
+
+def write_all(settings: Settings) -> None:
+    write_github(settings)
+    write_wiki(settings)
+    write_datagouv(settings)
