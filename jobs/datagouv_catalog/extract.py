@@ -1,0 +1,202 @@
+"""Find the latest catalogue exports, land them under LAKE_ROOT, and read them with Spark.
+
+Sources: the catalogue dataset's resources (`extras["csv-export:model"]`), falling back to the
+stable redirect URLs. Files land once per run date in `raw/datagouv/{run_date}/`; a rerun of the
+same run date reuses them, so it computes the same answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as st
+
+from common.errors import SourceError, StorageError
+from common.http import DEFAULT_TIMEOUT, download, make_session
+from common.settings import Settings
+from common.storage import RawStore, is_s3, s3_client, split_s3
+
+log = logging.getLogger(__name__)
+
+CATALOGUE_ID = "5d13a8b6634f41070a43dff3"
+STABLE_IDS = {
+    "dataset": "f868cca6-8da1-4369-a78d-47463f19a9a3",
+    "organization": "b7bbfedc-2448-4135-a6c7-104548d396e7",
+}
+RAW_NAMES = {"dataset": "datasets.csv", "organization": "organizations.csv"}
+DATASET_COLUMNS = ("id", "title", "description", "tags", "organization_id", "metric.followers")
+ORGANIZATION_COLUMNS = ("id", "name", "metric.followers")
+# The dialect of the exports (sources.md): `;`, `"` quoting with `""` doubling, multi-line cells.
+CSV_OPTIONS = {
+    "sep": ";",
+    "quote": '"',
+    "escape": '"',
+    "multiLine": "true",
+    "encoding": "UTF-8",
+    "header": "true",
+    "enforceSchema": "true",
+    "mode": "FAILFAST",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+HTTP_RETRIES = 3
+DOWNLOAD_ATTEMPTS = 3
+
+
+def site_base(api_url: str) -> str:
+    """`https://www.data.gouv.fr/api/1` -> `https://www.data.gouv.fr` (where `/fr/datasets/r/` lives)."""
+    parsed = urlparse(api_url.rstrip("/"))
+    path = parsed.path
+    cut = path.find("/api/")
+    if cut >= 0:
+        path = path[:cut]
+    elif path.endswith("/api"):
+        path = path[: -len("/api")]
+    return f"{parsed.scheme}://{parsed.netloc}{path}".rstrip("/")
+
+
+def pick_export(resources: Sequence[dict[str, Any]], model: str) -> str | None:
+    """The URL of the most recent CSV export resource of `model`, or None."""
+    candidates = []
+    for res in resources:
+        extras = res.get("extras") or {}
+        if extras.get("csv-export:model") != model or not res.get("url"):
+            continue
+        fmt = str(res.get("format") or "").lower()
+        if fmt and fmt != "csv":
+            continue
+        stamp = str(res.get("last_modified") or res.get("created_at") or extras.get("csv-export:date") or "")
+        candidates.append((stamp, str(res["url"])))
+    if not candidates:
+        return None
+    return max(candidates)[1]
+
+
+def export_urls(session: requests.Session, api_url: str) -> dict[str, list[str]]:
+    """For each model, the URLs to try in order: the API's latest resource, then the stable URL."""
+    base = site_base(api_url)
+    urls: dict[str, list[str]] = {m: [f"{base}/fr/datasets/r/{uid}"] for m, uid in STABLE_IDS.items()}
+    endpoint = f"{api_url.rstrip('/')}/datasets/{CATALOGUE_ID}/"
+    try:
+        resp = session.get(endpoint, timeout=DEFAULT_TIMEOUT)
+        if resp.status_code != 200:
+            raise SourceError(f"answered {resp.status_code}")
+        resources = resp.json().get("resources") or []
+    except (requests.RequestException, SourceError, ValueError, AttributeError) as exc:
+        log.warning("catalogue API %s failed (%s); using the stable URLs", endpoint, str(exc).splitlines()[0])
+        return urls
+    for model, tried in urls.items():
+        found = pick_export(resources, model)
+        if found:
+            tried.insert(0, found)
+        else:
+            log.warning("catalogue API lists no %s export; using the stable URL", model)
+    return urls
+
+
+@dataclass(frozen=True)
+class Landed:
+    """The raw exports of one run date, as Spark reads them."""
+
+    store: RawStore
+    datasets: str
+    organizations: str
+    downloaded_bytes: int
+
+
+def land_exports(settings: Settings, run_date: str, *, redownload: bool = False) -> Landed:
+    """Download both exports (unless this run date already has them) into the raw zone."""
+    store = RawStore(settings, "raw", "datagouv", run_date)
+    todo = [m for m in RAW_NAMES if redownload or store.size(RAW_NAMES[m]) is None]
+    total = 0
+    if todo:
+        session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
+        urls = export_urls(session, settings.datagouv_api_url)
+        with tempfile.TemporaryDirectory(prefix="datagouv-") as tmp:
+            for model in todo:
+                total += _land_one(session, store, urls[model], RAW_NAMES[model], Path(tmp))
+    else:
+        log.info("run date %s already landed its exports; reusing them", run_date)
+    return Landed(store, store.uri(RAW_NAMES["dataset"]), store.uri(RAW_NAMES["organization"]), total)
+
+
+def _land_one(session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path) -> int:
+    errors = []
+    for url in urls:
+        try:
+            got = download(session, url, workdir, attempts=DOWNLOAD_ATTEMPTS)
+        except SourceError as exc:
+            errors.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        if got is None:
+            errors.append(f"GET {url} answered 404")
+            continue
+        try:
+            store.put(got.path, name)
+        except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
+            raise StorageError(f"cannot land {name} under {store.root}: {exc}") from None
+        log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
+        return got.size
+    raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {errors[-1]}")
+
+
+def _first_record(lines: Iterator[str]) -> str:
+    """The first CSV record (a header could in principle span lines inside quotes)."""
+    record = ""
+    for line in lines:
+        record += line
+        if record.count('"') % 2 == 0:
+            return record
+    return record
+
+
+def read_header(uri: str, settings: Settings) -> list[str]:
+    """Column names of a landed CSV, read from its first bytes (no Spark needed)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        try:
+            body = (
+                s3_client(settings).get_object(Bucket=bucket, Key=key, Range="bytes=0-262143")["Body"].read()
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot read {uri}: {exc}") from None
+        text = body.decode("utf-8", errors="replace")
+    else:
+        with open(uri, encoding="utf-8", errors="replace", newline="") as fh:
+            text = fh.read(262144)
+    first = _first_record(iter(text.splitlines(keepends=True)))
+    header = next(csv.reader([first.rstrip("\r\n")], delimiter=";", quotechar='"', doublequote=True), [])
+    return [h.lstrip("\ufeff") for h in header]
+
+
+def unique_names(header: Sequence[str]) -> list[str]:
+    """Header names made unique: a repeated name gets `__2`, `__3`... (first occurrence keeps it)."""
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        names.append(name if count == 1 else f"{name}__{count}")
+    return names
+
+
+def require_columns(header: Sequence[str], required: Sequence[str], what: str) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise SourceError(f"{what} export lacks the required column '{missing[0]}'")
+
+
+def read_export(spark: SparkSession, uri: str, header: Sequence[str]) -> DataFrame:
+    """Every column as a string (no inference: cell text stays as written), named by the header."""
+    schema = st.StructType([st.StructField(n, st.StringType(), True) for n in unique_names(header)])
+    return spark.read.schema(schema).options(**CSV_OPTIONS).csv(uri)

@@ -1,0 +1,201 @@
+"""The job: land the exports, match with Spark, export to S3, write Delta and Mongo.
+
+Dependencies are checked before Spark starts (bucket, lake, MongoDB, the source), so a failing
+dependency costs seconds, not a Spark start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+
+from common.cli import settings_from_args
+from common.errors import PlatformError, SourceError
+from common.settings import Settings
+from common.spark import get_spark
+from common.storage import check_lake, ensure_bucket, lake_path
+from common.tables import DATAGOUV_MATCHING, DATAGOUV_TOPS
+from jobs.datagouv_catalog import extract, load, transform
+
+log = logging.getLogger(__name__)
+
+PARIS = ZoneInfo("Europe/Paris")
+DEFAULT_DATABASE = "datagouv"
+EXPORT_NAME = "datasets.csv"
+
+
+def today_in_paris(now: datetime | None = None) -> date:
+    return (now or datetime.now(PARIS)).astimezone(PARIS).date()
+
+
+@dataclass
+class Summary:
+    """What a run did, with the seconds spent per stage (the benchmark reads it)."""
+
+    run_date: str
+    export_uri: str = ""
+    matching: int = 0
+    tops: int = 0
+    downloaded_bytes: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.summary.stages[stage] = round(self.summary.stages.get(stage, 0.0) + now - self.last, 3)
+        self.last = now
+
+
+def prepare(settings: Settings, run_date: str, mongo_uri: str, *, redownload: bool = False) -> extract.Landed:
+    """Everything before Spark: dependencies checked, exports landed."""
+    ensure_bucket(settings, settings.datagouv_bucket)
+    check_lake(settings)
+    load.check_mongo(mongo_uri)
+    return extract.land_exports(settings, run_date, redownload=redownload)
+
+
+def process(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    landed: extract.Landed,
+    run_date: str,
+    mongo_uri: str,
+    database: str,
+    summary: Summary,
+    watch: _Stopwatch,
+) -> None:
+    """The Spark part: read, match, rank; then the three outputs."""
+    ds_header = extract.read_header(landed.datasets, settings)
+    extract.require_columns(ds_header, extract.DATASET_COLUMNS, "datasets")
+    org_header = extract.read_header(landed.organizations, settings)
+    extract.require_columns(org_header, extract.ORGANIZATION_COLUMNS, "organizations")
+
+    datasets = extract.read_export(spark, landed.datasets, ds_header)
+    organizations = extract.read_export(spark, landed.organizations, org_header)
+    matching = transform.match_mobility(datasets).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        ids = {row["id"] for row in matching.select("id").collect() if row["id"] is not None}
+        summary.matching = matching.count()
+        top_orgs = transform.top_organizations(organizations)
+        tops = transform.tops(matching, top_orgs, run_date).persist()
+        docs = [row.asDict() for row in tops.collect()]
+        summary.tops = len(docs)
+        watch.lap("spark_read_match")
+
+        summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
+        watch.lap("export")
+
+        load.write_delta_partition(tops, lake_path(settings, DATAGOUV_TOPS.path), run_date)
+        load.write_delta_partition(
+            transform.matching_summary(matching, run_date),
+            lake_path(settings, DATAGOUV_MATCHING.path),
+            run_date,
+        )
+        watch.lap("delta")
+        tops.unpersist()
+    finally:
+        matching.unpersist()
+
+    mongo_docs = [{k: d[k] for k in transform.TOPS_COLUMNS} for d in docs]
+    for doc in mongo_docs:
+        doc["dataset_followers"] = int(doc["dataset_followers"])
+        doc["organization_followers"] = int(doc["organization_followers"])
+    load.replace_run_date(mongo_uri, database, run_date, mongo_docs)
+    watch.lap("mongo")
+
+
+def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
+    bucket, key = settings.datagouv_bucket, f"{run_date}/{EXPORT_NAME}"
+    with (
+        landed.store.open_local(extract.RAW_NAMES["dataset"]) as source,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        target = Path(tmp) / EXPORT_NAME
+        written = load.export_matching(source, target, ids)
+        if written != expected:
+            raise SourceError(
+                f"datasets export: {written} records copied but Spark matched {expected} "
+                "(duplicate ids or a malformed record?)"
+            )
+        load.upload_export(settings, target, bucket, key)
+    uri = f"s3://{bucket}/{key}"
+    log.info("exported %d matching datasets to %s", written, uri)
+    return uri
+
+
+def run(
+    settings: Settings,
+    run_date: str,
+    *,
+    mongo_uri: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    redownload: bool = False,
+    spark: SparkSession | None = None,
+) -> Summary:
+    """One run; uses `spark` when given (tests), else starts (and stops) the job's own session."""
+    summary = Summary(run_date=run_date)
+    watch = _Stopwatch(summary)
+    uri = mongo_uri or settings.mongo_uri.get_secret_value()
+    landed = prepare(settings, run_date, uri, redownload=redownload)
+    summary.downloaded_bytes = landed.downloaded_bytes
+    watch.lap("download")
+    own = spark is None
+    if spark is None:
+        spark = get_spark(settings, "datagouv_catalog")
+        watch.lap("spark_start")
+    try:
+        process(spark, settings, landed, run_date, uri, database, summary, watch)
+    except PlatformError:
+        raise
+    except Exception as exc:
+        _reraise_spark(exc)
+        raise
+    finally:
+        if own:
+            spark.stop()
+    return summary
+
+
+def _reraise_spark(exc: Exception) -> None:
+    """Spark's reader errors on malformed input become one line naming the cause."""
+    text = str(exc)
+    if "MALFORMED_RECORD_IN_PARSING" in text or "Malformed" in text:
+        raise SourceError("datagouv export: malformed CSV record (FAILFAST); see the log") from exc
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    run_date = (args.run_date or today_in_paris()).isoformat()
+    database = args.mongo_database or os.environ.get("MONGO_DATABASE") or DEFAULT_DATABASE
+    started = time.perf_counter()
+    summary = run(settings, run_date, database=database, redownload=args.redownload)
+    total = time.perf_counter() - started
+    summary.stages["total"] = round(total, 3)
+    log.info(
+        "datagouv_catalog %s: %d matching datasets -> %s, %d top-30 datasets -> mongo %s.tops; stages %s",
+        run_date,
+        summary.matching,
+        summary.export_uri,
+        summary.tops,
+        database,
+        json.dumps(summary.stages),
+    )
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    return 0

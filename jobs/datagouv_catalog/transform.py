@@ -1,0 +1,105 @@
+"""Pure transforms of the catalogue: the mobility/transport matcher and the top-30 organizations.
+
+Column names of the exports contain dots (`metric.followers`), so they are always referenced
+with backticks.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as sf
+from pyspark.sql import types as st
+
+KEYWORDS = ("mobilite", "transport")
+MATCH_COLUMNS = ("title", "description", "tags")
+TOP_N = 30
+TOPS_COLUMNS = (
+    "run_date",
+    "dataset_id",
+    "title",
+    "dataset_followers",
+    "organization",
+    "organization_id",
+    "organization_followers",
+)
+
+
+def normalise(text: str) -> str:
+    """NFKD, combining marks dropped, case-folded: `Mobilité` -> `mobilite`, `TRANSPORTS` -> `transports`."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def mentions_mobility(*texts: str | None) -> bool:
+    """True when a keyword occurs (as a substring) in any of the texts once normalised."""
+    for text in texts:
+        if text:
+            norm = normalise(text)
+            if any(k in norm for k in KEYWORDS):
+                return True
+    return False
+
+
+def _col(name: str) -> Column:
+    return sf.col(f"`{name}`")
+
+
+def _count(name: str) -> Column:
+    """A count cell (`12`, empty) as a long; empty or unreadable counts as 0."""
+    return sf.coalesce(_col(name).try_cast("double").cast("long"), sf.lit(0).cast("long"))
+
+
+def match_mobility(datasets: DataFrame) -> DataFrame:
+    """Datasets whose title, description or tags mention mobilité or transport (any case/accents).
+
+    Needs `title`, `description`, `tags`; keeps every column as is.
+    """
+    matcher = sf.udf(mentions_mobility, st.BooleanType())
+    return datasets.filter(matcher(*[_col(c) for c in MATCH_COLUMNS]))
+
+
+def top_organizations(organizations: DataFrame, n: int = TOP_N) -> DataFrame:
+    """The `n` organizations with most followers, ties going to the smaller `id`.
+
+    Needs `id`, `name`, `metric.followers`; returns `organization_id`, `organization`,
+    `organization_followers` (long), `rank` (1..n).
+    """
+
+    ranked = organizations.select(
+        _col("id").alias("organization_id"),
+        _col("name").alias("organization"),
+        _count("metric.followers").alias("organization_followers"),
+    ).filter(sf.col("organization_id").isNotNull())
+    order = Window.orderBy(sf.col("organization_followers").desc(), sf.col("organization_id").asc())
+    return ranked.withColumn("rank", sf.row_number().over(order)).filter(sf.col("rank") <= n)
+
+
+def tops(matching: DataFrame, top_orgs: DataFrame, run_date: str) -> DataFrame:
+    """One row per matching dataset of a top organization, in the gold `datagouv/tops` schema.
+
+    Needs matching datasets (`id`, `title`, `organization_id`, `metric.followers`) and the
+    output of `top_organizations`.
+    """
+    datasets = matching.select(
+        _col("id").alias("dataset_id"),
+        _col("title").alias("title"),
+        _count("metric.followers").alias("dataset_followers"),
+        _col("organization_id").alias("organization_id"),
+    )
+    joined = datasets.join(top_orgs.drop("rank"), on="organization_id", how="inner")
+    return joined.select(sf.lit(run_date).alias("run_date"), *[c for c in TOPS_COLUMNS if c != "run_date"])
+
+
+def matching_summary(matching: DataFrame, run_date: str) -> DataFrame:
+    """The lake's record of a run's matches (`datagouv/matching_datasets`): a few columns, as text."""
+    return matching.select(
+        sf.lit(run_date).alias("run_date"),
+        _col("id").alias("id"),
+        _col("title").alias("title"),
+        _col("organization").alias("organization"),
+        _col("organization_id").alias("organization_id"),
+        _col("tags").alias("tags"),
+        _count("metric.followers").alias("followers"),
+    )
