@@ -23,6 +23,8 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function plural(count, word) { return `${fmt.format(count)} ${word}${count === 1 ? "" : "s"}`; }
+
 function status(id, message) { document.getElementById(id).textContent = message || ""; }
 
 // --- GitHub ---
@@ -48,7 +50,7 @@ async function showRepo(repo) {
     const months = data.months;
     const last = months.length ? months[months.length - 1].total_contributors : 0;
     document.getElementById("repo-summary").textContent =
-      `${months.length} months, ${fmt.format(last)} contributors in total`;
+      `${plural(months.length, "month")}, ${plural(last, "contributor")} in total`;
     if (typeof Chart === "undefined") {
       status("github-status", "Chart library missing: run scripts/setup_web.sh");
       return;
@@ -58,9 +60,10 @@ async function showRepo(repo) {
         labels: months.map((m) => m.month),
         datasets: [
           { type: "bar", label: "new contributors", data: months.map((m) => m.new_contributors),
-            backgroundColor: "rgba(37, 99, 235, 0.65)", yAxisID: "y" },
+            backgroundColor: "rgba(37, 99, 235, 0.65)", yAxisID: "y", order: 2 },
           { type: "line", label: "total contributors (cumulative)", data: months.map((m) => m.total_contributors),
-            borderColor: "#f97316", backgroundColor: "#f97316", pointRadius: 2, tension: 0.15, yAxisID: "y1" },
+            borderColor: "#f97316", backgroundColor: "#f97316", pointRadius: 2, cubicInterpolationMode: "monotone",
+            yAxisID: "y1", order: 1 },
         ],
       },
       options: {
@@ -85,7 +88,7 @@ async function showRepo(repo) {
 // --- Wikipedia ---
 function article(entry, withTies) {
   if (!entry) return "–";
-  const text = `${entry.title} (${fmt.format(entry.views)} views${withTies ? `, ${entry.ties} tied` : ""})`;
+  const text = `${entry.title} (${plural(entry.views, "view")}${withTies ? `, ${entry.ties} tied` : ""})`;
   return el("span", {}, text);
 }
 
@@ -101,7 +104,7 @@ async function loadWiki() {
       el("td", {}, article(d.most_requested, false)),
       el("td", {}, article(d.least_requested, true)),
       el("td", {}, el("ol", {}, ...d.top_categories.map((c) =>
-        el("li", {}, `${c.category} – ${fmt.format(c.views)} views, ${c.articles} articles`))))));
+        el("li", {}, `${c.category} – ${plural(c.views, "view")}, ${plural(c.articles, "article")}`))))));
     document.querySelector("#wiki-table tbody").replaceChildren(...rows);
     if (!rows.length) status("wiki-status", "No day computed yet.");
   } catch (err) { status("wiki-status", err.message); }
