@@ -6,18 +6,18 @@
 
 {{/*
 The prefix of every resource name. Kept short on purpose: a scheduled run is named
-<prefix>-<job>-cron-<19-digit timestamp> and its driver pod adds "-driver"; pod names used as
+<prefix>-<job>-cron-<19-digit timestamp> and its driver pod adds "-driver"; names used as
 label values must stay within 63 characters.
 */}}
 {{- define "dataplatform.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 24 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc 20 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 24 | trimSuffix "-" }}
+{{- .Release.Name | trunc 20 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 24 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 20 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
