@@ -56,7 +56,7 @@ def match_mobility(datasets: DataFrame) -> DataFrame:
 
     Needs `title`, `description`, `tags`; keeps every column as is.
     """
-    matcher = sf.udf(mentions_mobility, st.BooleanType())
+    matcher = sf.udf(mentions_mobility, st.BooleanType(), useArrow=False)
     return datasets.filter(matcher(*[_col(c) for c in MATCH_COLUMNS]))
 
 
