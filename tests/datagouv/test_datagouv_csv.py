@@ -110,10 +110,11 @@ def test_export_cells_equal_source_cells_on_generated_catalogue(spark: Any, tmp_
 def test_site_base_and_pick_export() -> None:
     assert site_base("https://www.data.gouv.fr/api/1") == "https://www.data.gouv.fr"
     assert site_base("http://127.0.0.1:8002/api/1/") == "http://127.0.0.1:8002"
+    ds = {"csv-export:model": "dataset"}
     resources = [
-        {"url": "u-old", "format": "csv", "last_modified": "2019-01-01", "extras": {"csv-export:model": "dataset"}},
-        {"url": "u-new", "format": "csv", "last_modified": "2026-01-06", "extras": {"csv-export:model": "dataset"}},
-        {"url": "u-json", "format": "json", "last_modified": "2027-01-01", "extras": {"csv-export:model": "dataset"}},
+        {"url": "u-old", "format": "csv", "last_modified": "2019-01-01", "extras": ds},
+        {"url": "u-new", "format": "csv", "last_modified": "2026-01-06", "extras": ds},
+        {"url": "u-json", "format": "json", "last_modified": "2027-01-01", "extras": ds},
         {"url": "u-org", "format": "csv", "extras": {"csv-export:model": "organization"}},
         {"url": "u-none", "format": "csv"},
     ]
