@@ -33,7 +33,7 @@ def run_job(name: str, main: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence, summarised on one line
+    except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"{name}: error: {type(exc).__name__}: {redact(first)[:500]}", file=sys.stderr)

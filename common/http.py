@@ -50,12 +50,17 @@ def make_retry(total: int = 5, backoff: float = 0.5, statuses: frozenset[int] = 
 
 
 def make_session(
-    total_retries: int = 5, backoff: float = 0.5, pool_size: int = 16, statuses: frozenset[int] = RETRY_STATUSES
+    total_retries: int = 5,
+    backoff: float = 0.5,
+    pool_size: int = 16,
+    statuses: frozenset[int] = RETRY_STATUSES,
 ) -> requests.Session:
     """A `requests.Session` with urllib3 retries on connection errors and retryable statuses."""
     session = requests.Session()
     adapter = HTTPAdapter(
-        max_retries=make_retry(total_retries, backoff, statuses), pool_connections=pool_size, pool_maxsize=pool_size
+        max_retries=make_retry(total_retries, backoff, statuses),
+        pool_connections=pool_size,
+        pool_maxsize=pool_size,
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -116,11 +121,20 @@ def download(
             if gzip_check:
                 _verify_gzip(tmp)
             return Download(tmp, size, digest.hexdigest())
-        except (requests.RequestException, SourceError, OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        except (
+            requests.RequestException,
+            SourceError,
+            OSError,
+            EOFError,
+            zlib.error,
+            gzip.BadGzipFile,
+        ) as exc:
             tmp.unlink(missing_ok=True)
             last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if attempt < attempts:
                 delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
-                log.warning("download %s failed (%s), try %d/%d in %.1fs", url, last_error, attempt, attempts, delay)
+                log.warning(
+                    "download %s failed (%s), try %d/%d in %.1fs", url, last_error, attempt, attempts, delay
+                )
                 time.sleep(delay)
     raise SourceError(f"GET {url} failed after {attempts} tries: {last_error}")

@@ -86,7 +86,9 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
         conf.update(
             {
                 "spark.master": settings.spark_master or "local[*]",
-                "spark.jars": ",".join(local_jars()),
+                # On the JVM's launch classpath rather than spark.jars: in local mode the driver is
+                # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
+                "spark.driver.extraClassPath": os.pathsep.join(local_jars()),
                 "spark.driver.memory": settings.spark_driver_memory,
                 "spark.sql.shuffle.partitions": str(max(4, cores * 2)),
                 "spark.ui.enabled": os.environ.get("SPARK_UI_ENABLED", "false"),

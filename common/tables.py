@@ -22,13 +22,19 @@ GITHUB_REPOSITORIES = Table("github/repositories", "github_contributors", ("org"
 GITHUB_COMMITS = Table("github/commits", "github_contributors", ("org", "repo", "sha"), ("org",))
 GITHUB_CRAWL_STATE = Table("github/crawl_state", "github_contributors", ("org", "repo"))
 # Gold: org, repo, month ("YYYY-MM"), new_contributors (long), total_contributors (long).
-GITHUB_NEW_CONTRIBUTORS = Table("github/new_contributors_monthly", "github_contributors", ("org", "repo", "month"))
+GITHUB_NEW_CONTRIBUTORS = Table(
+    "github/new_contributors_monthly", "github_contributors", ("org", "repo", "month")
+)
 
 # --- Wikimedia (jobs.wikimedia_pageviews) ---
-WIKI_PAGEVIEWS_DAILY = Table("wikimedia/pageviews_daily", "wikimedia_pageviews", ("wiki", "day", "title"), ("day",))
+WIKI_PAGEVIEWS_DAILY = Table(
+    "wikimedia/pageviews_daily", "wikimedia_pageviews", ("wiki", "day", "title"), ("day",)
+)
 WIKI_ARTICLES = Table("wikimedia/articles", "wikimedia_pageviews", ("wiki", "page_id"))
 WIKI_REDIRECTS = Table("wikimedia/redirects", "wikimedia_pageviews", ("wiki", "page_id"))
-WIKI_CATEGORY_MEMBERS = Table("wikimedia/category_members", "wikimedia_pageviews", ("wiki", "page_id", "category"))
+WIKI_CATEGORY_MEMBERS = Table(
+    "wikimedia/category_members", "wikimedia_pageviews", ("wiki", "page_id", "category")
+)
 # Gold: day (date), wiki, hours, complete, most_title, most_views, least_title, least_views, least_ties.
 WIKI_DAILY_SUMMARY = Table("wikimedia/daily_summary", "wikimedia_pageviews", ("wiki", "day"))
 # Gold: day (date), wiki, rank (int), category, views (long), articles (long).
