@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,9 @@ from common.tables import Table
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# object_store retries for up to 3 minutes by default: an API answers 503 sooner than that.
+S3_CLIENT_DEFAULTS = {"max_retries": "3", "retry_timeout": "15s", "timeout": "30s", "connect_timeout": "5s"}
 
 
 class DataUnavailableError(Exception):
@@ -60,7 +64,8 @@ class DeltaReader:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._options = {k: str(v) for k, v in delta_storage_options(settings).items()}
+        options = {k: str(v) for k, v in delta_storage_options(settings).items()}
+        self._options = {**S3_CLIENT_DEFAULTS, **options} if settings.lake_is_s3 else options
 
     def uri(self, table: Table) -> str:
         return delta_rs_uri(lake_path(self._settings, table.path))
@@ -169,7 +174,7 @@ class TableCache:
 
     @staticmethod
     def _fail(dataset: Dataset[Any], state: _State, message: str) -> None:
-        message = redact(message.splitlines()[0] if message else message)
+        message = redact(" ".join(_ANSI.sub("", message).replace("↳", " ").split()))[:500]
         if state.error != message:
             log.warning("%s: %s", dataset.name, message)
         state.error = message
