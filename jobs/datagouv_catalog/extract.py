@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import logging
+import random
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as st
 
@@ -130,24 +133,32 @@ def land_exports(settings: Settings, run_date: str, *, redownload: bool = False)
 
 
 def _land_one(session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path) -> int:
-    errors = []
-    for url in urls:
-        try:
-            got = download(session, url, workdir, attempts=DOWNLOAD_ATTEMPTS)
-        except SourceError as exc:
-            errors.append(str(exc))
-            log.warning("%s", exc)
-            continue
-        if got is None:
-            errors.append(f"GET {url} answered 404")
-            continue
-        try:
-            store.put(got.path, name)
-        except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
-            raise StorageError(f"cannot land {name} under {store.root}: {exc}") from None
-        log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
-        return got.size
-    raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {errors[-1]}")
+    """Try each URL in turn, for a bounded number of rounds; publish the first verified file."""
+    error = ""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        for url in urls:
+            try:
+                got = download(session, url, workdir, attempts=1)
+            except SourceError as exc:
+                error = str(exc)
+                log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
+                continue
+            except urllib3.exceptions.HTTPError as exc:  # a body cut short surfaces from urllib3 itself
+                error = f"GET {url}: truncated download ({str(exc).splitlines()[0][:200]})"
+                log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
+                continue
+            if got is None:
+                error = f"GET {url} answered 404"
+                continue
+            try:
+                store.put(got.path, name)
+            except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
+                raise StorageError(f"cannot land {name} under {store.root}: {exc}") from None
+            log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
+            return got.size
+        if attempt < DOWNLOAD_ATTEMPTS:
+            time.sleep(min(10.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {error}")
 
 
 def _first_record(lines: Iterator[str]) -> str:
