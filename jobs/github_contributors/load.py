@@ -1,0 +1,145 @@
+"""Load: Delta reads and idempotent writes of the GitHub tables (see common.tables)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import functions as sf
+from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
+
+from common.errors import StorageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+# The crawl's JSON lines, as landed by the executors (timestamps still ISO text).
+RAW_COMMIT_SCHEMA = StructType(
+    [
+        StructField("org", StringType(), False),
+        StructField("repo", StringType(), False),
+        StructField("sha", StringType(), False),
+        StructField("author_login", StringType(), True),
+        StructField("author_email", StringType(), True),
+        StructField("author_name", StringType(), True),
+        StructField("author_date", StringType(), True),
+        StructField("committer_date", StringType(), True),
+        StructField("fetched_at", StringType(), True),
+    ]
+)
+COMMIT_SCHEMA = StructType(
+    [
+        StructField("org", StringType(), False),
+        StructField("repo", StringType(), False),
+        StructField("sha", StringType(), False),
+        StructField("author_login", StringType(), True),
+        StructField("author_email", StringType(), True),
+        StructField("author_name", StringType(), True),
+        StructField("author_date", TimestampType(), True),
+        StructField("committer_date", TimestampType(), True),
+        StructField("fetched_at", TimestampType(), True),
+    ]
+)
+REPO_SCHEMA = StructType(
+    [
+        StructField("org", StringType(), False),
+        StructField("repo", StringType(), False),
+        StructField("created_at", TimestampType(), False),
+        StructField("pushed_at", TimestampType(), True),
+        StructField("status", StringType(), False),
+        StructField("fork", BooleanType(), False),
+        StructField("archived", BooleanType(), False),
+    ]
+)
+STATE_SCHEMA = StructType(
+    [
+        StructField("org", StringType(), False),
+        StructField("repo", StringType(), False),
+        StructField("status", StringType(), False),
+        StructField("etag", StringType(), True),
+        StructField("newest_sha", StringType(), True),
+        StructField("commits", LongType(), True),
+        StructField("finished", BooleanType(), False),
+        StructField("updated_at", TimestampType(), False),
+    ]
+)
+
+
+def is_delta(spark: SparkSession, path: str) -> bool:
+    try:
+        return bool(DeltaTable.isDeltaTable(spark, path))
+    except Exception:  # noqa: BLE001 - a missing bucket/prefix simply means "no table yet"
+        return False
+
+
+def read_org(spark: SparkSession, path: str, org: str) -> DataFrame | None:
+    if not is_delta(spark, path):
+        return None
+    return spark.read.format("delta").load(path).where(sf.col("org") == org)
+
+
+def read_landed_commits(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """The landed JSON lines as typed silver rows, one row per (org, repo, sha)."""
+    if not paths:
+        return spark.createDataFrame([], COMMIT_SCHEMA)
+    raw = spark.read.schema(RAW_COMMIT_SCHEMA).json(paths)
+    return raw.select(
+        "org",
+        "repo",
+        "sha",
+        "author_login",
+        "author_email",
+        "author_name",
+        *(sf.col(c).cast("timestamp").alias(c) for c in ("author_date", "committer_date", "fetched_at")),
+    ).dropDuplicates(["org", "repo", "sha"])
+
+
+def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> None:
+    """MERGE on (org, repo, sha): a rerun never duplicates. `replace` rewrites the org (full refresh)."""
+    try:
+        if replace or not is_delta(spark, path):
+            write_org(commits, path, org, partition_by=("org",), create=not is_delta(spark, path))
+            return
+        target = DeltaTable.forPath(spark, path)
+        (
+            target.alias("t")
+            .merge(commits.alias("s"), "t.org = s.org AND t.repo = s.repo AND t.sha = s.sha")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot write {path}: {_first_line(exc)}") from exc
+
+
+def write_org(
+    df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ...] = (), create: bool | None = None
+) -> None:
+    """Replace exactly this org's rows (replaceWhere), creating the table the first time."""
+    try:
+        writer = df.write.format("delta").mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if create is None:
+            create = not is_delta(df.sparkSession, path)
+        if not create:
+            writer = writer.option("replaceWhere", f"org = '{org}'")
+        writer.save(path)
+    except Exception as exc:
+        raise StorageError(f"cannot write {path}: {_first_line(exc)}") from exc
+
+
+def state_rows(state: DataFrame | None) -> dict[str, dict[str, Any]]:
+    if state is None:
+        return {}
+    return {row["repo"]: row.asDict() for row in state.collect()}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
