@@ -40,12 +40,16 @@ class Views:
         return view
 
 
-def get_settings(request: Request) -> ApiSettings:
+# Async on purpose: FastAPI runs plain `def` dependencies in its thread pool, which would cost
+# more than the whole request; these only read app.state.
+
+
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
 
-def get_views(request: Request) -> Views:
+async def get_views(request: Request) -> Views:
     views: Views = request.app.state.views
     return views
 

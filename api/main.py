@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Views
+from api.fastpath import FastPath
 from api.routes import datagouv, github, health, wikipedia
 from api.settings import ApiSettings, load_api_settings
 from api.tables import DeltaReader, TableCache
@@ -77,7 +78,8 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    if settings.cors_origins:
+    app.add_middleware(FastPath, cache=cache)
+    if settings.cors_origins:  # added last, so outermost: the fast path's answers get CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     return app
 
