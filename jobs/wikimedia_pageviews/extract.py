@@ -1,0 +1,299 @@
+"""Extract: land the dumps in the raw zone (HTTP, in parallel, verified) and read them with Spark.
+
+Landing mirrors the dumps tree under `LAKE_ROOT/raw/wikimedia/` (`other/pageviews/...` and
+`{wiki}/{date}/...`). A landed file was verified before it got its final name (size against
+Content-Length, full gzip read), so an existing file is valid and is skipped; a `latest` SQL dump is
+re-checked with a HEAD, since `latest` moves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+import urllib3
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 - the usual alias
+from pyspark.sql.types import DateType, StringType, StructField, StructType
+
+from common.errors import SourceError
+from common.http import DEFAULT_TIMEOUT, download, make_session
+from common.settings import Settings
+from common.storage import RawStore, is_s3, split_s3
+from jobs.wikimedia_pageviews.sqldump import DumpHeader, Value, iter_dump, parse_header
+
+log = logging.getLogger(__name__)
+
+TABLES = ("page", "redirect", "categorylinks", "linktarget", "page_props")
+OPTIONAL_TABLES = frozenset({"linktarget"})  # only the normalised categorylinks layout needs it
+PROGRESS_EVERY = 5.0
+
+
+def day_file_times(day: date) -> list[datetime]:
+    """The 24 file timestamps of UTC day D (a name carries the END of its hour): D 01:00 .. D+1 00:00."""
+    start = datetime(day.year, day.month, day.day)
+    return [start + timedelta(hours=h) for h in range(1, 25)]
+
+
+def hourly_relative(ts: datetime) -> str:
+    return f"other/pageviews/{ts:%Y}/{ts:%Y-%m}/pageviews-{ts:%Y%m%d-%H}0000.gz"
+
+
+def dump_relative(wiki: str, dump_date: str, table: str) -> str:
+    return f"{wiki}/{dump_date}/{wiki}-{dump_date}-{table}.sql.gz"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to land: where it comes from, where it goes, whether a 404 is acceptable."""
+
+    relative: str
+    required: bool
+    mutable: bool = False
+
+
+@dataclass
+class Landing:
+    """What the raw zone holds for this run: hourly files per day, and the SQL dumps."""
+
+    hourly: dict[date, list[str]]
+    dumps: dict[str, str | None]
+    missing: list[str] = field(default_factory=list)
+
+    def hours(self, day: date) -> int:
+        return len(self.hourly.get(day, []))
+
+
+class _Progress:
+    """Thread-safe counters, logged at most every few seconds and at the end."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = self.skipped = self.missing = 0
+        self.bytes = 0
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, *, size: int = 0, skipped: bool = False, missing: bool = False) -> None:
+        with self.lock:
+            self.done += 1
+            self.bytes += size
+            self.skipped += int(skipped)
+            self.missing += int(missing)
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_EVERY or self.done == self.total:
+                self.last = now
+                self.log()
+
+    def log(self) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        log.info(
+            "landing: %d/%d files, %.1f MB downloaded, %.1f MB/s (%d already landed, %d missing)",
+            self.done, self.total, self.bytes / 1e6, self.bytes / 1e6 / elapsed, self.skipped, self.missing,
+        )
+
+
+class Lander:
+    """Downloads files into the raw zone with a pool of threads, one HTTP session per thread."""
+
+    def __init__(self, settings: Settings, workers: int = 8, attempts: int = 4, backoff: float = 0.5) -> None:
+        self.base = settings.wikimedia_dumps_url.rstrip("/")
+        self.store = RawStore(settings, "raw", "wikimedia")
+        self.workers = workers
+        self.attempts = attempts
+        self.backoff = backoff
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(total_retries=self.attempts, backoff=self.backoff)
+            self._local.session = session
+        return session
+
+    def _remote_size(self, url: str) -> int | None:
+        try:
+            resp = self._session().head(url, timeout=DEFAULT_TIMEOUT, allow_redirects=True)
+        except requests.RequestException:
+            return None
+        length = resp.headers.get("Content-Length")
+        return int(length) if resp.status_code == 200 and length is not None else None
+
+    def _fetch(self, url: str, workdir: Path) -> tuple[Path, int] | None:
+        """`common.http.download`, plus a retry when the body is cut short (urllib3 ProtocolError)."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                got = download(self._session(), url, workdir, gzip_check=True, attempts=self.attempts)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt == self.attempts:
+                    cause = type(exc).__name__
+                    raise SourceError(f"GET {url} failed after {attempt} tries: {cause}") from None
+                delay = min(30.0, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+                log.warning(
+                    "download %s broke off (%s), try %d/%d", url, type(exc).__name__, attempt, self.attempts
+                )
+                time.sleep(delay)
+                continue
+            return None if got is None else (got.path, got.size)
+        return None
+
+    def land_one(self, item: Item, workdir: Path, progress: _Progress) -> str | None:
+        """The file's URI in the raw zone, or None when the source answers 404."""
+        url = f"{self.base}/{item.relative}"
+        landed = self.store.size(item.relative)
+        if landed is not None and (not item.mutable or self._remote_size(url) in (landed, None)):
+            progress.add(skipped=True)
+            return self.store.uri(item.relative)
+        got = self._fetch(url, workdir)
+        if got is None:
+            progress.add(missing=True)
+            if item.required:
+                raise SourceError(f"GET {url} answered 404 (required file)")
+            log.warning("missing upstream (404): %s", url)
+            return None
+        path, size = got
+        uri = self.store.put(path, item.relative)
+        progress.add(size=size)
+        return uri
+
+    def land(self, items: Sequence[Item]) -> dict[str, str | None]:
+        progress = _Progress(len(items))
+        workdir = Path(tempfile.mkdtemp(prefix="wikimedia-landing-"))
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="landing") as pool:
+                futures = {it.relative: pool.submit(self.land_one, it, workdir, progress) for it in items}
+                return {relative: future.result() for relative, future in futures.items()}
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def land(
+    settings: Settings,
+    wiki: str,
+    days: Sequence[date],
+    dump_date: str,
+    *,
+    workers: int = 8,
+    backoff: float = 0.5,
+) -> Landing:
+    """Land the hourly files of `days` and the five SQL dumps; a missing hour is recorded, not fatal."""
+    hours = {day: [hourly_relative(ts) for ts in day_file_times(day)] for day in days}
+    items = [Item(rel, required=False) for rels in hours.values() for rel in rels]
+    dumps = {table: dump_relative(wiki, dump_date, table) for table in TABLES}
+    moving = dump_date == "latest"
+    items += [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
+    result = Lander(settings, workers=workers, backoff=backoff).land(items)
+    missing = [rel for rel, uri in result.items() if uri is None]
+    return Landing(
+        hourly={day: [u for rel in rels if (u := result[rel]) is not None] for day, rels in hours.items()},
+        dumps={table: result[rel] for table, rel in dumps.items()},
+        missing=missing,
+    )
+
+
+# --- reading with Spark ---------------------------------------------------------------------------
+
+
+def s3_options(settings: Settings) -> dict[str, str | None]:
+    """What an executor needs to open a raw file on S3 (shipped with the task, never logged)."""
+    secret = settings.aws_secret_access_key
+    return {
+        "endpoint_url": settings.s3_endpoint_url,
+        "aws_access_key_id": settings.aws_access_key_id,
+        "aws_secret_access_key": secret.get_secret_value() if secret else None,
+        "region_name": settings.aws_region,
+    }
+
+
+def open_raw(uri: str, s3: dict[str, str | None]) -> gzip.GzipFile:
+    """A decompressed byte stream of a landed `.gz` file, local or on S3 (never read whole)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3["endpoint_url"],
+            aws_access_key_id=s3["aws_access_key_id"],
+            aws_secret_access_key=s3["aws_secret_access_key"],
+            region_name=s3["region_name"],
+        )
+        body: Any = client.get_object(Bucket=bucket, Key=key)["Body"]
+        return gzip.GzipFile(fileobj=body, mode="rb")
+    return gzip.GzipFile(uri, mode="rb")
+
+
+def read_header(uri: str, s3: dict[str, str | None]) -> DumpHeader:
+    """The dump's CREATE TABLE, read from its first bytes on the driver."""
+    headers: list[DumpHeader] = []
+    with open_raw(uri, s3) as stream:
+        rows = iter_dump(stream, (), on_header=headers.append)
+        next(rows, None)
+    if not headers:
+        with open_raw(uri, s3) as stream:
+            return parse_header(stream.read(16 << 20))
+    return headers[0]
+
+
+def _parse_partition(
+    uris: Iterator[str], columns: tuple[str, ...], keep: tuple[int, tuple[Value, ...]] | None,
+    s3: dict[str, str | None],
+) -> Iterator[tuple[Value, ...]]:
+    for uri in uris:
+        with open_raw(uri, s3) as stream:
+            for row in iter_dump(stream, columns):
+                if keep is None or row[keep[0]] in keep[1]:
+                    yield row
+
+
+def read_dump(
+    spark: SparkSession,
+    uri: str,
+    schema: StructType,
+    s3: dict[str, str | None],
+    keep: tuple[str, tuple[Value, ...]] | None = None,
+) -> DataFrame:
+    """A dump table as a DataFrame of the schema's columns, parsed in a Spark task (streaming).
+
+    `keep=(column, values)` drops rows early, in the task (e.g. only `hiddencat` properties).
+    """
+    columns = tuple(schema.fieldNames())
+    keep_index = None if keep is None else (columns.index(keep[0]), tuple(keep[1]))
+
+    def parse(part: Iterable[str]) -> Iterator[tuple[Value, ...]]:
+        return _parse_partition(iter(part), columns, keep_index, s3)
+
+    rdd = spark.sparkContext.parallelize([uri], 1).mapPartitions(parse)
+    return spark.createDataFrame(rdd, schema)
+
+
+def read_hourly(spark: SparkSession, by_day: dict[date, list[str]]) -> DataFrame:
+    """Lines of the hourly files as (`day`, `value`), the day taken from which set a file is in.
+
+    Reading each day's files as one set avoids a per-row `input_file_name()` and keeps Spark's
+    native (JVM) gzip text reader in the hot path.
+    """
+    frames = [
+        spark.read.text(paths).select(F.lit(day).cast("date").alias("day"), "value")
+        for day, paths in sorted(by_day.items())
+        if paths
+    ]
+    if not frames:
+        schema = StructType([StructField("day", DateType()), StructField("value", StringType())])
+        return spark.createDataFrame([], schema)
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result

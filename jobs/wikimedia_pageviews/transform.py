@@ -1,0 +1,257 @@
+"""Pure DataFrame -> DataFrame steps of the Wikipedia pageviews job (no I/O, no session, no config).
+
+String ordering in Spark is binary UTF-8, which is code-point order: the contract's tie rule
+("smallest title, code-point order") is a plain ascending sort on the string column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F  # noqa: N812 - the usual alias
+
+from common.errors import ConfigError
+from jobs.wikimedia_pageviews.sqldump import DumpError
+
+MAIN_PAGE = "Main_Page"
+CATEGORY_NAMESPACE = 14
+TOP_CATEGORIES = 5
+_WIKI_RE = re.compile(r"^([a-z][a-z0-9_]*)wiki$")
+
+
+def wiki_codes(wiki: str) -> tuple[str, str]:
+    """Domain codes of a Wikipedia in the pageview files: `enwiki` -> (`en`, `en.m`).
+
+    Database names use `_` where domain codes use `-` (`zh_min_nanwiki` -> `zh-min-nan`).
+    """
+    match = _WIKI_RE.match(wiki)
+    if match is None:
+        raise ConfigError("--wiki", f"'{wiki}' is not a Wikipedia database name such as enwiki")
+    language = match.group(1).replace("_", "-")
+    return language, f"{language}.m"
+
+
+def normalise_title(title: Column) -> Column:
+    """A title as MediaWiki stores it on enwiki: spaces to `_`, first character upper-cased.
+
+    The first code point is upper-cased only when its upper case is one code point: MediaWiki keeps
+    e.g. `ß` (whose full upper case is `SS`) through its ucfirst overrides, and so do we. Java's
+    Unicode tables decide the rest (rare letters where PHP and Java disagree are not special-cased).
+    """
+    spaced = F.translate(title, " ", "_")
+    first = F.substring(spaced, 1, 1)
+    upper = F.upper(first)
+    head = F.when(F.length(upper) == 1, upper).otherwise(first)
+    return F.concat(head, F.substring(spaced, 2, 1 << 30))
+
+
+def aggregate_lines(lines: DataFrame, codes: Sequence[str]) -> DataFrame:
+    """Sum the views of raw (not normalised) titles per day for the given domain codes.
+
+    Needs `day`, `value` (one line of an hourly file). Returns `day`, `title`, `views` (long),
+    `lines` (long). Lines of these codes that do not parse (not exactly 4 space-separated fields, or
+    views not a non-negative integer) land in one row per day with a null `title`, whose `lines`
+    is the number of bad lines. Only built-in expressions: this is the hot path.
+    """
+    prefix = None
+    for code in codes:
+        cond = F.col("value").startswith(f"{code} ")
+        prefix = cond if prefix is None else prefix | cond
+    if prefix is None:
+        raise ValueError("no domain code given")
+    parts = F.split(F.col("value"), " ")
+    views = F.get(parts, 2).try_cast("long")
+    good = (F.size(parts) == 4) & views.isNotNull() & (views >= 0)
+    return (
+        lines.where(prefix)
+        .select(
+            "day",
+            F.when(good, F.get(parts, 1)).alias("title"),
+            F.when(good, views).alias("views"),
+        )
+        .groupBy("day", "title")
+        .agg(F.sum("views").alias("views"), F.count(F.lit(1)).alias("lines"))
+    )
+
+
+def bad_line_counts(aggregated: DataFrame) -> DataFrame:
+    """`day`, `bad_lines` from the output of `aggregate_lines`."""
+    return aggregated.where(F.col("title").isNull()).select("day", F.col("lines").alias("bad_lines"))
+
+
+def resolve_views(
+    aggregated: DataFrame, articles: DataFrame, redirects: DataFrame, main_page: str = MAIN_PAGE
+) -> DataFrame:
+    """Daily views per article: normalise, resolve redirects (one hop), drop non-articles and the main page.
+
+    Needs `aggregated` (`day`, `title`, `views`), `articles` (`title`) and `redirects` (`title`,
+    `target_title`, the target being an article). Returns `day`, `title`, `views` (long, > 0).
+    """
+    lookup = articles.select("title", F.col("title").alias("article")).unionByName(
+        redirects.select("title", F.col("target_title").alias("article"))
+    )
+    normalised = (
+        aggregated.where(F.col("title").isNotNull() & (F.col("views") > 0))
+        .select("day", normalise_title(F.col("title")).alias("title"), "views")
+    )
+    return (
+        normalised.join(lookup, "title")
+        .where(F.col("article") != F.lit(main_page))
+        .groupBy("day", F.col("article").alias("title"))
+        .agg(F.sum("views").cast("long").alias("views"))
+    )
+
+
+def daily_summary(views: DataFrame, hours: DataFrame, wiki: str) -> DataFrame:
+    """One row per day of `hours`: most and least requested article, ties of the least, completeness.
+
+    Needs `views` (`day`, `title`, `views`) and `hours` (`day`, `hours`). Most: highest views, tie
+    to the smallest title. Least: lowest views >= 1, tie to the smallest title; `least_ties` counts
+    the articles with that many views. A day without any article view keeps null answers.
+    """
+    by_most = Window.partitionBy("day").orderBy(F.col("views").desc(), F.col("title").asc())
+    most = (
+        views.withColumn("_rn", F.row_number().over(by_most))
+        .where(F.col("_rn") == 1)
+        .select("day", F.col("title").alias("most_title"), F.col("views").alias("most_views"))
+    )
+    positive = views.where(F.col("views") >= 1)
+    by_least = Window.partitionBy("day").orderBy(F.col("views").asc(), F.col("title").asc())
+    same_count = Window.partitionBy("day", "views")
+    least = (
+        positive.withColumn("_rn", F.row_number().over(by_least))
+        .withColumn("_ties", F.count(F.lit(1)).over(same_count))
+        .where(F.col("_rn") == 1)
+        .select(
+            "day",
+            F.col("title").alias("least_title"),
+            F.col("views").alias("least_views"),
+            F.col("_ties").cast("long").alias("least_ties"),
+        )
+    )
+    return (
+        hours.join(most, "day", "left")
+        .join(least, "day", "left")
+        .select(
+            F.lit(wiki).alias("wiki"),
+            F.col("day").cast("date").alias("day"),
+            F.col("hours").cast("int").alias("hours"),
+            (F.col("hours") == 24).alias("complete"),
+            "most_title",
+            F.col("most_views").cast("long").alias("most_views"),
+            "least_title",
+            F.col("least_views").cast("long").alias("least_views"),
+            "least_ties",
+        )
+    )
+
+
+def top_categories(views: DataFrame, members: DataFrame, wiki: str, top: int = TOP_CATEGORIES) -> DataFrame:
+    """The `top` categories of each day by summed article views, hidden ones left out.
+
+    Needs `views` (`day`, `title`, `views`) and `members` (`title`, `category`, `hidden`: article
+    members, i.e. `cl_type = 'page'`). Ties go to the smallest name; `articles` is how many member
+    articles had views that day. Returns `wiki`, `day`, `rank` (int), `category`, `views`, `articles`.
+    """
+    visible = members.where(~F.col("hidden")).select("title", "category").distinct()
+    per_category = (
+        views.where(F.col("views") > 0)
+        .join(visible, "title")
+        .groupBy("day", "category")
+        .agg(F.sum("views").alias("views"), F.count(F.lit(1)).alias("articles"))
+    )
+    ranking = Window.partitionBy("day").orderBy(F.col("views").desc(), F.col("category").asc())
+    return (
+        per_category.withColumn("rank", F.row_number().over(ranking))
+        .where(F.col("rank") <= top)
+        .select(
+            F.lit(wiki).alias("wiki"),
+            F.col("day").cast("date").alias("day"),
+            F.col("rank").cast("int").alias("rank"),
+            "category",
+            F.col("views").cast("long").alias("views"),
+            F.col("articles").cast("long").alias("articles"),
+        )
+    )
+
+
+# --- dimensions from the SQL dumps ---
+
+
+def categorylinks_layout(columns: Sequence[str]) -> str:
+    """`legacy` when the dump has `cl_to` (also the transitional layout), else `normalised`."""
+    if "cl_to" in columns:
+        return "legacy"
+    if "cl_target_id" in columns:
+        return "normalised"
+    raise DumpError("categorylinks dump has neither cl_to nor cl_target_id (unknown layout)")
+
+
+def build_articles(page: DataFrame) -> DataFrame:
+    """Articles: pages of namespace 0 that are not redirects. Returns `page_id`, `title`."""
+    return page.where((F.col("page_namespace") == 0) & (F.col("page_is_redirect") == 0)).select(
+        F.col("page_id").cast("long").alias("page_id"), F.col("page_title").alias("title")
+    )
+
+
+def build_redirects(page: DataFrame, redirect: DataFrame, articles: DataFrame) -> DataFrame:
+    """Redirects of namespace 0 whose target (one hop) is an article of namespace 0.
+
+    Returns `page_id`, `title` (the redirect), `target_title` (the article).
+    """
+    sources = page.where((F.col("page_namespace") == 0) & (F.col("page_is_redirect") == 1)).select(
+        F.col("page_id").cast("long").alias("page_id"), F.col("page_title").alias("title")
+    )
+    targets = redirect.where(
+        (F.col("rd_namespace") == 0) & (F.col("rd_interwiki").isNull() | (F.col("rd_interwiki") == ""))
+    ).select(F.col("rd_from").cast("long").alias("page_id"), F.col("rd_title").alias("target_title"))
+    return (
+        sources.join(targets, "page_id")
+        .join(articles.select(F.col("title").alias("target_title")), "target_title")
+        .select("page_id", "title", "target_title")
+    )
+
+
+def build_category_members(
+    categorylinks: DataFrame,
+    *,
+    linktarget: DataFrame | None,
+    layout: str,
+    articles: DataFrame,
+    page: DataFrame,
+    page_props: DataFrame,
+) -> DataFrame:
+    """Article members of each category (`cl_type = 'page'`), flagged `hidden` from `page_props`.
+
+    `legacy`: the category is `cl_to`; `normalised`: `linktarget.lt_title` of `cl_target_id` in
+    namespace 14. Returns `page_id`, `title`, `category`, `hidden`.
+    """
+    links = categorylinks.where(F.col("cl_type") == "page")
+    if layout == "legacy":
+        named = links.select(F.col("cl_from").cast("long").alias("page_id"), F.col("cl_to").alias("category"))
+    else:
+        if linktarget is None:
+            raise DumpError("categorylinks uses cl_target_id but the linktarget dump is missing")
+        targets = linktarget.where(F.col("lt_namespace") == CATEGORY_NAMESPACE).select(
+            F.col("lt_id").cast("long").alias("cl_target_id"), F.col("lt_title").alias("category")
+        )
+        named = links.select(
+            F.col("cl_from").cast("long").alias("page_id"), F.col("cl_target_id").cast("long")
+        ).join(targets, "cl_target_id").select("page_id", "category")
+    hidden = (
+        page.where(F.col("page_namespace") == CATEGORY_NAMESPACE)
+        .join(
+            page_props.where(F.col("pp_propname") == "hiddencat").select(F.col("pp_page").alias("page_id")),
+            "page_id",
+        )
+        .select(F.col("page_title").alias("category"), F.lit(True).alias("hidden"))
+        .distinct()
+    )
+    return (
+        named.join(articles, "page_id")
+        .join(hidden, "category", "left")
+        .select("page_id", "title", "category", F.coalesce(F.col("hidden"), F.lit(False)).alias("hidden"))
+        .distinct()
+    )
