@@ -60,11 +60,17 @@ def helm_binary() -> str:
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run helm offline (no repository, no cluster) and return the finished process."""
-    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/dataplatform-helm/cache",
-           "HELM_CONFIG_HOME": "/tmp/dataplatform-helm/config", "HELM_DATA_HOME": "/tmp/dataplatform-helm/data"}
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": "/tmp/dataplatform-helm/cache",
+        "HELM_CONFIG_HOME": "/tmp/dataplatform-helm/config",
+        "HELM_DATA_HOME": "/tmp/dataplatform-helm/data",
+    }
     proc = subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=120)
     if check and proc.returncode != 0:
-        raise AssertionError(f"helm {shlex.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+        raise AssertionError(
+            f"helm {shlex.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}"
+        )
     return proc
 
 
@@ -99,7 +105,9 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def spark_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(name, spec) of every SparkApplication and of every ScheduledSparkApplication's template."""
     specs = [(d["metadata"]["name"], d["spec"]) for d in of_kind(docs, "SparkApplication")]
-    specs += [(d["metadata"]["name"], d["spec"]["template"]) for d in of_kind(docs, "ScheduledSparkApplication")]
+    specs += [
+        (d["metadata"]["name"], d["spec"]["template"]) for d in of_kind(docs, "ScheduledSparkApplication")
+    ]
     return specs
 
 
@@ -160,12 +168,21 @@ def validate_document(doc: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Cron (robfig/cron standard parser, as the operator uses: 5 fields, no seconds)
 # ---------------------------------------------------------------------------------------------
-_CRON_FIELDS = (
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
-        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}),
+    (
+        "month",
+        1,
+        12,
+        {
+            m: i + 1
+            for i, m in enumerate(
+                ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+            )
+        },
+    ),
     ("day of week", 0, 6, {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}),
 )
 
@@ -250,10 +267,12 @@ def parse_dockerfile(path: Path = REPO / "Dockerfile") -> tuple[dict[str, str], 
             args[name] = default
             continue
         if keyword == "FROM":
-            words = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), ""), rest).split()
+            words = re.sub(
+                r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), ""), rest
+            ).split()
             words = [w for w in words if not w.startswith("--")]
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base=words[0], name=name))
+            alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base=words[0], name=alias))
             continue
         if keyword in ("COPY", "ADD") and not rest.lstrip().startswith("["):
             words = shlex.split(rest)
@@ -287,7 +306,9 @@ def dockerignored(relative: str, patterns: list[str]) -> bool:
         negate = pattern.startswith("!")
         pat = pattern.lstrip("!").strip("/")
         if pat.startswith("**/"):
-            hit = any(fnmatch.fnmatch(p.split("/")[-1], pat[3:]) or fnmatch.fnmatch(p, pat[3:]) for p in prefixes)
+            hit = any(
+                fnmatch.fnmatch(p.split("/")[-1], pat[3:]) or fnmatch.fnmatch(p, pat[3:]) for p in prefixes
+            )
         else:
             hit = any(fnmatch.fnmatch(p, pat) for p in prefixes)
         if hit:
@@ -312,7 +333,7 @@ def image_path_to_repo(image_path: str, build_stage: Stage) -> Path | None:
         dest_dir = dest.rstrip("/") + "/"
         if source.endswith("/") and image_path.startswith(dest_dir):
             if best is None or len(dest_dir) >= best[0]:
-                best = (len(dest_dir), REPO / source / image_path[len(dest_dir):])
+                best = (len(dest_dir), REPO / source / image_path[len(dest_dir) :])
         elif image_path == dest.rstrip("/"):
             best = (len(dest), REPO / source)
     return best[1] if best else None

@@ -81,7 +81,12 @@ def test_plain_manifests_are_kubectl_appliable(value_set: str) -> None:
 def test_default_values_render_every_kind() -> None:
     kinds = sorted({d["kind"] for d in render([])})
     assert kinds == [
-        "ConfigMap", "Deployment", "Pod", "ScheduledSparkApplication", "Service", "SparkApplication",
+        "ConfigMap",
+        "Deployment",
+        "Pod",
+        "ScheduledSparkApplication",
+        "Service",
+        "SparkApplication",
     ]
     assert len(of_kind(render([]), "SparkApplication")) == 3
     # wikimedia's schedule is off by default (its --start-date is absolute; see values.yaml)
@@ -113,16 +118,26 @@ def test_schedules_are_valid_cron_in_an_iana_zone_and_forbid_overlap(value_set: 
 
 @pytest.mark.parametrize("value_set", ["default", "production"])
 def test_datagouv_runs_every_wednesday_at_17_paris_time(value_set: str) -> None:
-    (doc,) = [d for d in of_kind(render(VALUE_SETS[value_set]), "ScheduledSparkApplication")
-              if d["metadata"]["name"].endswith("-datagouv-cron")]
+    (doc,) = [
+        d
+        for d in of_kind(render(VALUE_SETS[value_set]), "ScheduledSparkApplication")
+        if d["metadata"]["name"].endswith("-datagouv-cron")
+    ]
     assert doc["spec"]["schedule"] == "0 17 * * 3"
     assert doc["spec"]["timeZone"] == "Europe/Paris"
     assert doc["spec"]["template"]["mainApplicationFile"].endswith("/datagouv_catalog/__main__.py")
 
 
 def test_other_schedules_are_configurable() -> None:
-    docs = render([], {"jobs.github.schedule.cron": "15 1 * * 0", "jobs.wikimedia.schedule.timeZone": "Asia/Tokyo",
-                       "jobs.wikimedia.schedule.enabled": "true", "jobs.wikimedia.schedule.args.days": "3"})
+    docs = render(
+        [],
+        {
+            "jobs.github.schedule.cron": "15 1 * * 0",
+            "jobs.wikimedia.schedule.timeZone": "Asia/Tokyo",
+            "jobs.wikimedia.schedule.enabled": "true",
+            "jobs.wikimedia.schedule.args.days": "3",
+        },
+    )
     by_name = {d["metadata"]["name"]: d["spec"] for d in of_kind(docs, "ScheduledSparkApplication")}
     assert by_name["dataplatform-github-cron"]["schedule"] == "15 1 * * 0"
     assert by_name["dataplatform-wikimedia-cron"]["timeZone"] == "Asia/Tokyo"
@@ -195,15 +210,25 @@ def test_secrets_only_by_reference(value_set: str) -> None:
 
 
 def test_a_secret_in_settings_is_refused() -> None:
-    proc = helm("template", "x", str(CHART), "--kube-version", K8S_VERSION,
-                "--set", "settings.GITHUB_TOKEN=ghp_leak", check=False)
+    proc = helm(
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        K8S_VERSION,
+        "--set",
+        "settings.GITHUB_TOKEN=ghp_leak",
+        check=False,
+    )
     assert proc.returncode != 0 and "is a secret" in proc.stderr
 
 
 def test_jobs_get_only_the_secrets_they_need() -> None:
     specs = dict(spark_specs(render([])))
-    names = {key: {e["name"] for e in specs[f"dataplatform-{key}"]["driver"].get("env", [])}
-             for key in ("github", "wikimedia", "datagouv")}
+    names = {
+        key: {e["name"] for e in specs[f"dataplatform-{key}"]["driver"].get("env", [])}
+        for key in ("github", "wikimedia", "datagouv")
+    }
     assert names["github"] == {"GITHUB_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert names["wikimedia"] == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert names["datagouv"] == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MONGO_URI"}
@@ -233,7 +258,10 @@ def test_api_deployment_has_probes_resources_and_non_root(value_set: str) -> Non
 
 def test_run_names_fit_in_pod_name_limits() -> None:
     """A scheduled run is <name>-<timestamp, up to 19 digits> and its driver <run>-driver (<= 63)."""
-    docs = render([], {"fullnameOverride": "a-very-long-release-name-for-this", "jobs.wikimedia.schedule.enabled": "true"})
+    docs = render(
+        [],
+        {"fullnameOverride": "a-very-long-release-name-for-this", "jobs.wikimedia.schedule.enabled": "true"},
+    )
     for doc in of_kind(docs, "ScheduledSparkApplication"):
         assert len(doc["metadata"]["name"]) + 1 + 19 + len("-driver") <= 63, doc["metadata"]["name"]
     for doc in of_kind(docs, "SparkApplication"):

@@ -28,8 +28,11 @@ MAIN_FILE = re.compile(r"^local://(/.+/jobs/(?P<module>[a-z_]+)/__main__\.py)$")
 
 
 def _cases() -> list[tuple[str, str]]:
-    return [(value_set, name) for value_set in sorted(VALUE_SETS)
-            for name, _ in spark_specs(render(VALUE_SETS[value_set]))]
+    return [
+        (value_set, name)
+        for value_set in sorted(VALUE_SETS)
+        for name, _ in spark_specs(render(VALUE_SETS[value_set]))
+    ]
 
 
 def _spec(value_set: str, name: str) -> dict[str, object]:
@@ -71,8 +74,10 @@ def test_arguments_parse_with_the_jobs_own_parser(value_set: str, name: str) -> 
         try:
             parser.parse_args(arguments)
         except SystemExit:
-            pytest.fail(f"{name} ({value_set}): {arguments} rejected by jobs.{match.group('module')}.cli: "
-                        f"{stderr.getvalue().strip()}")
+            pytest.fail(
+                f"{name} ({value_set}): {arguments} rejected by jobs.{match.group('module')}.cli: "
+                f"{stderr.getvalue().strip()}"
+            )
 
 
 def test_a_wrong_flag_would_be_caught() -> None:
@@ -84,7 +89,9 @@ def test_a_wrong_flag_would_be_caught() -> None:
 
 def test_every_job_package_has_a_chart_entry() -> None:
     """A job added under jobs/ without a SparkApplication would never run on the cluster."""
-    modules = {MAIN_FILE.match(str(spec["mainApplicationFile"])).group("module")  # type: ignore[union-attr]
-               for _, spec in spark_specs(render([]))}
+    modules = {
+        MAIN_FILE.match(str(spec["mainApplicationFile"])).group("module")  # type: ignore[union-attr]
+        for _, spec in spark_specs(render([]))
+    }
     on_disk = {p.parent.name for p in Path(REPO / "jobs").glob("*/__main__.py")}
     assert on_disk <= modules, f"jobs without a chart entry: {sorted(on_disk - modules)}"

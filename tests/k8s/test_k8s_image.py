@@ -85,11 +85,25 @@ def test_every_copy_source_exists_and_is_in_the_build_context() -> None:
 
 def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
     patterns = dockerignore_patterns()
-    for path in (".venv/bin/python", "lake/x", ".git/HEAD", "api/web/node_modules/chart.js/x.js", ".services/m",
-                 "tests/k8s/x.py", "common/__pycache__/x.pyc", "prod.env"):
+    for path in (
+        ".venv/bin/python",
+        "lake/x",
+        ".git/HEAD",
+        "api/web/node_modules/chart.js/x.js",
+        ".services/m",
+        "tests/k8s/x.py",
+        "common/__pycache__/x.pyc",
+        "prod.env",
+    ):
         assert dockerignored(path, patterns), path
-    for path in ("common/spark.py", "jobs/github_contributors/__main__.py", "api/static/vendor/chart.umd.min.js",
-                 "jars/hadoop-aws-3.5.0.jar", "pyproject.toml", "constraints.txt"):
+    for path in (
+        "common/spark.py",
+        "jobs/github_contributors/__main__.py",
+        "api/static/vendor/chart.umd.min.js",
+        "jars/hadoop-aws-3.5.0.jar",
+        "pyproject.toml",
+        "constraints.txt",
+    ):
         assert not dockerignored(path, patterns), path
 
 
@@ -136,8 +150,11 @@ def test_requirement_split(tmp_path: Path) -> None:
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     project = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in deps}
-    spark, nodeps, api = names("requirements-spark.txt"), names("requirements-spark-nodeps.txt"), names(
-        "requirements-api.txt")
+    spark, nodeps, api = (
+        names("requirements-spark.txt"),
+        names("requirements-spark-nodeps.txt"),
+        names("requirements-api.txt"),
+    )
     assert "pyspark" not in spark | nodeps | api
     assert nodeps == {"delta-spark"}
     assert spark | nodeps | {"pyspark"} >= project

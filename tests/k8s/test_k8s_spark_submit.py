@@ -1,0 +1,135 @@
+"""One job through `spark-submit`, exactly as the operator would start it: the rendered
+SparkApplication's mainApplicationFile (mapped back through the Dockerfile) and arguments, the
+rendered ConfigMap as the environment, on the GitHub emulator, local master."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.k8s.k8s_support import REPO, Stage, image_path_to_repo, of_kind, parse_dockerfile, render, stage
+
+pytestmark = [pytest.mark.k8s, pytest.mark.e2e]
+
+ORG = "k8s-e2e-org"
+RUN_DATE = "2026-11-18"
+# Properties that only make sense inside the image or on a cluster.
+CLUSTER_ONLY = ("spark.pyspark.", "spark.kubernetes.", "spark.jars.ivy")
+
+
+def _rendered_github_app(lake: Path, api_url: str) -> tuple[dict[str, Any], dict[str, str]]:
+    docs = render(
+        [],
+        {
+            "jobs.github.args.org": ORG,
+            "jobs.github.args.runDate": RUN_DATE,
+            "settings.LAKE_ROOT": str(lake),
+            "settings.GITHUB_API_URL": api_url,
+        },
+    )
+    (app,) = [d for d in of_kind(docs, "SparkApplication") if d["metadata"]["name"] == "dataplatform-github"]
+    (config,) = of_kind(docs, "ConfigMap")
+    return app["spec"], config["data"]
+
+
+def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(tmp_path: Path) -> None:
+    if not (REPO / "jobs" / "github_contributors" / "__main__.py").is_file():
+        pytest.skip("jobs/github_contributors is not there yet")
+    from emulators.github import start
+    from emulators.github_data import expected_series, generate_org
+
+    spark_submit = Path(sys.executable).with_name("spark-submit")
+    assert spark_submit.is_file(), f"{spark_submit} missing (it ships with the pyspark wheel in .venv)"
+    jars = sorted(str(p) for p in (REPO / "jars").glob("*.jar"))
+    assert jars, "jars/ is empty: run `make setup`"
+
+    data = tmp_path / "github"
+    generate_org(data, ORG, repos=5, commits=150, seed=11)
+    server = start(data)
+    try:
+        lake = tmp_path / "lake"
+        spec, settings = _rendered_github_app(lake, server.url)
+        _, stages = parse_dockerfile()
+        main_file = image_path_to_repo(
+            spec["mainApplicationFile"].removeprefix("local://"), stage(stages, "spark")
+        )
+        assert main_file is not None and main_file.is_file()
+        assert spec["arguments"] == ["--org", ORG, "--run-date", RUN_DATE]
+
+        conf = {k: v for k, v in spec["sparkConf"].items() if not k.startswith(CLUSTER_ONLY)}
+        conf.update({"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"})
+        command = [
+            str(spark_submit),
+            "--master",
+            "local[2]",
+            "--driver-memory",
+            "1g",
+            "--jars",
+            ",".join(jars),
+        ]
+        for key, value in sorted(conf.items()):
+            command += ["--conf", f"{key}={value}"]
+        command += [str(main_file), *spec["arguments"]]
+
+        # The pod's environment: the ConfigMap (envFrom); no secrets are needed by the emulator.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYSPARK_", "SPARK_", "GITHUB_", "LAKE_"))
+        }
+        env.update(settings)
+        # ...and the image's own ENV (PYTHONPATH=/opt/app: executors unpickle jobs.* functions),
+        # mapped back to the repository through the Dockerfile's COPY layout.
+        env["PYTHONPATH"] = _image_pythonpath_in_repo(stage(stages, "spark"))
+        env.update(
+            {
+                "PYSPARK_PYTHON": sys.executable,
+                "PYSPARK_DRIVER_PYTHON": sys.executable,
+                "GITHUB_PROGRESS_SECONDS": "60",
+            }
+        )
+        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (
+            f"spark-submit failed ({proc.returncode}):\n{_python_errors(proc.stderr)}"
+        )
+    finally:
+        server.stop()
+
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(lake / "github" / "new_contributors_monthly")).to_pyarrow_table()
+    rows = table.to_pylist()
+    got: dict[str, list[tuple[str, int, int]]] = {}
+    for row in sorted(rows, key=lambda r: (r["repo"], r["month"])):
+        assert row["org"] == ORG
+        got.setdefault(row["repo"], []).append(
+            (row["month"], int(row["new_contributors"]), int(row["total_contributors"]))
+        )
+    assert got == expected_series(data, ORG, date.fromisoformat(RUN_DATE))
+
+
+def _python_errors(stderr: str) -> str:
+    """The Python side of a failure (a worker traceback hides among JVM stack frames)."""
+    lines = stderr.splitlines()
+    keep = [line for line in lines if not line.lstrip().startswith("at ") and line.strip()]
+    return "\n".join(keep[-80:])
+
+
+def _image_pythonpath_in_repo(spark_stage: Stage) -> str:
+    """The spark image's PYTHONPATH entries, as repository folders."""
+    env = " ".join(i.args[0] for i in spark_stage.instructions if i.keyword == "ENV")
+    match = re.search(r"PYTHONPATH=(\S+)", env)
+    assert match, "the spark image sets no PYTHONPATH: executors could not import jobs.*"
+    folders = []
+    for entry in match.group(1).split(":"):
+        mapped = image_path_to_repo(f"{entry.rstrip('/')}/jobs/__init__.py", spark_stage)
+        assert mapped is not None, f"PYTHONPATH entry {entry} holds no jobs/ package in the image"
+        folders.append(str(mapped.parent.parent))
+    return ":".join(folders)
