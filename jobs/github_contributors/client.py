@@ -137,6 +137,11 @@ class GitHubClient:
             )
             self._add(rate_limit_waits=1, rate_limit_wait_seconds=wait)
             self.sleep(wait)
+            with self._lock:
+                # The window has reset (our clock may lag GitHub's): let the next answer tell.
+                for token in self.tokens:
+                    if token.reset <= wake:
+                        token.remaining = None
 
     def _note(self, state: TokenState, resp: requests.Response) -> None:
         remaining = resp.headers.get("x-ratelimit-remaining")
