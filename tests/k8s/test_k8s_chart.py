@@ -342,3 +342,12 @@ def test_schema_validation_rejects_typos_and_wrong_types() -> None:
     service["spec"]["portz"] = []
     with pytest.raises(AssertionError):
         validate_document(service)
+
+
+def test_backfill_runs_get_distinct_names() -> None:
+    docs = render([], {"jobs.wikimedia.run.suffix": "2026w45", "jobs.wikimedia.args.startDate": "2026-11-02"})
+    names = {d["metadata"]["name"] for d in of_kind(docs, "SparkApplication")}
+    assert "dataplatform-wikimedia-2026w45" in names
+    (app,) = [d for d in of_kind(docs, "SparkApplication") if d["metadata"]["name"].endswith("2026w45")]
+    args = app["spec"]["arguments"]
+    assert args[args.index("--start-date") + 1] == "2026-11-02"
