@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import NoReturn
 
 from common.cli import add_settings_flags, iso_date
 
@@ -17,8 +18,15 @@ def org_name(text: str) -> str:
     return text
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments end with one `prog: error: ...` line (exit 2), as every job error does."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m jobs.github_contributors",
         description="Crawl an organization's commits and compute monthly new contributors per repository.",
     )
