@@ -103,7 +103,12 @@ class _Progress:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         log.info(
             "landing: %d/%d files, %.1f MB downloaded, %.1f MB/s (%d already landed, %d missing)",
-            self.done, self.total, self.bytes / 1e6, self.bytes / 1e6 / elapsed, self.skipped, self.missing,
+            self.done,
+            self.total,
+            self.bytes / 1e6,
+            self.bytes / 1e6 / elapsed,
+            self.skipped,
+            self.missing,
         )
 
 
@@ -248,7 +253,9 @@ def read_header(uri: str, s3: dict[str, str | None]) -> DumpHeader:
 
 
 def _parse_partition(
-    uris: Iterator[str], columns: tuple[str, ...], keep: tuple[int, tuple[Value, ...]] | None,
+    uris: Iterator[str],
+    columns: tuple[str, ...],
+    keep: tuple[int, tuple[Value, ...]] | None,
     s3: dict[str, str | None],
 ) -> Iterator[tuple[Value, ...]]:
     for uri in uris:

@@ -92,9 +92,8 @@ def resolve_views(
     lookup = articles.select("title", F.col("title").alias("article")).unionByName(
         redirects.select("title", F.col("target_title").alias("article"))
     )
-    normalised = (
-        aggregated.where(F.col("title").isNotNull() & (F.col("views") > 0))
-        .select("day", normalise_title(F.col("title")).alias("title"), "views")
+    normalised = aggregated.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
+        "day", normalise_title(F.col("title")).alias("title"), "views"
     )
     return (
         normalised.join(lookup, "title")
@@ -237,9 +236,11 @@ def build_category_members(
         targets = linktarget.where(F.col("lt_namespace") == CATEGORY_NAMESPACE).select(
             F.col("lt_id").cast("long").alias("cl_target_id"), F.col("lt_title").alias("category")
         )
-        named = links.select(
-            F.col("cl_from").cast("long").alias("page_id"), F.col("cl_target_id").cast("long")
-        ).join(targets, "cl_target_id").select("page_id", "category")
+        named = (
+            links.select(F.col("cl_from").cast("long").alias("page_id"), F.col("cl_target_id").cast("long"))
+            .join(targets, "cl_target_id")
+            .select("page_id", "category")
+        )
     hidden = (
         page.where(F.col("page_namespace") == CATEGORY_NAMESPACE)
         .join(
