@@ -237,8 +237,15 @@ def main() -> None:
         "targets": {"requests_per_s": TARGET_RPS, "p99_ms": TARGET_P99_MS},
         "met": hot["requests_per_s"] >= TARGET_RPS and (hot["p99_ms"] or 1e9) <= TARGET_P99_MS,
     }
+    # One entry per server setting, so side-by-side runs (workers, nice) stay in the same file.
+    label = f"workers={args.workers},nice={args.nice}"
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    try:
+        runs = json.loads(RESULT.read_text()).get("runs", {})
+    except (OSError, ValueError):
+        runs = {}
+    runs[label] = result
+    RESULT.write_text(json.dumps({"latest": label, "runs": runs}, indent=2) + "\n")
     print(hot["raw"])
     print(
         json.dumps({k: result[k] for k in ("hot_route", "baseline_health", "uptime_before", "met")}, indent=2)
