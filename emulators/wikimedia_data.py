@@ -554,11 +554,12 @@ _BENCH_CODES = (
 def write_bench_file(path: Path, lines: int = 1_000_000, seed: int = 0) -> None:
     """An hourly file of realistic shape: codes in blocks, Zipf-like titles, mostly small counts."""
     rng = random.Random(seed)
+    shared = random.Random(1234)  # one vocabulary for every hour, as real hours share their titles
     words = [
         f"{w}{i}" for i, w in enumerate(("Alpha", "Beta", "Gamma", "Delta", "Épsilon", "Zeta", "Eta", "東京"))
     ]
     vocabulary = [
-        "_".join(rng.choice(words) for _ in range(rng.randint(1, 4))) + f"_{n}" for n in range(200_000)
+        "_".join(shared.choice(words) for _ in range(shared.randint(1, 4))) + f"_{n}" for n in range(200_000)
     ]
     namespaces = ("", "", "", "", "", "", "Special:", "Talk:", "File:", "Category:", "Wikipedia:")
     path.parent.mkdir(parents=True, exist_ok=True)
