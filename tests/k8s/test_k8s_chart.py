@@ -351,3 +351,19 @@ def test_backfill_runs_get_distinct_names() -> None:
     (app,) = [d for d in of_kind(docs, "SparkApplication") if d["metadata"]["name"].endswith("2026w45")]
     args = app["spec"]["arguments"]
     assert args[args.index("--start-date") + 1] == "2026-11-02"
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ("jobs.github.agrs.org=x", "agrs"),
+        ("spark.executor.memory=4 gigs", "memory"),
+        ("spark.scheduled.concurrencyPolicy=Sometimes", "concurrencyPolicy"),
+        ("jobs.datagouv.secrets={s3,vault}", "secrets"),
+        ("api.port=70000", "port"),
+    ],
+)
+def test_values_schema_rejects_typos(override: str, complaint: str) -> None:
+    """helm ignores unknown values silently; values.schema.json makes a typo fail the render."""
+    proc = helm("template", "x", str(CHART), "--kube-version", K8S_VERSION, "--set", override, check=False)
+    assert proc.returncode != 0 and complaint in proc.stderr, proc.stderr

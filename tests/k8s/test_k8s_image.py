@@ -159,3 +159,15 @@ def test_requirement_split(tmp_path: Path) -> None:
     assert nodeps == {"delta-spark"}
     assert spark | nodeps | {"pyspark"} >= project
     assert api == project - {"pyspark", "delta-spark"}
+
+
+def test_both_images_run_the_python_the_project_targets() -> None:
+    """The Spark base image's own python3 is Ubuntu 22.04's 3.10: the Spark stage must bring 3.11."""
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    minor = re.search(r">=\s*3\.(\d+)", requires)
+    assert minor, requires
+    wanted = f"3.{minor.group(1)}"
+    _, stages = parse_dockerfile()
+    spark_runs = " ".join(i.args[0] for i in stage(stages, "spark").instructions if i.keyword == "RUN")
+    assert f"uv python install {wanted}" in spark_runs and f"uv venv --python {wanted}" in spark_runs
+    assert stage(stages, "api").base.startswith(f"python:{wanted}-")
