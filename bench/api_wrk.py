@@ -237,15 +237,16 @@ def main() -> None:
         "targets": {"requests_per_s": TARGET_RPS, "p99_ms": TARGET_P99_MS},
         "met": hot["requests_per_s"] >= TARGET_RPS and (hot["p99_ms"] or 1e9) <= TARGET_P99_MS,
     }
-    # One entry per server setting, so side-by-side runs (workers, nice) stay in the same file.
-    label = f"workers={args.workers},nice={args.nice}"
+    # Every run is kept (the last 20): on a shared machine the spread between runs is part of the answer.
+    result["label"] = f"workers={args.workers},nice={args.nice}"
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     try:
-        runs = json.loads(RESULT.read_text()).get("runs", {})
+        runs = json.loads(RESULT.read_text()).get("runs", [])
     except (OSError, ValueError):
-        runs = {}
-    runs[label] = result
-    RESULT.write_text(json.dumps({"latest": label, "runs": runs}, indent=2) + "\n")
+        runs = []
+    runs = [r for r in (runs if isinstance(runs, list) else runs.values()) if isinstance(r, dict)]
+    runs = [*runs, result][-20:]
+    RESULT.write_text(json.dumps({"latest": result, "runs": runs}, indent=2) + "\n")
     print(hot["raw"])
     print(
         json.dumps({k: result[k] for k in ("hot_route", "baseline_health", "uptime_before", "met")}, indent=2)
