@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +38,10 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(cache.refresh_all)  # warm: the first requests find the views built
+        # Long-lived objects (modules, views) out of the cyclic GC's reach: a full collection over
+        # them takes tens of milliseconds, which would land on some request's latency.
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         task = asyncio.create_task(cache.run_refresher(stop))
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import threading
@@ -124,9 +125,9 @@ class TableCache:
             state.checked_at = time.monotonic()
             state.lock.release()
 
-    def refresh_all(self) -> None:
-        for name in self._datasets:
-            self.refresh(name)
+    def refresh_all(self) -> bool:
+        """Check every dataset; True if any view was rebuilt."""
+        return any([self.refresh(name) for name in self._datasets])
 
     def _refresh_locked(self, dataset: Dataset[Any], state: _State) -> bool:
         try:
@@ -184,7 +185,8 @@ class TableCache:
         self.background = True
         try:
             while not stop.is_set():
-                await asyncio.to_thread(self.refresh_all)
+                if await asyncio.to_thread(self.refresh_all):
+                    gc.freeze()  # the new views join the long-lived objects the GC skips (see main)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=max(self.refresh_seconds, 0.05))
         finally:
