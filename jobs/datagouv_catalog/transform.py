@@ -6,6 +6,8 @@ with backticks.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 
 from pyspark.sql import Column, DataFrame, Window
@@ -32,13 +34,64 @@ def normalise(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def reference_match(text: str) -> bool:
+    """The definition: a keyword occurs in the normalised text (slow; the oracle of the tests)."""
+    norm = normalise(text)
+    return any(k in norm for k in KEYWORDS)
+
+
+def _char_class(chars: list[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in chars) + "]"
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Regexes equivalent to `reference_match` on text without "complex" characters.
+
+    `normalise` works character by character, so a keyword occurs in the normalised text exactly
+    when the original holds, for each keyword letter in turn, a character whose image is that
+    letter, separated only by characters whose image is empty (combining marks). Characters
+    whose image is several characters including a keyword letter (ligatures like `ĳ`, `™`), and
+    any character outside the BMP, are "complex": such a text takes the exact, slower path.
+    Built once per Python worker from the BMP (~65k characters).
+    """
+    letters = set("".join(KEYWORDS))
+    classes: dict[str, list[str]] = {letter: [] for letter in letters}
+    ignorable: list[str] = []
+    complex_chars: list[str] = []
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        char = chr(cp)
+        image = normalise(char)
+        if image == "":
+            ignorable.append(char)
+        elif image in letters:
+            classes[image].append(char)
+        elif letters.intersection(image):
+            complex_chars.append(char)
+    gap = _char_class(ignorable) + "*"
+    keyword = "|".join(gap.join(_char_class(classes[letter]) for letter in word) for word in KEYWORDS)
+    complex_re = _char_class(complex_chars) + "|[\U00010000-\U0010ffff]"
+    return re.compile(keyword), re.compile(complex_re)
+
+
 def mentions_mobility(*texts: str | None) -> bool:
-    """True when a keyword occurs (as a substring) in any of the texts once normalised."""
+    """True when `mobilite` or `transport` occurs in any text once normalised (see `normalise`)."""
     for text in texts:
-        if text:
-            norm = normalise(text)
-            if any(k in norm for k in KEYWORDS):
+        if not text:
+            continue
+        if text.isascii():  # NFKD and mark stripping change nothing; casefold is lower
+            lowered = text.lower()
+            if any(k in lowered for k in KEYWORDS):
                 return True
+            continue
+        keyword_re, complex_re = _patterns()
+        if complex_re.search(text) is not None:
+            if reference_match(text):
+                return True
+        elif keyword_re.search(text) is not None:
+            return True
     return False
 
 

@@ -6,9 +6,17 @@ from typing import Any
 
 import pytest
 from chispa import assert_df_equality
+from hypothesis import given, settings
+from hypothesis import strategies as st_h
 from pyspark.sql import types as st
 
-from jobs.datagouv_catalog.transform import match_mobility, mentions_mobility, top_organizations, tops
+from jobs.datagouv_catalog.transform import (
+    match_mobility,
+    mentions_mobility,
+    reference_match,
+    top_organizations,
+    tops,
+)
 
 DATASET_SCHEMA = st.StructType(
     [
@@ -137,3 +145,31 @@ def test_tops_keeps_matching_datasets_of_top_organizations(spark: Any) -> None:
         schema,
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+_PIECES = [
+    "mobilit",
+    "e",
+    "é",
+    "É",
+    "\u0301",
+    "TRANS",
+    "port",
+    "ſ",
+    "ﬆ",
+    "™",
+    "ĳ",
+    "ｔ",
+    "\U0001d42d",
+    "ß",
+    " ",
+    "ı",
+]
+
+
+@pytest.mark.unit
+@settings(max_examples=400, deadline=None)
+@given(st_h.lists(st_h.one_of(st_h.sampled_from(_PIECES), st_h.text(max_size=3)), max_size=12))
+def test_fast_matcher_equals_the_definition(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert mentions_mobility(text) is reference_match(text)
