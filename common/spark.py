@@ -79,6 +79,11 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Tables the API reads with delta-rs stay on features it supports.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        # Python workers import the project's modules (jobs.*, common.*) by name, also when the
+        # driver was started by spark-submit from a file path.
+        "spark.executorEnv.PYTHONPATH": os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        ),
         **s3a_conf(settings),
     }
     if not under_spark_submit():
