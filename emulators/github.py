@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: EmulatorServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             if org is None:
                 return 404, {"message": "Not Found"}, {}
             items = [self._repo_json(org["login"], r) for r in org["repos"]]
-            return self._page(items, query, path, etag=False)
+            return self._page(items, query, path, etag=True)
         if len(parts) == 4 and parts[0] == "repos" and parts[3] == "commits":
             org = em.data.org(parts[1])
             repo = next((r for r in (org or {}).get("repos", []) if r["name"] == parts[2]), None)
@@ -383,9 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
         if links:
             headers["Link"] = ", ".join(links)
         if etag:
-            digest = hashlib.sha1(
-                json.dumps([path, rest, offset, [c["sha"] for c in page]]).encode()
-            ).hexdigest()
+            body = json.dumps([path, rest, offset, page], sort_keys=True).encode()
+            digest = hashlib.sha1(body).hexdigest()
             tag = f'W/"{digest}"'
             headers["ETag"] = tag
             if self.headers.get("If-None-Match") == tag:

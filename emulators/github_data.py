@@ -22,10 +22,32 @@ from typing import Any
 
 END = datetime(2026, 10, 31, 12, 0, 0, tzinfo=UTC)
 START = datetime(2015, 1, 1, tzinfo=UTC)
-NAMES = (
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-    "upsilon phi chi psi omega"
-).split()
+NAMES = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+]
 
 
 def iso(ts: datetime) -> str:
@@ -106,6 +128,7 @@ def _skewed_counts(rng: random.Random, repos: int, total: int, skew: float) -> l
 def _make_commits(
     rng: random.Random,
     people: list[Person],
+    *,
     repo: str,
     count: int,
     created: datetime,
@@ -170,10 +193,18 @@ def generate_org(
         repo_commits: list[dict[str, Any]] = []
         if status == "ok":
             repo_commits = _make_commits(
-                rng, pool, name, counts[i - empty - gone], created, end, f"{org}:{seed}"
+                rng,
+                pool,
+                repo=name,
+                count=counts[i - empty - gone],
+                created=created,
+                end=end,
+                tag=f"{org}:{seed}",
             )
         elif status == "gone":
-            repo_commits = _make_commits(rng, pool, name, 5, created, end, f"{org}:{seed}")
+            repo_commits = _make_commits(
+                rng, pool, repo=name, count=5, created=created, end=end, tag=f"{org}:{seed}"
+            )
         pushed = max((parse_iso(c["commit"]["committer"]["date"]) for c in repo_commits), default=created)
         meta.append(
             {

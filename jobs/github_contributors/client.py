@@ -114,6 +114,36 @@ class GitHubClient:
         if local is not None:
             local.add(**amounts)
 
+    def budgets(self) -> list[tuple[int | None, float]]:
+        """What this client knows of each token: (remaining, reset), in pool order."""
+        with self._lock:
+            return [(t.remaining, t.reset) for t in self.tokens]
+
+    def seed_budgets(self, budgets: list[tuple[int | None, float]]) -> None:
+        """Start from budgets learnt elsewhere (the driver), so partitions skip exhausted tokens."""
+        with self._lock:
+            for state, (remaining, reset) in zip(self.tokens, budgets, strict=False):
+                state.remaining, state.reset = remaining, reset
+
+    def probe_budgets(self) -> None:
+        """Ask `GET /rate_limit` (free) with every token; a 401 fails fast like any other request."""
+        for state in self.tokens:
+            headers = {"Authorization": f"Bearer {state.token}"} if state.token else {}
+            try:
+                resp = self.session.get(self.url("rate_limit"), headers=headers, timeout=TIMEOUT)
+            except requests.RequestException:
+                continue  # the budget stays unknown; the crawl's answers will tell
+            self._add(requests=1)
+            if resp.status_code == 401:
+                index = self.tokens.index(state) + 1
+                raise AuthError(
+                    "GITHUB_TOKEN",
+                    f"GitHub answered 401 Bad credentials for entry {index} of {len(self.tokens)} "
+                    "in the pool; fix or remove it",
+                )
+            if resp.status_code == 200:
+                self._note(state, resp)
+
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
 
@@ -183,12 +213,16 @@ class GitHubClient:
                 index = self.tokens.index(state) + 1
                 raise AuthError(
                     "GITHUB_TOKEN",
-                    f"GitHub answered 401 Bad credentials for token #{index} of {len(self.tokens)}; "
-                    "fix or remove it",
+                    f"GitHub answered 401 Bad credentials for entry {index} of {len(self.tokens)} "
+                    "in the pool; fix or remove it",
                 )
             if status in (403, 429):
                 if resp.headers.get("x-ratelimit-remaining") == "0" and "retry-after" not in resp.headers:
-                    log.info("token #%d exhausted until %s", self.tokens.index(state) + 1, state.reset)
+                    log.info(
+                        "GitHub pool entry %d exhausted until %s",
+                        self.tokens.index(state) + 1,
+                        time.strftime("%H:%M:%S", time.gmtime(state.reset)),
+                    )
                     continue  # primary limit: _pick switches token or sleeps until the reset
                 secondary_tries += 1
                 if secondary_tries > SECONDARY_MAX_TRIES:

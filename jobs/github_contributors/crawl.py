@@ -267,6 +267,7 @@ class CrawlConfig:
     tokens: tuple[str, ...]
     threads: int
     backoff: float = 0.3
+    budgets: tuple[tuple[int | None, float], ...] = ()
 
 
 def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -279,6 +280,7 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     client = GitHubClient(
         config.base_url, list(config.tokens), backoff=config.backoff, pool_size=max(4, config.threads)
     )
+    client.seed_budgets(list(config.budgets))
     lock = threading.Lock()
     queue = iter(todo)
     metas: list[str] = []

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from pyspark.errors import PySparkException
 
 from common.errors import PlatformError, SourceError
 from jobs.github_contributors.client import GitHubClient
@@ -19,26 +23,40 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LISTING_FIELDS = ("name", "created_at", "pushed_at", "fork", "archived", "default_branch")
 
-def list_repositories(client: GitHubClient, org: str) -> list[dict[str, Any]]:
-    """Every repository `GET /orgs/{org}/repos?type=public` lists, following `Link: rel="next"`."""
-    first = client.get(f"orgs/{org}/repos", params={"type": "public", "per_page": 100})
-    if first.status_code == 404:
-        raise PlatformError(f"GitHub organization '{org}' not found (404 from {client.base_url})")
-    if first.status_code != 200:
-        raise SourceError(f"listing repositories of '{org}' answered {first.status_code}")
-    repos: list[dict[str, Any]] = list(first.json())
-    nxt = first.links.get("next", {}).get("url")
-    while nxt:
-        resp = client.get(nxt)
-        if resp.status_code != 200:
-            raise SourceError(f"listing repositories of '{org}' (next page) answered {resp.status_code}")
-        repos.extend(resp.json())
-        nxt = resp.links.get("next", {}).get("url")
+
+def list_repositories(
+    client: GitHubClient, org: str, cache: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every repository `GET /orgs/{org}/repos?type=public` lists, following `Link: rel="next"`.
+
+    `cache` is the previous run's listing ({url: {etag, items, next}}): each page is asked with
+    `If-None-Match`, so an unchanged listing costs only free 304s. Returns (repos, new cache).
+    """
+    cache = cache or {}
+    fresh: dict[str, Any] = {}
+    repos: list[dict[str, Any]] = []
+    url: str | None = f"orgs/{org}/repos?type=public&per_page=100"
+    while url:
+        known = cache.get(url)
+        resp = client.get(url, etag=known["etag"] if known else None)
+        if resp.status_code == 404 and not repos:
+            raise PlatformError(f"GitHub organization '{org}' not found (404 from {client.base_url})")
+        if resp.status_code == 304 and known:
+            page, nxt = known["items"], resp.links.get("next", {}).get("url") or known.get("next")
+        elif resp.status_code == 200:
+            page, nxt = resp.json(), resp.links.get("next", {}).get("url")
+        else:
+            raise SourceError(f"listing repositories of '{org}' answered {resp.status_code}")
+        slim = [{k: r.get(k) for k in LISTING_FIELDS} for r in page]
+        fresh[url] = {"etag": resp.headers.get("ETag"), "items": slim, "next": nxt}
+        repos.extend(slim)
+        url = nxt
     seen: dict[str, dict[str, Any]] = {}
     for repo in repos:
         seen.setdefault(str(repo["name"]), repo)
-    return list(seen.values())
+    return list(seen.values()), fresh
 
 
 def crawl_items(
@@ -50,14 +68,30 @@ def crawl_items(
     partitions = max(1, min(len(items), max(2, spark.sparkContext.defaultParallelism)))
     groups = split_for_partitions(items, partitions)
     threads = max(1, -(-concurrency // len(groups)))
-    cfg = CrawlConfig(config.settings, config.org, config.base_url, config.tokens, threads, config.backoff)
+    cfg = replace(config, threads=threads)
 
     def body(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
         return run_partition(cfg, [item for chunk in chunks for item in chunk])
 
     rdd = spark.sparkContext.parallelize(groups, len(groups))
     spark.sparkContext.setJobDescription(f"crawl {len(items)} GitHub work items of {config.org}")
-    return [json.loads(m) for m in rdd.mapPartitions(body).collect()]
+    try:
+        metas = rdd.mapPartitions(body).collect()
+    except PySparkException as exc:
+        raise executor_error(exc) from None
+    return [json.loads(m) for m in metas]
+
+
+_EXECUTOR_ERROR = re.compile(r"(?:common\.errors|jobs\.github_contributors\.client)\.(\w+): (.+)")
+
+
+def executor_error(exc: Exception) -> Exception:
+    """An executor's PlatformError comes back wrapped in a Spark exception: unwrap its one line."""
+    found = _EXECUTOR_ERROR.findall(str(exc))
+    if not found:
+        return exc
+    kind, message = found[-1]
+    return SourceError(message.strip()) if kind == "SourceError" else PlatformError(message.strip())
 
 
 class Progress:

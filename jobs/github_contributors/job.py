@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,7 @@ class RunReport:
     rate_limit_wait_seconds: float = 0.0
     items: int = 0
     resumed_items: int = 0
+    list_seconds: float = 0.0
     crawl_seconds: float = 0.0
     write_seconds: float = 0.0
 
@@ -58,7 +59,8 @@ class RunReport:
             f"{NAME} org={self.org}: repos {self.repos} ({statuses}), new commits {self.new_commits}, "
             f"requests {self.requests}, 304s {self.not_modified}, retries {self.retries}, "
             f"rate-limit waits {self.rate_limit_waits} ({self.rate_limit_wait_seconds:.0f}s), "
-            f"items {self.items} ({self.resumed_items} resumed), crawl {self.crawl_seconds:.1f}s, "
+            f"items {self.items} ({self.resumed_items} resumed), "
+            f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
             f"write {self.write_seconds:.1f}s"
         )
 
@@ -78,7 +80,11 @@ def run(
     base_url = settings.github_api_url
     tokens = settings.github_tokens
     client = GitHubClient(base_url, tokens)
-    listing = list_repositories(client, org)
+    listed_at = time.monotonic()
+    listing_store = PendingStore(settings, org, "listing")
+    previous_listing = None if full_refresh else listing_store.get_json("listing.json")
+    listing, listing_cache = list_repositories(client, org, previous_listing)
+    report.list_seconds = time.monotonic() - listed_at
     report.repos = len(listing)
     created = {str(r["name"]): str(r["created_at"]) for r in listing}
 
@@ -90,7 +96,8 @@ def run(
     else:
         state = load.state_rows(load.read_org(spark, paths[GITHUB_CRAWL_STATE.path], org))
 
-    config = CrawlConfig(settings, org, base_url, tuple(tokens), threads=1)
+    client.probe_budgets()
+    config = CrawlConfig(settings, org, base_url, tuple(tokens), threads=1, budgets=tuple(client.budgets()))
     started = time.monotonic()
     landed: dict[str, dict[str, Any]] = {}
     for name in store.names("items", ".meta.json"):
@@ -127,6 +134,8 @@ def run(
             plan = plan_windows(open_heads, concurrency, extra_budget)
             store.put_json("plan.json", {"heads": head_ids, "items": plan})
         todo = [w for w in plan if w["id"] not in landed]
+        client.probe_budgets()
+        config = replace(config, budgets=tuple(client.budgets()))
         for meta in crawl_items(spark, config, todo, concurrency):
             landed[meta["id"]] = meta
         if progress_seconds > 0:
@@ -225,6 +234,7 @@ def run(
     log.info("gold tables written at %.1fs", time.monotonic() - write_started)
     load.write_org(spark.createDataFrame(state_out, load.STATE_SCHEMA), paths[GITHUB_CRAWL_STATE.path], org)
     series.unpersist()
+    listing_store.put_json("listing.json", listing_cache)
     store.clear()
     report.write_seconds = time.monotonic() - write_started
     log.info("%s", report.line())

@@ -23,9 +23,9 @@ from common.storage import is_s3, lake_path, s3_client, split_s3
 class PendingStore:
     """Small file store on a local folder or S3/MinIO, usable from the driver and from executors."""
 
-    def __init__(self, settings: Settings, org: str) -> None:
+    def __init__(self, settings: Settings, org: str, folder: str = "pending") -> None:
         self.settings = settings
-        self.uri = lake_path(settings, "raw", "github", org, "pending")
+        self.uri = lake_path(settings, "raw", "github", org, folder)
 
     def spark_path(self, name: str) -> str:
         return f"{self.uri}/{name}"
