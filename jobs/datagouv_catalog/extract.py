@@ -8,6 +8,8 @@ same run date reuses them, so it computes the same answer.
 from __future__ import annotations
 
 import csv
+import itertools
+import json
 import logging
 import random
 import tempfile
@@ -15,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import requests
@@ -106,30 +108,151 @@ def export_urls(session: requests.Session, api_url: str) -> dict[str, list[str]]
     return urls
 
 
+PART_BYTES = 64 * 1024 * 1024
+MAX_PARTS = 16
+PARTS_SUFFIX = ".parts"
+PARTS_MANIFEST = "_parts.json"
+
+
 @dataclass(frozen=True)
 class Landed:
-    """The raw exports of one run date, as Spark reads them."""
+    """The raw exports of one run date: the files as downloaded, and the datasets file cut at
+    record boundaries into parts (each with the header) so that Spark parses them in parallel
+    (a multi-line CSV file cannot be split by Spark itself)."""
 
     store: RawStore
     datasets: str
     organizations: str
+    datasets_parts: str
     downloaded_bytes: int
 
 
+def record_cuts(path: Path, parts: int) -> list[int]:
+    """Offsets where records start, cutting the file into `parts` pieces of similar size.
+
+    A line end closes a record when the quotes before it are even (`""` doubling keeps the
+    parity), so one pass counting quote bytes finds the boundaries; C-speed byte counts only.
+    """
+    size = path.stat().st_size
+    cuts: list[int] = []
+    with path.open("rb") as fh:
+        pos = quotes = 0  # quotes seen before `pos`
+        for k in range(1, parts):
+            target = size * k // parts
+            while pos < target:
+                block = fh.read(min(1 << 22, target - pos))
+                if not block:
+                    return cuts
+                quotes += block.count(b'"')
+                pos += len(block)
+            while True:
+                block = fh.read(1 << 16)
+                if not block:
+                    return cuts
+                running, prev, cut = quotes, 0, -1
+                while (nl := block.find(b"\n", prev)) >= 0:
+                    running += block.count(b'"', prev, nl)
+                    prev = nl + 1
+                    if running % 2 == 0:
+                        cut = nl + 1
+                        break
+                if cut >= 0:
+                    quotes = running
+                    pos += cut
+                    fh.seek(pos)
+                    cuts.append(pos)
+                    break
+                quotes += block.count(b'"')
+                pos += len(block)
+    return cuts
+
+
+def split_parts(source: Path, workdir: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """Local part files of `source`, each starting with the header record."""
+    size = source.stat().st_size
+    count = max(1, min(MAX_PARTS, -(-size // part_bytes)))
+    with source.open("rb") as fh:
+        header = _first_record_bytes(fh)
+    cuts = [c for c in record_cuts(source, count) if c > len(header)]
+    bounds = [0, *cuts, size]
+    paths = []
+    with source.open("rb") as fh:
+        for i, (start, end) in enumerate(itertools.pairwise(bounds)):
+            path = workdir / f"part-{i:04d}.csv"
+            with path.open("wb") as out:
+                if i:
+                    out.write(header)
+                fh.seek(start)
+                left = end - start
+                while left > 0:
+                    block = fh.read(min(1 << 22, left))
+                    if not block:
+                        break
+                    out.write(block)
+                    left -= len(block)
+            paths.append(path)
+    return paths
+
+
+def _first_record_bytes(fh: BinaryIO) -> bytes:
+    record = b""
+    for line in fh:
+        record += line
+        if record.count(b'"') % 2 == 0:
+            break
+    return record
+
+
+def _land_parts(store: RawStore, local: Path, name: str, workdir: Path) -> None:
+    """Publish the parts of a landed file, then their manifest (which marks them complete)."""
+    folder = name + PARTS_SUFFIX
+    parts_dir = workdir / "parts"
+    parts_dir.mkdir(exist_ok=True)
+    paths = split_parts(local, parts_dir)
+    for path in paths:
+        _put(store, path, f"{folder}/{path.name}")
+    manifest = parts_dir / PARTS_MANIFEST
+    manifest.write_text(json.dumps({"source": name, "parts": [p.name for p in paths]}))
+    _put(store, manifest, f"{folder}/{PARTS_MANIFEST}")
+    log.info("split %s into %d parts for Spark", name, len(paths))
+
+
+def _put(store: RawStore, local: Path, relative: str) -> None:
+    try:
+        store.put(local, relative)
+    except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
+        raise StorageError(f"cannot land {relative} under {store.root}: {exc}") from None
+
+
 def land_exports(settings: Settings, run_date: str, *, redownload: bool = False) -> Landed:
-    """Download both exports (unless this run date already has them) into the raw zone."""
+    """Download both exports (unless this run date already has them) into the raw zone.
+
+    Order of publication: the datasets parts and their manifest, then the raw file itself; so
+    a landed raw file means complete parts, and a run killed half-way simply lands again.
+    """
     store = RawStore(settings, "raw", "datagouv", run_date)
+    ds_name = RAW_NAMES["dataset"]
+    parts_manifest = f"{ds_name}{PARTS_SUFFIX}/{PARTS_MANIFEST}"
     todo = [m for m in RAW_NAMES if redownload or store.size(RAW_NAMES[m]) is None]
     total = 0
-    if todo:
-        session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
-        urls = export_urls(session, settings.datagouv_api_url)
-        with tempfile.TemporaryDirectory(prefix="datagouv-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="datagouv-") as tmp:
+        if todo:
+            session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
+            urls = export_urls(session, settings.datagouv_api_url)
             for model in todo:
                 total += _land_one(session, store, urls[model], RAW_NAMES[model], Path(tmp))
-    else:
-        log.info("run date %s already landed its exports; reusing them", run_date)
-    return Landed(store, store.uri(RAW_NAMES["dataset"]), store.uri(RAW_NAMES["organization"]), total)
+        else:
+            log.info("run date %s already landed its exports; reusing them", run_date)
+        if store.size(parts_manifest) is None:
+            with store.open_local(ds_name) as local:
+                _land_parts(store, local, ds_name, Path(tmp))
+    return Landed(
+        store,
+        store.uri(ds_name),
+        store.uri(RAW_NAMES["organization"]),
+        store.uri(ds_name + PARTS_SUFFIX),
+        total,
+    )
 
 
 def _land_one(session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path) -> int:
@@ -150,10 +273,9 @@ def _land_one(session: requests.Session, store: RawStore, urls: list[str], name:
             if got is None:
                 error = f"GET {url} answered 404"
                 continue
-            try:
-                store.put(got.path, name)
-            except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
-                raise StorageError(f"cannot land {name} under {store.root}: {exc}") from None
+            if name == RAW_NAMES["dataset"]:
+                _land_parts(store, got.path, name, workdir)
+            _put(store, got.path, name)
             log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
             return got.size
         if attempt < DOWNLOAD_ATTEMPTS:

@@ -25,7 +25,7 @@ from common.errors import PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
 from common.storage import check_lake, ensure_bucket, lake_path
-from common.tables import DATAGOUV_MATCHING, DATAGOUV_TOPS
+from common.tables import DATAGOUV_TOPS
 from jobs.datagouv_catalog import extract, load, transform
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
     org_header = extract.read_header(landed.organizations, settings)
     extract.require_columns(org_header, extract.ORGANIZATION_COLUMNS, "organizations")
 
-    datasets = extract.read_export(spark, landed.datasets, ds_header)
+    datasets = extract.read_export(spark, landed.datasets_parts, ds_header).select(
+        *[f"`{c}`" for c in extract.DATASET_COLUMNS]
+    )
     organizations = extract.read_export(spark, landed.organizations, org_header)
     matching = transform.match_mobility(datasets).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -102,11 +104,6 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
         watch.lap("export")
 
         load.write_delta_partition(tops, lake_path(settings, DATAGOUV_TOPS.path), run_date)
-        load.write_delta_partition(
-            transform.matching_summary(matching, run_date),
-            lake_path(settings, DATAGOUV_MATCHING.path),
-            run_date,
-        )
         watch.lap("delta")
         tops.unpersist()
     finally:

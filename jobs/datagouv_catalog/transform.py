@@ -143,16 +143,3 @@ def tops(matching: DataFrame, top_orgs: DataFrame, run_date: str) -> DataFrame:
     )
     joined = datasets.join(top_orgs.drop("rank"), on="organization_id", how="inner")
     return joined.select(sf.lit(run_date).alias("run_date"), *[c for c in TOPS_COLUMNS if c != "run_date"])
-
-
-def matching_summary(matching: DataFrame, run_date: str) -> DataFrame:
-    """The lake's record of a run's matches (`datagouv/matching_datasets`): a few columns, as text."""
-    return matching.select(
-        sf.lit(run_date).alias("run_date"),
-        _col("id").alias("id"),
-        _col("title").alias("title"),
-        _col("organization").alias("organization"),
-        _col("organization_id").alias("organization_id"),
-        _col("tags").alias("tags"),
-        _count("metric.followers").alias("followers"),
-    )

@@ -17,6 +17,7 @@ from jobs.datagouv_catalog.extract import (
     read_header,
     require_columns,
     site_base,
+    split_parts,
     unique_names,
 )
 from jobs.datagouv_catalog.load import export_matching, iter_records
@@ -121,3 +122,22 @@ def test_site_base_and_pick_export() -> None:
     assert pick_export(resources, "dataset") == "u-new"
     assert pick_export(resources, "organization") == "u-org"
     assert pick_export(resources, "reuse") is None
+
+
+@pytest.mark.unit
+def test_split_parts_cuts_at_record_boundaries(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    generate(root, 200, 10, seed=5, description_size=500)
+    source = root / "export-dataset.csv"
+    data = source.read_bytes()
+    parts = split_parts(source, tmp_path, part_bytes=len(data) // 5 + 1)
+    assert len(parts) == 5
+    header = data.split(b"\r\n", 1)[0] + b"\r\n"
+    body = b""
+    for i, part in enumerate(parts):
+        blob = part.read_bytes()
+        assert blob.startswith(header)
+        records = list(iter_records(io.BytesIO(blob)))
+        assert all(r.startswith(b'"') and r.endswith(b"\r\n") for r in records)
+        body += blob if i == 0 else blob[len(header) :]
+    assert body == data
