@@ -7,6 +7,7 @@ same run date reuses them, so it computes the same answer.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -331,5 +332,17 @@ def require_columns(header: Sequence[str], required: Sequence[str], what: str) -
 
 def read_export(spark: SparkSession, uri: str, header: Sequence[str]) -> DataFrame:
     """Every column as a string (no inference: cell text stays as written), named by the header."""
-    schema = st.StructType([st.StructField(n, st.StringType(), True) for n in unique_names(header)])
+    names = unique_names(header)
+    if names != list(header):
+        _quiet_header_checker(spark)
+    schema = st.StructType([st.StructField(n, st.StringType(), True) for n in names])
     return spark.read.schema(schema).options(**CSV_OPTIONS).csv(uri)
+
+
+def _quiet_header_checker(spark: SparkSession) -> None:
+    """Renamed duplicates differ from the header on purpose: Spark's per-file warning is noise."""
+    with contextlib.suppress(Exception):
+        jvm: Any = spark.sparkContext._jvm
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.catalyst.csv.CSVHeaderChecker", jvm.org.apache.logging.log4j.Level.ERROR
+        )

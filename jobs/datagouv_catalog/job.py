@@ -1,17 +1,19 @@
 """The job: land the exports, match with Spark, export to S3, write Delta and Mongo.
 
-Dependencies are checked before Spark starts (bucket, lake, MongoDB, the source), so a failing
-dependency costs seconds, not a Spark start-up.
+MinIO/S3, the lake and MongoDB are checked before Spark starts, so a failing dependency costs
+seconds; the JVM then starts while the exports download.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -62,12 +64,29 @@ class _Stopwatch:
         self.last = now
 
 
-def prepare(settings: Settings, run_date: str, mongo_uri: str, *, redownload: bool = False) -> extract.Landed:
-    """Everything before Spark: dependencies checked, exports landed."""
+def check_dependencies(settings: Settings, mongo_uri: str) -> None:
+    """Fail fast, before Spark starts, when MinIO/S3, the lake or MongoDB does not answer."""
     ensure_bucket(settings, settings.datagouv_bucket)
     check_lake(settings)
     load.check_mongo(mongo_uri)
-    return extract.land_exports(settings, run_date, redownload=redownload)
+
+
+def _land_while_spark_starts(
+    settings: Settings, run_date: str, redownload: bool, watch: _Stopwatch
+) -> tuple[extract.Landed, SparkSession]:
+    """Download and split the exports while the JVM starts (both mostly wait on I/O)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
+        starting = pool.submit(get_spark, settings, "datagouv_catalog")
+        try:
+            landed = extract.land_exports(settings, run_date, redownload=redownload)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                starting.result().stop()
+            raise
+        watch.lap("download")
+        spark = starting.result()
+        watch.lap("spark_start_wait")
+    return landed, spark
 
 
 def process(  # noqa: PLR0917 - the run's context, passed explicitly
@@ -149,13 +168,15 @@ def run(
     summary = Summary(run_date=run_date)
     watch = _Stopwatch(summary)
     uri = mongo_uri or settings.mongo_uri.get_secret_value()
-    landed = prepare(settings, run_date, uri, redownload=redownload)
-    summary.downloaded_bytes = landed.downloaded_bytes
-    watch.lap("download")
+    check_dependencies(settings, uri)
+    watch.lap("checks")
     own = spark is None
     if spark is None:
-        spark = get_spark(settings, "datagouv_catalog")
-        watch.lap("spark_start")
+        landed, spark = _land_while_spark_starts(settings, run_date, redownload, watch)
+    else:
+        landed = extract.land_exports(settings, run_date, redownload=redownload)
+        watch.lap("download")
+    summary.downloaded_bytes = landed.downloaded_bytes
     try:
         process(spark, settings, landed, run_date, uri, database, summary, watch)
     except PlatformError:
