@@ -171,6 +171,11 @@ def main() -> int:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
+    if args.s3_lake and RESULT.exists():
+        # The reference result is the local-lake one; a MinIO-lake run is kept beside it.
+        previous = json.loads(RESULT.read_text())
+        previous["minio_lake"] = result
+        result = previous
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
