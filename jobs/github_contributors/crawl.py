@@ -3,10 +3,11 @@
 Two kinds of item:
 - `head`: the first page of a repository's commits (with `If-None-Match` when an ETag is known).
   304 ends it; with a known newest sha it reads on until that sha (an incremental crawl); for a
-  repository seen for the first time it stops after page 1 when the rest looks big, so the driver
-  can split the rest into time windows (`plan_windows`), else it reads to the end.
-- `window`: part of a big repository's history: either the continuation of page 1 (following
-  `rel="next"` verbatim) down to a date, or a `since`/`until` slice (committer dates, inclusive).
+  repository seen for the first time it stops after page 1, and the partition plans the rest.
+- `window`: the rest of a new repository's history: either the continuation of page 1
+  (following `rel="next"` verbatim), down to a date when the repository is split, or a
+  `since`/`until` slice (committer dates, inclusive). Big repositories get several windows
+  (estimated from page 1's commit rate and the creation date), within a 1% budget of extra pages.
 
 Every finished item lands in the `PendingStore` (commits, then meta), so a killed crawl resumes
 item by item.
@@ -28,14 +29,13 @@ from typing import Any
 
 from common.errors import SourceError
 from common.logging import setup_logging
-from common.settings import Settings
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.pending import PendingStore
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 100
-INLINE_PAGES = 8  # a new repository estimated at most this many more pages is read by its head item
+MIN_WINDOW_PAGES = 8  # a repository is split only into windows at least this long (estimated)
 
 
 def item_id(*parts: object) -> str:
@@ -123,15 +123,19 @@ def run_head(client: GitHubClient, item: dict[str, Any]) -> ItemResult:
         nxt = resp.links.get("next", {}).get("url")
         if not nxt:
             return ItemResult({**meta, "complete": True}, commits)
-        if known is None and meta["pages"] == 1:
-            estimate = estimate_pages(page, item["created_at"])
-            if estimate > INLINE_PAGES:
-                # Big and new: hand the rest to the driver, which splits it into windows.
-                oldest = _commit_date(page[-1])
-                return ItemResult(
-                    {**meta, "complete": False, "next_url": nxt, "oldest": oldest, "estimate": estimate},
-                    commits,
-                )
+        if known is None:
+            # New repository: the rest goes to windows, planned once every head of the partition is in.
+            return ItemResult(
+                {
+                    **meta,
+                    "complete": False,
+                    "next_url": nxt,
+                    "oldest": _commit_date(page[-1]),
+                    "estimate": estimate_pages(page, item["created_at"]),
+                    "created_at": item["created_at"],
+                },
+                commits,
+            )
         resp = client.get(nxt)
         meta["pages"] += 1
         if resp.status_code != 200:
@@ -155,11 +159,11 @@ def plan_windows(heads: list[dict[str, Any]], concurrency: int, extra_budget: in
 
     Each extra window can cost one extra (partial or empty) page, so at most `extra_budget` extra
     windows are handed out, and only while a window would be longer than an even share
-    (`sum of pages / concurrency`, at least INLINE_PAGES).
+    (`sum of pages / concurrency`, at least MIN_WINDOW_PAGES).
     """
     todo = [h for h in heads if not h.get("complete")]
     total = sum(float(h["estimate"]) for h in todo)
-    target = max(float(INLINE_PAGES), total / max(1, concurrency))
+    target = max(float(MIN_WINDOW_PAGES), total / max(1, concurrency))
     windows = {h["repo"]: 1 for h in todo}
     heap = [(-float(h["estimate"]), h["repo"]) for h in todo]
     heapq.heapify(heap)
@@ -259,36 +263,72 @@ def run_window(client: GitHubClient, item: dict[str, Any]) -> ItemResult:
 
 @dataclass(frozen=True)
 class CrawlConfig:
-    """Everything an executor needs (pickled into the Spark closure)."""
+    """Everything an executor needs (pickled into the Spark closure; no pydantic for a local lake)."""
 
-    settings: Settings
+    store: PendingStore
     org: str
     base_url: str
     tokens: tuple[str, ...]
     threads: int
     backoff: float = 0.3
     budgets: tuple[tuple[int | None, float], ...] = ()
+    # Extra windows (each may cost one extra page) per estimated page: the 2% request margin.
+    extra_ratio: float = 0.01
 
 
 def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """mapPartitions body: one HTTP client, `threads` workers; yields each finished item's meta JSON."""
+    """mapPartitions body: one HTTP client shared by `threads` workers; yields every finished meta.
+
+    Stage 1 runs the head items; then the partition plans windows for its new repositories (those
+    with more than one page, plus `open` items: heads landed by a killed run without a plan) and
+    writes the plan, and stage 2 runs the windows (and windows of earlier plans, when resuming).
+    """
     setup_logging()
-    todo = sorted(items, key=lambda i: -float(i.get("cost", 1.0)))
-    if not todo:
+    items = list(items)
+    if not items:
         return
-    store = PendingStore(config.settings, config.org)
+    store = config.store
     client = GitHubClient(
         config.base_url, list(config.tokens), backoff=config.backoff, pool_size=max(4, config.threads)
     )
     client.seed_budgets(list(config.budgets))
+    metas: list[dict[str, Any]] = []
+    heads = [i for i in items if i["kind"] == "head"]
+    metas.extend(_run_pool(client, store, heads, config.threads))
+    open_heads = [m for m in metas if not m.get("complete")] + [
+        i["head"] for i in items if i["kind"] == "open"
+    ]
+    planned_pages = len(heads) + sum(float(h["estimate"]) for h in open_heads)
+    windows = plan_windows(open_heads, config.threads, int(planned_pages * config.extra_ratio))
+    for head in open_heads:
+        store.put_json(f"plans/{head['id']}.json", [w for w in windows if w["repo"] == head["repo"]])
+    windows += [i for i in items if i["kind"] == "window"]
+    metas.extend(_run_pool(client, store, windows, config.threads))
+    log.info(
+        "partition done: %d items, %d requests, %d retries, %d 304s",
+        len(metas),
+        client.stats.requests,
+        client.stats.retries,
+        client.stats.not_modified,
+    )
+    yield from (json.dumps(m) for m in metas)
+
+
+def _run_pool(
+    client: GitHubClient, store: PendingStore, items: list[dict[str, Any]], threads: int
+) -> list[dict[str, Any]]:
+    """Run items on `threads` threads, biggest first; land each one; stop at the first failure."""
+    if not items:
+        return []
+    todo = iter(sorted(items, key=lambda i: -float(i.get("cost", 1.0))))
     lock = threading.Lock()
-    queue = iter(todo)
-    metas: list[str] = []
+    stop = threading.Event()
+    metas: list[dict[str, Any]] = []
 
     def worker() -> None:
-        while True:
+        while not stop.is_set():
             with lock:
-                item = next(queue, None)
+                item = next(todo, None)
             if item is None:
                 return
             stats = client.track()
@@ -299,34 +339,22 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
             if rows:
                 body = "\n".join(json.dumps(r, separators=(",", ":")) for r in rows).encode()
                 store.put(f"items/{item['id']}.jsonl", body)
-            meta = {
-                **result.meta,
-                "commits": len(rows),
-                "requests": counted["requests"],
-                "stats": counted,
-            }
+            meta = {**result.meta, "commits": len(rows), "requests": counted["requests"], "stats": counted}
             store.put_json(f"items/{item['id']}.meta.json", meta)
             with lock:
-                metas.append(json.dumps(meta))
+                metas.append(meta)
 
-    with ThreadPoolExecutor(max_workers=min(config.threads, len(todo))) as pool:
-        futures = [pool.submit(worker) for _ in range(min(config.threads, len(todo)))]
+    workers = min(threads, len(items))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(worker) for _ in range(workers)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
-            with lock:
-                queue = iter(())  # let the other workers stop after their current item
+            stop.set()  # the other workers stop after their current item
             error = failed[0].exception()
             assert error is not None
             raise error
-    log.info(
-        "partition done: %d items, %d requests, %d retries, %d 304s",
-        len(metas),
-        client.stats.requests,
-        client.stats.retries,
-        client.stats.not_modified,
-    )
-    yield from metas
+    return metas
 
 
 def split_for_partitions(items: list[dict[str, Any]], partitions: int) -> list[list[dict[str, Any]]]:

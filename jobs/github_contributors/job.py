@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as sf
 
 from common.cli import settings_from_args
-from common.errors import ConfigError, PlatformError
+from common.errors import ConfigError, PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
 from common.storage import check_lake, lake_path
 from common.tables import GITHUB_COMMITS, GITHUB_CRAWL_STATE, GITHUB_NEW_CONTRIBUTORS, GITHUB_REPOSITORIES
 from jobs.github_contributors import load, transform
 from jobs.github_contributors.client import GitHubClient
-from jobs.github_contributors.crawl import CrawlConfig, head_item, plan_windows
+from jobs.github_contributors.crawl import CrawlConfig, head_item
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
 from jobs.github_contributors.pending import PendingStore
 
@@ -80,6 +79,7 @@ def run(
     base_url = settings.github_api_url
     tokens = settings.github_tokens
     client = GitHubClient(base_url, tokens)
+    client.probe_budgets()  # free: the driver learns which tokens are dry before listing
     listed_at = time.monotonic()
     listing_store = PendingStore(settings, org, "listing")
     previous_listing = None if full_refresh else listing_store.get_json("listing.json")
@@ -97,7 +97,7 @@ def run(
         state = load.state_rows(load.read_org(spark, paths[GITHUB_CRAWL_STATE.path], org))
 
     client.probe_budgets()
-    config = CrawlConfig(settings, org, base_url, tuple(tokens), threads=1, budgets=tuple(client.budgets()))
+    config = CrawlConfig(store, org, base_url, tuple(tokens), threads=1, budgets=tuple(client.budgets()))
     started = time.monotonic()
     landed: dict[str, dict[str, Any]] = {}
     for name in store.names("items", ".meta.json"):
@@ -112,37 +112,38 @@ def run(
         previous = state.get(name) or {}
         known = previous.get("newest_sha") if previous.get("status") == "ok" else None
         heads.append(head_item(org, name, created[name], previous.get("etag"), known))
+    # Resume: heads not landed run again; windows of a landed plan run if not landed; a landed
+    # head without a plan is planned again by the partition that gets it.
+    todo: list[dict[str, Any]] = []
+    plans: dict[str, list[dict[str, Any]]] = {}
+    for head in heads:
+        meta = landed.get(head["id"])
+        if meta is None:
+            todo.append(head)
+        elif not meta.get("complete"):
+            plan = store.get_json(f"plans/{head['id']}.json")
+            if plan is None:
+                todo.append({"kind": "open", "id": head["id"], "head": meta, "cost": meta["estimate"]})
+            else:
+                plans[head["id"]] = plan
+                todo.extend(w for w in plan if w["id"] not in landed)
     with Progress(store, len(listing), progress_seconds) as progress:
-        todo = [h for h in heads if h["id"] not in landed]
-        for meta in crawl_items(spark, config, todo, concurrency):
-            landed[meta["id"]] = meta
-        head_metas = [landed[h["id"]] for h in heads]
-        head_ids = sorted(h["id"] for h in heads)
-        saved = store.get_json("plan.json")
-        # A plan is reused only by the run that made it (same head items): that is a resume.
-        plan: list[dict[str, Any]] | None = (
-            saved["items"] if saved and saved.get("heads") == head_ids else None
-        )
-        if plan is None:
-            planned_pages = math.ceil(len(listing) / 100) + sum(
-                1 + float(m.get("estimate", m.get("pages", 1))) for m in head_metas
-            )
-            extra_budget = int(planned_pages * 0.01)
-            open_heads = [
-                {**m, "created_at": created[m["repo"]]} for m in head_metas if not m.get("complete")
-            ]
-            plan = plan_windows(open_heads, concurrency, extra_budget)
-            store.put_json("plan.json", {"heads": head_ids, "items": plan})
-        todo = [w for w in plan if w["id"] not in landed]
-        client.probe_budgets()
-        config = replace(config, budgets=tuple(client.budgets()))
         for meta in crawl_items(spark, config, todo, concurrency):
             landed[meta["id"]] = meta
         if progress_seconds > 0:
             progress.poll()
     report.crawl_seconds = time.monotonic() - started
 
-    item_metas = [*head_metas, *(landed[w["id"]] for w in plan)]
+    head_metas = [landed[h["id"]] for h in heads]
+    windows: list[dict[str, Any]] = []
+    for meta in head_metas:
+        if not meta.get("complete"):
+            plan = plans.get(meta["id"]) or store.get_json(f"plans/{meta['id']}.json") or []
+            missing = [w["id"] for w in plan if w["id"] not in landed]
+            if not plan or missing:
+                raise SourceError(f"crawl of {org}/{meta['repo']} incomplete ({len(missing)} windows); rerun")
+            windows.extend(landed[w["id"]] for w in plan)
+    item_metas = [*head_metas, *windows]
     report.items = len(item_metas)
     for meta in item_metas:
         stats = meta.get("stats") or {}
@@ -159,9 +160,9 @@ def run(
 
     # Statuses: a window that met a 404/409 marks its repository so.
     status = {m["repo"]: m["status"] for m in head_metas}
-    for w in plan:
-        if landed[w["id"]].get("status") in ("gone", "empty"):
-            status[w["repo"]] = landed[w["id"]]["status"]
+    for window in windows:
+        if window.get("status") in ("gone", "empty"):
+            status[window["repo"]] = window["status"]
     for value in status.values():
         report.statuses[value] = report.statuses.get(value, 0) + 1
     status = {name: "ok" if value == "unchanged" else value for name, value in status.items()}

@@ -12,28 +12,56 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
-from common.settings import Settings
-from common.storage import is_s3, lake_path, s3_client, split_s3
+    from common.settings import Settings
+
+
+def _is_s3(uri: str) -> bool:
+    return urlparse(uri).scheme in ("s3", "s3a")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
 
 
 class PendingStore:
-    """Small file store on a local folder or S3/MinIO, usable from the driver and from executors."""
+    """Small file store on a local folder or S3/MinIO, usable from the driver and from executors.
+
+    Executors import only this module's light dependencies: settings (pydantic) and boto3 are
+    loaded only when the lake is on S3.
+    """
 
     def __init__(self, settings: Settings, org: str, folder: str = "pending") -> None:
-        self.settings = settings
+        from common.storage import lake_path
+
         self.uri = lake_path(settings, "raw", "github", org, folder)
+        self.settings = settings if _is_s3(self.uri) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"uri": self.uri, "settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.uri, self.settings = state["uri"], state["settings"]
+
+    def _client(self) -> S3Client:
+        from common.storage import s3_client
+
+        assert self.settings is not None
+        return s3_client(self.settings)
 
     def spark_path(self, name: str) -> str:
         return f"{self.uri}/{name}"
 
     def put(self, name: str, data: bytes) -> None:
-        if is_s3(self.uri):
-            bucket, key = split_s3(f"{self.uri}/{name}")
-            s3_client(self.settings).put_object(Bucket=bucket, Key=key, Body=data)
+        if _is_s3(self.uri):
+            bucket, key = _split(f"{self.uri}/{name}")
+            self._client().put_object(Bucket=bucket, Key=key, Body=data)
             return
         target = Path(self.uri) / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,10 +74,12 @@ class PendingStore:
         self.put(name, json.dumps(value, separators=(",", ":")).encode())
 
     def get_json(self, name: str) -> Any:
-        if is_s3(self.uri):
-            bucket, key = split_s3(f"{self.uri}/{name}")
+        if _is_s3(self.uri):
+            from botocore.exceptions import ClientError
+
+            bucket, key = _split(f"{self.uri}/{name}")
             try:
-                body = s3_client(self.settings).get_object(Bucket=bucket, Key=key)["Body"].read()
+                body = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
             except ClientError:
                 return None
             return json.loads(body)
@@ -58,9 +88,9 @@ class PendingStore:
 
     def names(self, folder: str, suffix: str = "") -> list[str]:
         """File names (relative to the store) under `folder` ending with `suffix`."""
-        if is_s3(self.uri):
-            bucket, prefix = split_s3(f"{self.uri}/{folder}/")
-            client = s3_client(self.settings)
+        if _is_s3(self.uri):
+            bucket, prefix = _split(f"{self.uri}/{folder}/")
+            client = self._client()
             out: list[str] = []
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
@@ -74,9 +104,9 @@ class PendingStore:
         return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.name.endswith(suffix))
 
     def clear(self) -> None:
-        if is_s3(self.uri):
-            bucket, prefix = split_s3(f"{self.uri}/")
-            client = s3_client(self.settings)
+        if _is_s3(self.uri):
+            bucket, prefix = _split(f"{self.uri}/")
+            client = self._client()
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
                 if keys:

@@ -120,7 +120,7 @@ def test_crawl_killed_midway_resumes_without_refetching(
     server.set_faults(fail_after=None)
     server.reset_counters()
     report = run(spark, settings, ORG, RUN_DATE, concurrency=4, progress_seconds=0)
-    assert report.resumed_items == len(landed)
+    assert report.resumed_items >= len(landed)  # a task still running at the failure may land more
     assert series_of(spark, settings, ORG) == expected_series(org_root, ORG, RUN_DATE)
     total = sum(
         len(load_commits(org_root, ORG, r["name"]))
