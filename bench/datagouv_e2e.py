@@ -142,8 +142,8 @@ def main() -> int:
                 f"bench_datagouv_{tag}",
                 WORK / "summary.json",
             )
-            runs.append({"wall_s": wall, "stages_s": summary["stages"], "matching": summary["matching"],
-                         "tops": summary["tops"], "downloaded_bytes": summary["downloaded_bytes"]})  # fmt: skip
+            keep = ("matching", "tops", "downloaded_bytes")
+            runs.append({"wall_s": wall, "stages_s": summary["stages"], **{k: summary[k] for k in keep}})
             print(f"run {i + 1}: {wall:.1f}s {summary['stages']}", file=sys.stderr)
     finally:
         server.stop()
