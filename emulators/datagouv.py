@@ -120,13 +120,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
+    head_only = False
+
+    def do_HEAD(self) -> None:
+        self.head_only = True
+        self.do_GET()
+
     def _json(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not self.head_only:
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         emu = self.emulator
@@ -197,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/csv; charset=utf-8")
         self.send_header("Content-Length", str(size))
         self.end_headers()
+        if self.head_only:
+            return
         with file.open("rb") as fh:
             if self.emulator.faults.truncate:
                 self.wfile.write(fh.read(size // 2))

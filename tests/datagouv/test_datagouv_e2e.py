@@ -210,3 +210,31 @@ def test_api_down_falls_back_to_stable_urls(
     before = source.counters.requests
     assert land_exports(load_settings(), "2026-01-07").downloaded_bytes == 0
     assert source.counters.requests == before
+
+
+@pytest.mark.integration
+def test_missing_required_column_fails_naming_it(  # noqa: PLR0917 - fixtures
+    spark: Any,
+    local_lake: Settings,
+    minio: dict[str, str],
+    mongo_uri: str,
+    unique_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path / "no-tags"
+    generate_demo(root)
+    path = root / "export-dataset.csv"
+    path.write_bytes(path.read_bytes().replace(b'"tags"', b'"keywords"', 1))
+    server = emulator.start(root)
+    try:
+        for key, value in {
+            **minio,
+            "DATAGOUV_API_URL": server.api_url,
+            "DATAGOUV_BUCKET": f"dg-{unique_name}",
+        }.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(SourceError, match="lacks the required column 'tags'"):
+            run(load_settings(), "2026-01-07", mongo_uri=mongo_uri, database=f"dg_{unique_name}", spark=spark)
+    finally:
+        server.stop()

@@ -62,3 +62,9 @@ def test_demo_expected_tops_are_ordered_and_limited_to_30_orgs(tmp_path: Path) -
     assert tops and len({t["organization_id"] for t in tops}) <= 30
     keys = [(-t["organization_followers"], -t["dataset_followers"], t["dataset_id"]) for t in tops]
     assert keys == sorted(keys)
+
+
+@pytest.mark.unit
+def test_head_answers_the_size_without_a_body(server: emulator.EmulatorServer) -> None:
+    resp = requests.head(f"{server.url}/exports/export-dataset.csv", timeout=5)
+    assert resp.status_code == 200 and int(resp.headers["Content-Length"]) > 0 and resp.content == b""
