@@ -71,6 +71,29 @@ def services_env() -> dict[str, str]:
     }
 
 
+def cleanup_s3(bucket: str, prefix: str, *, drop_bucket: bool = False) -> None:
+    """Remove what the benchmark wrote on the shared MinIO."""
+    import boto3
+
+    env = services_env()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        if drop_bucket:
+            s3.delete_bucket(Bucket=bucket)
+    except Exception as exc:  # noqa: BLE001 - cleanup is best effort
+        print(f"cleanup of s3://{bucket}/{prefix} failed: {exc}", file=sys.stderr)
+
+
 def baseline_spark_start(lake: Path) -> float:
     code = BASELINE.format(root=str(ROOT), lake=str(lake))
     out = subprocess.run(
@@ -152,6 +175,9 @@ def main() -> int:
         client: MongoClient[dict[str, Any]] = MongoClient(services_env()["MONGO_URI"])
         client.drop_database(f"bench_datagouv_{tag}")
         client.close()
+        cleanup_s3(f"bench-datagouv-{tag}", "", drop_bucket=True)
+        if args.s3_lake:
+            cleanup_s3("bench-lake", f"datagouv-{tag}-")
     best = min(r["wall_s"] for r in runs)
     result = {
         "benchmark": "datagouv_e2e",

@@ -118,6 +118,9 @@ def test_job_twice_same_outputs_other_dates_untouched(  # noqa: PLR0917 - fixtur
     assert [o["Key"] for o in objects] == [f"{run_date}/datasets.csv"]
     client.drop_database(database)
     client.close()
+    s3 = s3_client(settings)
+    s3.delete_object(Bucket=settings.datagouv_bucket, Key=f"{run_date}/datasets.csv")
+    s3.delete_bucket(Bucket=settings.datagouv_bucket)
 
 
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
