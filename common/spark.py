@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
 REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-")
 
 
@@ -98,7 +99,7 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
                 "spark.sql.shuffle.partitions": str(max(4, cores * 2)),
                 "spark.ui.enabled": os.environ.get("SPARK_UI_ENABLED", "false"),
                 "spark.ui.showConsoleProgress": "false",
-                "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+                "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF}",
             }
         )
     return conf
@@ -108,6 +109,9 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
     """Create (or reuse) the job's SparkSession with Delta and S3A configured."""
     from pyspark.sql import SparkSession
 
+    if not under_spark_submit():
+        # A laptop's hostname often resolves to loopback: say so instead of warning about it.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in build_conf(settings, app_name).items():
         builder = builder.config(key, value)
