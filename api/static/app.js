@@ -36,7 +36,12 @@ async function loadRepos() {
     select.replaceChildren(...data.repos.map((r) =>
       el("option", { value: r.repo, "data-total": r.total_contributors, "data-created": r.created_at }, r.repo)));
     select.addEventListener("change", () => showRepo(select.value));
-    if (data.repos.length) await showRepo(data.repos[0].repo);
+    // Open on the repository with the most contributors: a more telling first chart than "a..." .
+    if (data.repos.length) {
+      const first = data.repos.reduce((a, b) => (b.total_contributors > a.total_contributors ? b : a));
+      select.value = first.repo;
+      await showRepo(first.repo);
+    }
     else status("github-status", "No repository in this organization.");
   } catch (err) { status("github-status", err.message); }
 }
