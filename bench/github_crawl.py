@@ -110,6 +110,8 @@ def main() -> int:
     job_api.reset_counters()
     second = run(spark, settings, ORG, date(2026, 11, 22), concurrency=args.concurrency, progress_seconds=0)
     recrawl_stats = job_api.stats()
+    # The baseline again, alone this time (nothing else of ours running), for a fair second figure.
+    alone = sequential_crawl(baseline_api.url, ORG)
     job_api.stop()
     baseline_api.stop()
     spark.stop()
@@ -132,7 +134,11 @@ def main() -> int:
         "crawl_stage_seconds": round(crawl_seconds, 2),
         "sequential_seconds": baseline["seconds"],
         "speedup": round(baseline["seconds"] / crawl_seconds, 2),
+        "sequential_alone_seconds": alone["seconds"],
+        "speedup_vs_alone": round(alone["seconds"] / crawl_seconds, 2),
         "work_items": first.items,
+        "windows": first.windows,
+        "repos_split": first.split_repos,
         "requests": {
             "minimum": minimum,
             "list_and_commits": data_requests,

@@ -47,6 +47,8 @@ class RunReport:
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     items: int = 0
+    windows: int = 0
+    split_repos: int = 0
     resumed_items: int = 0
     list_seconds: float = 0.0
     crawl_seconds: float = 0.0
@@ -58,7 +60,8 @@ class RunReport:
             f"{NAME} org={self.org}: repos {self.repos} ({statuses}), new commits {self.new_commits}, "
             f"requests {self.requests}, 304s {self.not_modified}, retries {self.retries}, "
             f"rate-limit waits {self.rate_limit_waits} ({self.rate_limit_wait_seconds:.0f}s), "
-            f"items {self.items} ({self.resumed_items} resumed), "
+            f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
+            f"{self.resumed_items} resumed), "
             f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
             f"write {self.write_seconds:.1f}s"
         )
@@ -143,6 +146,8 @@ def run(
             if not plan or missing:
                 raise SourceError(f"crawl of {org}/{meta['repo']} incomplete ({len(missing)} windows); rerun")
             windows.extend(landed[w["id"]] for w in plan)
+            report.split_repos += len(plan) > 1
+    report.windows = len(windows)
     item_metas = [*head_metas, *windows]
     report.items = len(item_metas)
     for meta in item_metas:

@@ -169,3 +169,23 @@ def test_cli_unknown_org_and_bad_arguments(server: emulator.EmulatorServer, tmp_
     assert "no-such-org" in done.stderr
     bad = _cli(env, "--org", "acme", "--run-date", "2026-02-30")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_crawl_on_minio_lake(spark: Any, s3_lake: Settings, tmp_path: Path) -> None:
+    from common.storage import check_lake
+    from emulators.github_data import generate_demo
+
+    generate_demo(tmp_path / "demo")
+    srv = emulator.start(tmp_path / "demo")
+    try:
+        settings = load_settings(lake_root=s3_lake.lake_root, github_api_url=srv.url)
+        check_lake(settings)
+        report = run(spark, settings, "demo-org", RUN_DATE, concurrency=4, progress_seconds=0)
+        assert report.gone == ["beta"]
+        assert series_of(spark, settings, "demo-org") == expected_series(
+            tmp_path / "demo", "demo-org", RUN_DATE
+        )
+        assert not PendingStore(settings, "demo-org").names("items")
+    finally:
+        srv.stop()
