@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
 from common.errors import SourceError
@@ -123,6 +124,7 @@ def download(
             return Download(tmp, size, digest.hexdigest())
         except (
             requests.RequestException,
+            Urllib3Error,  # a truncated body surfaces as urllib3's ProtocolError while streaming
             SourceError,
             OSError,
             EOFError,

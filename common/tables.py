@@ -41,7 +41,6 @@ WIKI_DAILY_SUMMARY = Table("wikimedia/daily_summary", "wikimedia_pageviews", ("w
 WIKI_TOP_CATEGORIES = Table("wikimedia/daily_top_categories", "wikimedia_pageviews", ("wiki", "day", "rank"))
 
 # --- data.gouv.fr (jobs.datagouv_catalog) ---
-DATAGOUV_MATCHING = Table("datagouv/matching_datasets", "datagouv_catalog", ("run_date", "id"), ("run_date",))
 # Gold: run_date ("YYYY-MM-DD"), dataset_id, title, dataset_followers (long), organization,
 # organization_id, organization_followers (long).
 DATAGOUV_TOPS = Table("datagouv/tops", "datagouv_catalog", ("run_date", "dataset_id"), ("run_date",))
