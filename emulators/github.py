@@ -188,7 +188,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = b"" if status == 304 else json.dumps(body, separators=(",", ":")).encode()
+        if status == 304:
+            payload = b""
+        elif isinstance(body, bytes):
+            payload = body  # already serialised (pages: serialised once, for the body and the ETag)
+        else:
+            payload = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(status)
         for key, value in {**API_VERSION_HEADERS, **(headers or {})}.items():
             self.send_header(key, value)
@@ -382,14 +387,14 @@ class _Handler(BaseHTTPRequestHandler):
             links.append(f'<{base}?{urlencode({**rest, "cursor": _cursor(last)})}>; rel="last"')
         if links:
             headers["Link"] = ", ".join(links)
+        payload = json.dumps(page, separators=(",", ":")).encode()
         if etag:
-            body = json.dumps([path, rest, offset, page], sort_keys=True).encode()
-            digest = hashlib.sha1(body).hexdigest()
+            digest = hashlib.sha1(f"{path}?{sorted(rest.items())}@{offset}".encode() + payload).hexdigest()
             tag = f'W/"{digest}"'
             headers["ETag"] = tag
             if self.headers.get("If-None-Match") == tag:
                 return 304, None, headers
-        return 200, page, headers
+        return 200, payload, headers
 
 
 def start(root: Path, host: str = "127.0.0.1", port: int = 0, **options: Any) -> EmulatorServer:
