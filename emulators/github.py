@@ -182,6 +182,8 @@ class EmulatorServer:
 class _Handler(BaseHTTPRequestHandler):
     emulator: EmulatorServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without this, Nagle + delayed ACK add ~40 ms each.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
