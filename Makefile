@@ -35,8 +35,8 @@ test-unit: $(VENV_STAMP) ## Only the fast unit tests (no services)
 
 lint: $(VENV_STAMP) ## ruff and mypy --strict
 	.venv/bin/ruff check .
-	.venv/bin/ruff format --check common jobs api emulators
-	.venv/bin/mypy common jobs api emulators
+	.venv/bin/ruff format --check common jobs api emulators demo
+	.venv/bin/mypy common jobs api emulators demo
 
 bench: setup services ## Benchmarks (results in bench/results/)
 	scripts/run_bench.sh
