@@ -41,7 +41,7 @@ lint: $(VENV_STAMP) ## ruff and mypy --strict
 bench: setup services ## Benchmarks (results in bench/results/)
 	scripts/run_bench.sh
 
-demo: setup services ## Whole platform offline on emulated sources, then serve the API/dashboard
+demo: setup ## Whole platform offline (starts services + emulators, runs the jobs, serves the API; Ctrl-C stops all)
 	$(PY) -m demo
 
 run: setup ## The three jobs against the real services (needs GITHUB_TOKEN and network)
