@@ -59,6 +59,8 @@ def serve_api(env: dict[str, str], host: str, port: int) -> None:
             f"\nDashboard: http://{host}:{port}/   API docs: http://{host}:{port}/docs   (Ctrl-C to stop)\n"
         )
         proc.wait()
+    except KeyboardInterrupt:
+        print("\nstopping the API and the services the demo started")
     finally:
         if proc.poll() is None:
             proc.terminate()
