@@ -290,7 +290,10 @@ def read_hourly(spark: SparkSession, by_day: dict[date, list[str]]) -> DataFrame
     """Lines of the hourly files as (`day`, `value`), the day taken from which set a file is in.
 
     Reading each day's files as one set avoids a per-row `input_file_name()` and keeps Spark's
-    native (JVM) gzip text reader in the hot path.
+    native (JVM) gzip text reader in the hot path. Spark's default packing (several files per task,
+    up to `spark.sql.files.maxPartitionBytes`) is kept on purpose: the partial aggregation then
+    sees several hours of the same titles and shuffles far fewer rows (measured: one file per task
+    was ~2x slower).
     """
     frames = [
         spark.read.text(paths).select(F.lit(day).cast("date").alias("day"), "value")

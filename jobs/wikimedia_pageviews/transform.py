@@ -61,14 +61,18 @@ def aggregate_lines(lines: DataFrame, codes: Sequence[str]) -> DataFrame:
         prefix = cond if prefix is None else prefix | cond
     if prefix is None:
         raise ValueError("no domain code given")
-    parts = F.split(F.col("value"), " ")
-    views = F.get(parts, 2).try_cast("long")
-    good = (F.size(parts) == 4) & views.isNotNull() & (views >= 0)
+    # substring_index works on the UTF-8 bytes; split() would decode every line to a Java String.
+    value = F.col("value")
+    upto_views = F.substring_index(value, " ", 3)
+    title = F.substring_index(F.substring_index(value, " ", 2), " ", -1)
+    views = F.substring_index(upto_views, " ", -1).try_cast("long")
+    four_fields = (upto_views != value) & (F.substring_index(value, " ", 4) == value)
+    good = four_fields & views.isNotNull() & (views >= 0)
     return (
         lines.where(prefix)
         .select(
             "day",
-            F.when(good, F.get(parts, 1)).alias("title"),
+            F.when(good, title).alias("title"),
             F.when(good, views).alias("views"),
         )
         .groupBy("day", "title")
