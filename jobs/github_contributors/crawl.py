@@ -272,8 +272,8 @@ class CrawlConfig:
     threads: int
     backoff: float = 0.3
     budgets: tuple[tuple[int | None, float], ...] = ()
-    # Extra windows (each may cost one extra page) per estimated page: the 2% request margin.
-    extra_ratio: float = 0.01
+    # Extra windows (each may cost one extra page) per estimated page: inside the 2% margin.
+    extra_ratio: float = 0.015
 
 
 def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Iterator[str]:
