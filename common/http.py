@@ -113,10 +113,14 @@ def download(
                 digest = hashlib.sha256()
                 size = 0
                 with tmp.open("wb") as out:
-                    for chunk in resp.raw.stream(1 << 20, decode_content=False):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
+                    try:
+                        for chunk in resp.raw.stream(1 << 20, decode_content=False):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                    except Urllib3Error:
+                        # The server closed the connection before Content-Length bytes arrived.
+                        raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)") from None
             if expected is not None and int(expected) != size:
                 raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)")
             if gzip_check:
@@ -124,7 +128,7 @@ def download(
             return Download(tmp, size, digest.hexdigest())
         except (
             requests.RequestException,
-            Urllib3Error,  # a truncated body surfaces as urllib3's ProtocolError while streaming
+            Urllib3Error,
             SourceError,
             OSError,
             EOFError,
