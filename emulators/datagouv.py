@@ -23,11 +23,11 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from emulators.base import BackgroundServer, QuietHandler
 from emulators.datagouv_data import DATASETS_FILE, ORGANIZATIONS_FILE, generate_demo
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Counters:
     faults: int = 0
 
 
-class EmulatorServer:
+class EmulatorServer(BackgroundServer):
     """A running emulator: `.url` (site base), `.api_url`, `.stop()`, `.set_faults(...)`."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, **faults: Any) -> None:
@@ -71,13 +71,8 @@ class EmulatorServer:
         self.faults = Faults(**faults)
         self.counters = Counters()
         self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        self.serve(_Handler, host, port, "datagouv-emulator")
         self.api_url = f"{self.url}/api/1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="datagouv-emulator", daemon=True)
-        self.thread.start()
 
     def set_faults(self, **faults: Any) -> None:
         known = {f.name for f in fields(Faults)}
@@ -108,17 +103,9 @@ class EmulatorServer:
                 self.counters.faults += 1
             return status
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     emulator: EmulatorServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
     head_only = False
 

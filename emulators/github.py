@@ -29,11 +29,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from emulators.base import BackgroundServer, QuietHandler
 from emulators.github_data import iso, load_commits, load_org, parse_iso
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def _offset(cursor: str) -> int:
     return int(raw.split(":", 1)[0][1:])
 
 
-class EmulatorServer:
+class EmulatorServer(BackgroundServer):
     """A running emulator: `.url`, `.stop()`, `.set_faults(...)`, `.counters`."""
 
     def __init__(
@@ -138,13 +138,7 @@ class EmulatorServer:
         self.budgets: dict[str, Budget] = {}
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 256
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="github-emulator", daemon=True)
-        self.thread.start()
+        self.serve(_Handler, host, port, "github-emulator")
 
     def set_faults(self, **changes: Any) -> None:
         """Switch faults at runtime, e.g. `set_faults(error_rate=0.1, latency=0.05)`."""
@@ -174,19 +168,11 @@ class EmulatorServer:
                 "faults": c.faults,
             }
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     emulator: EmulatorServer
-    protocol_version = "HTTP/1.1"
     # Headers and body go out as two writes: without this, Nagle + delayed ACK add ~40 ms each.
     disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
 
     # --- plumbing -------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

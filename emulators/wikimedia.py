@@ -17,11 +17,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from emulators.base import BackgroundServer, QuietHandler
 from emulators.wikimedia_data import generate_demo
 
 log = logging.getLogger(__name__)
@@ -54,32 +54,18 @@ class Faults:
                 setattr(self, key, value)
 
 
-class EmulatorServer:
+class EmulatorServer(BackgroundServer):
     """A running emulator: `.url`, `.faults`, `.requests`, `.stop()`."""
 
     def __init__(self, root: Path, host: str, port: int) -> None:
         self.root = root.resolve()
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="wikimedia-emulator", daemon=True
-        )
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(_Handler, host, port, "wikimedia-emulator", start=False)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     emulator: EmulatorServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
