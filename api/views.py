@@ -17,6 +17,7 @@ import orjson
 
 from api.tables import Dataset, DataUnavailableError
 from common import tables
+from common.tables import DATAGOUV_TOP_FIELDS
 
 GITHUB_HINT = "python -m jobs.github_contributors --org ORG"
 WIKI_HINT = "python -m jobs.wikimedia_pageviews --start-date YYYY-MM-DD"
@@ -189,14 +190,7 @@ def build_wiki(data: Mapping[str, Any]) -> WikiView:
 
 # --- data.gouv.fr ---
 
-DATASET_FIELDS = (
-    "dataset_id",
-    "title",
-    "dataset_followers",
-    "organization",
-    "organization_id",
-    "organization_followers",
-)
+DATASET_FIELDS = DATAGOUV_TOP_FIELDS
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,12 @@ WIKI_TOP_CATEGORIES = Table("wikimedia/daily_top_categories", "wikimedia_pagevie
 # Gold: run_date ("YYYY-MM-DD"), dataset_id, title, dataset_followers (long), organization,
 # organization_id, organization_followers (long).
 DATAGOUV_TOPS = Table("datagouv/tops", "datagouv_catalog", ("run_date", "dataset_id"), ("run_date",))
+# The six fields of a top dataset, as the contract names them (Mongo documents and the API).
+DATAGOUV_TOP_FIELDS = (
+    "dataset_id",
+    "title",
+    "dataset_followers",
+    "organization",
+    "organization_id",
+    "organization_followers",
+)

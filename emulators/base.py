@@ -46,3 +46,10 @@ class BackgroundServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def run_until_interrupted(self) -> None:
+        """Block the command-line entry point until Ctrl-C, then shut down."""
+        try:
+            self.thread.join()
+        except KeyboardInterrupt:
+            self.stop()

@@ -244,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_demo(args.root)
     server = start(args.root, args.host, args.port)
     log.info("data.gouv.fr emulator on %s (DATAGOUV_API_URL=%s)", server.url, server.api_url)
-    try:
-        server.thread.join()
-    except KeyboardInterrupt:
-        server.stop()
+    server.run_until_interrupted()
     return 0
 
 

@@ -405,10 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_demo(args.root)
     server = start(args.root, args.host, args.port, latency=args.latency)
     log.info("GitHub emulator on %s serving %s", server.url, args.root)
-    try:
-        server.thread.join()
-    except KeyboardInterrupt:
-        server.stop()
+    server.run_until_interrupted()
     return 0
 
 

@@ -152,10 +152,7 @@ def main() -> None:
     if args.generate:
         log.info("demo tree: %s", generate_demo(args.root))
     server = start(args.root, args.host, args.port)
-    try:
-        server.thread.join()
-    except KeyboardInterrupt:
-        server.stop()
+    server.run_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -14,18 +14,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
+from common.tables import DATAGOUV_TOP_FIELDS
+
 KEYWORDS = ("mobilite", "transport")
 MATCH_COLUMNS = ("title", "description", "tags")
 TOP_N = 30
-TOPS_COLUMNS = (
-    "run_date",
-    "dataset_id",
-    "title",
-    "dataset_followers",
-    "organization",
-    "organization_id",
-    "organization_followers",
-)
+TOPS_COLUMNS = ("run_date", *DATAGOUV_TOP_FIELDS)
 
 
 def normalise(text: str) -> str:
