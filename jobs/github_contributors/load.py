@@ -16,20 +16,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The crawl's JSON lines, as landed by the executors (timestamps still ISO text).
-RAW_COMMIT_SCHEMA = StructType(
-    [
-        StructField("org", StringType(), False),
-        StructField("repo", StringType(), False),
-        StructField("sha", StringType(), False),
-        StructField("author_login", StringType(), True),
-        StructField("author_email", StringType(), True),
-        StructField("author_name", StringType(), True),
-        StructField("author_date", StringType(), True),
-        StructField("committer_date", StringType(), True),
-        StructField("fetched_at", StringType(), True),
-    ]
-)
 COMMIT_SCHEMA = StructType(
     [
         StructField("org", StringType(), False),
@@ -41,6 +27,13 @@ COMMIT_SCHEMA = StructType(
         StructField("author_date", TimestampType(), True),
         StructField("committer_date", TimestampType(), True),
         StructField("fetched_at", TimestampType(), True),
+    ]
+)
+# The crawl's JSON lines, as landed by the executors: the same columns, timestamps still ISO text.
+RAW_COMMIT_SCHEMA = StructType(
+    [
+        StructField(f.name, StringType(), f.nullable) if isinstance(f.dataType, TimestampType) else f
+        for f in COMMIT_SCHEMA.fields
     ]
 )
 REPO_SCHEMA = StructType(
