@@ -73,13 +73,42 @@ def crawl_items(
     def body(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
         return run_partition(cfg, [item for chunk in chunks for item in chunk])
 
-    rdd = spark.sparkContext.parallelize(groups, len(groups))
-    spark.sparkContext.setJobDescription(f"crawl {len(items)} GitHub work items of {config.org}")
+    sc = spark.sparkContext
+    rdd = sc.parallelize(groups, len(groups))
+    group = f"crawl-{config.org}-{time.monotonic_ns()}"
+    sc.setJobGroup(group, f"crawl {len(items)} GitHub work items of {config.org}", interruptOnCancel=True)
     try:
         metas = rdd.mapPartitions(body).collect()
     except PySparkException as exc:
+        sc.cancelJobGroup(group)
+        _wait_for_tasks(spark, group)
         raise executor_error(exc) from None
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
     return [json.loads(m) for m in metas]
+
+
+def _wait_for_tasks(spark: SparkSession, group: str, timeout: float = 60.0) -> None:
+    """Return once no task of the job group runs (bounded by `timeout`).
+
+    When one partition fails, Spark fails the job at once but the other partitions' Python workers
+    are only killed a few seconds later: returning before that would let a rerun in the same
+    process race those workers on the API and on the pending store.
+    """
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stages = [
+            stage
+            for job_id in tracker.getJobIdsForGroup(group)
+            if (job := tracker.getJobInfo(job_id)) is not None
+            for stage in job.stageIds
+        ]
+        infos = [tracker.getStageInfo(s) for s in stages]
+        if not any(info is not None and info.numActiveTasks > 0 for info in infos):
+            return
+        time.sleep(0.2)
+    log.warning("crawl tasks still running %.0fs after the failure", timeout)
 
 
 _EXECUTOR_ERROR = re.compile(r"(?:common\.errors|jobs\.github_contributors\.client)\.(\w+): (.+)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -113,6 +114,10 @@ def test_crawl_killed_midway_resumes_without_refetching(
     server.set_faults(fail_after=12)  # the upstream dies after 12 requests
     with pytest.raises(SourceError):
         run(spark, settings, ORG, RUN_DATE, concurrency=4, progress_seconds=0)
+    # The failed run returns only once its other partitions stopped: nothing calls upstream after.
+    after_failure = server.stats()["requests"]
+    time.sleep(1.5)
+    assert server.stats()["requests"] == after_failure
     store = PendingStore(settings, ORG)
     landed = store.names("items", ".meta.json")
     assert landed, "finished items survived the failure"
