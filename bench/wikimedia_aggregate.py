@@ -120,6 +120,10 @@ def main() -> None:
     spark = get_spark(settings, "bench-wikimedia-aggregate")
     spark.conf.set("spark.sql.shuffle.partitions", str(args.cores * 2))
     spark.conf.set("spark.sql.adaptive.enabled", "true")
+    from jobs.wikimedia_pageviews.job import SESSION_CONF
+
+    for key, value in SESSION_CONF.items():  # the job's own tuning, nothing more
+        spark.conf.set(key, value)
     # Warm-up (JIT, class loading) on two files; start-up is not what we measure.
     warm = {next(iter(by_day)): paths[:2]}
     time_spark(spark, warm)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,9 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
     if not under_spark_submit():
         # A laptop's hostname often resolves to loopback: say so instead of warning about it.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers run the driver's interpreter (the project's virtualenv), not whatever
+        # `python3` is first on PATH and may lack our dependencies (pyspark reads only this).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in build_conf(settings, app_name).items():
         builder = builder.config(key, value)

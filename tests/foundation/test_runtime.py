@@ -84,3 +84,9 @@ def test_local_lake_round_trip(spark: Any, local_lake: Settings) -> None:
     spark.range(3).write.format("delta").save(path)
     assert (Path(path) / "_delta_log").is_dir()
     assert spark.read.format("delta").load(path).count() == 3
+
+
+def test_python_workers_run_the_drivers_interpreter(spark: Any) -> None:
+    """Executors must import our dependencies: they run the virtualenv, not the PATH's python3."""
+    got = spark.sparkContext.parallelize([0], 1).map(lambda _: sys.executable).collect()
+    assert got == [sys.executable]

@@ -64,17 +64,28 @@ def test_aggregate_lines_filters_codes_and_counts_bad_lines(spark: Any) -> None:
         (D1, "en Foo 3 0 x"),  # five fields, views in place
         (D1, "en Foo -3 0"),  # negative views
         (D1, 'en "Quoted"_title 4 0'),
+        (D1, "en Foo 3 0 "),  # a trailing space is a fifth, empty field
+        (D1, "en  3 0"),  # an empty title is still four fields
+        (D1, "en.m Café_東京 2 0"),  # multi-byte titles are cut on bytes, not characters
+        (D1, "en Foo 99999999999999999999 0"),  # views overflow a long
         (D2, "en foo 1 0"),
     ]
     df = spark.createDataFrame(lines, "day date, value string")
     got = transform.aggregate_lines(df, ("en", "en.m"))
     expected = spark.createDataFrame(
-        [(D1, None, None, 6), (D1, '"Quoted"_title', 4, 1), (D1, "Foo", 5, 2), (D2, "foo", 1, 1)],
+        [
+            (D1, None, None, 8),
+            (D1, "", 3, 1),
+            (D1, '"Quoted"_title', 4, 1),
+            (D1, "Café_東京", 2, 1),
+            (D1, "Foo", 5, 2),
+            (D2, "foo", 1, 1),
+        ],
         "day date, title string, views long, lines long",
     )
     assert_df_equality(_sorted(got, "day", "title"), _sorted(expected, "day", "title"), ignore_nullable=True)
     bad = transform.bad_line_counts(got).collect()
-    assert [(r["day"], r["bad_lines"]) for r in bad] == [(D1, 6)]
+    assert [(r["day"], r["bad_lines"]) for r in bad] == [(D1, 8)]
 
 
 def test_resolve_views_redirects_case_and_main_page(spark: Any) -> None:
