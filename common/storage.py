@@ -154,6 +154,34 @@ class RawStore:
             os.replace(tmp, target)
         return uri
 
+    def read_text(self, relative: str) -> str | None:
+        """A small landed text object (a marker), or None when it is absent."""
+        uri = self.uri(relative)
+        if is_s3(uri):
+            from botocore.exceptions import ClientError
+
+            bucket, key = split_s3(uri)
+            try:
+                body = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError:
+                return None
+            return bytes(body).decode()
+        path = Path(uri)
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def write_text(self, relative: str, text: str) -> None:
+        """Write a small text object atomically (one PUT on S3, rename locally)."""
+        uri = self.uri(relative)
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            self._client().put_object(Bucket=bucket, Key=key, Body=text.encode())
+            return
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+
     @contextmanager
     def open_local(self, relative: str) -> Iterator[Path]:
         """A local path with the file's bytes (downloaded from S3 when needed)."""

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sql-dump-date", type=_dump_date, default="latest", help="SQL dumps to use: latest or YYYYMMDD"
     )
     parser.add_argument("--main-page", default="Main_Page", help="the wiki's main page, not an article")
+    parser.add_argument(
+        "--rebuild-dimensions",
+        action="store_true",
+        help="parse the SQL dumps again even when they did not change since the last build",
+    )
     parser.add_argument("--download-workers", type=int, default=8, help="parallel downloads (default 8)")
     add_settings_flags(parser)
     return parser

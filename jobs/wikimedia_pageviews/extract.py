@@ -9,6 +9,7 @@ re-checked with a HEAD, since `latest` moves.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import random
 import shutil
@@ -72,6 +73,12 @@ class Landing:
     hourly: dict[date, list[str]]
     dumps: dict[str, str | None]
     missing: list[str] = field(default_factory=list)
+    dump_sizes: dict[str, int] = field(default_factory=dict)
+
+    def dumps_fingerprint(self, version: int) -> str:
+        """What dimensions built from these dumps depend on: each dump's URI and size, and `version`."""
+        dumps = {t: [uri, self.dump_sizes.get(t)] for t, uri in sorted(self.dumps.items()) if uri}
+        return json.dumps({"version": version, "dumps": dumps}, sort_keys=True)
 
     def hours(self, day: date) -> int:
         return len(self.hourly.get(day, []))
@@ -201,12 +208,15 @@ def land(
     dumps = {table: dump_relative(wiki, dump_date, table) for table in TABLES}
     moving = dump_date == "latest"
     items += [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
-    result = Lander(settings, workers=workers, backoff=backoff).land(items)
+    lander = Lander(settings, workers=workers, backoff=backoff)
+    result = lander.land(items)
     missing = [rel for rel, uri in result.items() if uri is None]
+    sizes = {t: n for t, rel in dumps.items() if result[rel] and (n := lander.store.size(rel)) is not None}
     return Landing(
         hourly={day: [u for rel in rels if (u := result[rel]) is not None] for day, rels in hours.items()},
         dumps={table: result[rel] for table, rel in dumps.items()},
         missing=missing,
+        dump_sizes=sizes,
     )
 
 

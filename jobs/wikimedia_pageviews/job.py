@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
@@ -17,7 +18,7 @@ from common.cli import settings_from_args
 from common.errors import SourceError
 from common.settings import Settings
 from common.spark import get_spark
-from common.storage import check_lake, lake_path
+from common.storage import RawStore, check_lake, lake_path
 from common.tables import (
     WIKI_ARTICLES,
     WIKI_CATEGORY_MEMBERS,
@@ -33,6 +34,8 @@ from jobs.wikimedia_pageviews.extract import Landing
 # 65k entries: once full, every row probes it in vain before the main map (profiled: ~15% of the
 # stage). Off for this job only; small aggregations elsewhere keep it.
 SESSION_CONF = {"spark.sql.codegen.aggregate.map.twolevel.enabled": "false"}
+# Part of the dimensions' fingerprint: bump it when the dump parsing or the dimension rules change.
+DIMENSIONS_VERSION = 1
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,26 @@ def build_dimensions(spark: SparkSession, settings: Settings, landing: Landing, 
             frame.unpersist()
 
 
+def refresh_dimensions(
+    spark: SparkSession, settings: Settings, landing: Landing, wiki: str, *, force: bool = False
+) -> None:
+    """Build the dimensions unless they were built from these very dumps (same URIs and sizes).
+
+    Parsing the real dumps takes minutes per table; reprocessing a day should not pay it again.
+    The marker is written only after all three tables committed, so a failed build reruns.
+    """
+    store = RawStore(settings, "raw", "wikimedia")
+    marker = f"state/{wiki}-dimensions.json"
+    fingerprint = landing.dumps_fingerprint(DIMENSIONS_VERSION)
+    paths = [lake_path(settings, t.path) for t in (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)]
+    built = all(DeltaTable.isDeltaTable(spark, path) for path in paths)
+    if not force and built and store.read_text(marker) == fingerprint:
+        log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
+        return
+    build_dimensions(spark, settings, landing, wiki)
+    store.write_text(marker, fingerprint)
+
+
 def _dimension(spark: SparkSession, settings: Settings, path: str, wiki: str) -> DataFrame:
     return (
         spark.read.format("delta").load(lake_path(settings, path)).where(F.col("wiki") == wiki).drop("wiki")
@@ -148,7 +171,7 @@ def main(args: argparse.Namespace) -> int:
     spark = get_spark(settings, "wikimedia_pageviews")
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
-    build_dimensions(spark, settings, landing, wiki)
+    refresh_dimensions(spark, settings, landing, wiki, force=args.rebuild_dimensions)
     articles = _dimension(spark, settings, WIKI_ARTICLES.path, wiki)
     redirects = _dimension(spark, settings, WIKI_REDIRECTS.path, wiki)
     members = _dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from common.settings import Settings, load_settings
-from common.storage import delta_rs_uri, delta_storage_options, ensure_bucket, lake_path
+from common.storage import (
+    RawStore,
+    check_lake,
+    delta_rs_uri,
+    delta_storage_options,
+    ensure_bucket,
+    lake_path,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +97,15 @@ def test_python_workers_run_the_drivers_interpreter(spark: Any) -> None:
     """Executors must import our dependencies: they run the virtualenv, not the PATH's python3."""
     got = spark.sparkContext.parallelize([0], 1).map(lambda _: sys.executable).collect()
     assert got == [sys.executable]
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_raw_store_markers_round_trip(where: str, local_lake: Settings, s3_lake: Settings) -> None:
+    """Small markers (e.g. what the Wikipedia dimensions were built from) read back as written."""
+    settings = local_lake if where == "local" else s3_lake
+    check_lake(settings)
+    store = RawStore(settings, "raw", "markers")
+    assert store.read_text("state/x.json") is None
+    store.write_text("state/x.json", '{"v": 1}')
+    store.write_text("state/x.json", '{"v": 2, "é": "東京"}')
+    assert store.read_text("state/x.json") == '{"v": 2, "é": "東京"}'

@@ -12,7 +12,7 @@ import pytest
 
 from common.settings import Settings
 from common.storage import lake_path
-from common.tables import WIKI_DAILY_SUMMARY, WIKI_PAGEVIEWS_DAILY, WIKI_TOP_CATEGORIES
+from common.tables import WIKI_ARTICLES, WIKI_DAILY_SUMMARY, WIKI_PAGEVIEWS_DAILY, WIKI_TOP_CATEGORIES
 from emulators import wikimedia
 from emulators.wikimedia_data import expected_answers, generate_tree, hourly_relative
 from jobs.wikimedia_pageviews import extract
@@ -103,8 +103,22 @@ def test_job_end_to_end_and_idempotent(
 
     silver = lake_path(settings, WIKI_PAGEVIEWS_DAILY.path)
     rows_before = sorted(map(tuple, spark.read.format("delta").load(silver).collect()))
-    # Reprocess one day only: the others stay, the day is replaced (not duplicated).
+    articles = lake_path(settings, WIKI_ARTICLES.path)
+    articles_version = _version(spark, articles)
+    # Reprocess one day only: the others stay, the day is replaced (not duplicated), and the
+    # dimensions are kept since the SQL dumps did not change.
     args = build_parser().parse_args(["--start-date", "2026-03-05", "--days", "1"])
     assert main(args) == 0
     assert _answers(spark, settings) == expected
     assert sorted(map(tuple, spark.read.format("delta").load(silver).collect())) == rows_before
+    assert _version(spark, articles) == articles_version
+
+    # Forced, the dimensions are parsed again; the answers do not move.
+    args = build_parser().parse_args(["--start-date", "2026-03-05", "--days", "1", "--rebuild-dimensions"])
+    assert main(args) == 0
+    assert _version(spark, articles) == articles_version + 1
+    assert _answers(spark, settings) == expected
+
+
+def _version(spark: Any, path: str) -> int:
+    return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"])
