@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,6 +150,49 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.e2e
+def test_cli_killed_with_sigkill_resumes_without_refetching(
+    spark: Any, server: emulator.EmulatorServer, org_root: Path, tmp_path: Path
+) -> None:
+    """The real thing: the job's process group (Python driver, JVM, workers) dies by SIGKILL."""
+    settings = load_settings(
+        lake_root=str(tmp_path / "lake"), github_api_url=server.url, github_token="tok-1,tok-2"
+    )
+    env = {"GITHUB_API_URL": server.url, "GITHUB_TOKEN": "tok-1,tok-2", "LAKE_ROOT": settings.lake_root}
+    args = ["--org", ORG, "--run-date", RUN_DATE.isoformat(), "--concurrency", "2"]
+    server.set_faults(latency=0.4)  # slow enough to be killed with work left
+    store = PendingStore(settings, ORG)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "jobs.github_contributors", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(store.names("items", ".meta.json")) < 3 and job.poll() is None:
+            assert time.monotonic() < deadline, "no item landed in time"
+            time.sleep(0.1)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
+    assert job.returncode == -signal.SIGKILL, "the crawl finished before it could be killed"
+    landed = store.names("items", ".meta.json")
+    landed_pages = sum(store.get_json(name)["pages"] for name in landed)
+
+    server.set_faults(latency=0.0)
+    server.reset_counters()
+    done = _cli(env, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert series_of(spark, settings, ORG) == expected_series(org_root, ORG, RUN_DATE)
+    sizes = [len(load_commits(org_root, ORG, r["name"])) for r in load_org(org_root, ORG)["repos"]]
+    minimum = sum(max(1, -(-n // 100)) for n in sizes)
+    assert server.stats()["by_kind"]["commits"] <= minimum - landed_pages + 3
+    assert not store.names("items")
 
 
 @pytest.mark.e2e
