@@ -84,7 +84,9 @@ def crawl_items(
         _wait_for_tasks(spark, group)
         raise executor_error(exc) from None
     finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        # setJobGroup's thread-local properties would otherwise label the job's later Delta writes.
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)  # type: ignore[arg-type]
     return [json.loads(m) for m in metas]
 
 
