@@ -32,10 +32,10 @@ import pyarrow as pa  # noqa: E402
 from deltalake import write_deltalake  # noqa: E402
 
 from common import tables  # noqa: E402
+from tests.api import lake_data  # noqa: E402  (the gold tables' exact schemas)
 
 WORK = ROOT / "bench" / "work" / "api_lake"
 RESULT = ROOT / "bench" / "results" / "api_wrk.json"
-TS = pa.timestamp("us", tz="UTC")
 TARGET_RPS, TARGET_P99_MS = 2000.0, 20.0
 
 
@@ -81,30 +81,14 @@ def write_lake(root: Path, repos: int) -> str:
             }
         )
     schemas = {
-        tables.GITHUB_REPOSITORIES: [
-            ("org", pa.string()),
-            ("repo", pa.string()),
-            ("created_at", TS),
-            ("total_contributors", pa.int64()),
-            ("status", pa.string()),
-            ("fork", pa.bool_()),
-            ("archived", pa.bool_()),
-            ("computed_at", TS),
-        ],
-        tables.GITHUB_NEW_CONTRIBUTORS: [
-            ("org", pa.string()),
-            ("repo", pa.string()),
-            ("month", pa.string()),
-            ("new_contributors", pa.int64()),
-            ("total_contributors", pa.int64()),
-            ("computed_at", TS),
-        ],
+        tables.GITHUB_REPOSITORIES: lake_data.REPOSITORIES,
+        tables.GITHUB_NEW_CONTRIBUTORS: lake_data.MONTHLY,
     }
     for table, rows in (
         (tables.GITHUB_REPOSITORIES, repo_rows),
         (tables.GITHUB_NEW_CONTRIBUTORS, month_rows),
     ):
-        write_deltalake(str(root / table.path), pa.Table.from_pylist(rows, schema=pa.schema(schemas[table])))
+        write_deltalake(str(root / table.path), pa.Table.from_pylist(rows, schema=schemas[table]))
     busiest = max(repo_rows, key=lambda r: r["created_at"] and -r["created_at"].timestamp())
     return str(busiest["repo"])  # the oldest repository: the longest series (biggest answer)
 

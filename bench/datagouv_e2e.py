@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.settings import load_settings  # noqa: E402
+from common.storage import s3_client  # noqa: E402
 from emulators import datagouv as emulator  # noqa: E402
 from emulators.datagouv_data import DATASETS_FILE, ORGANIZATIONS_FILE, generate  # noqa: E402
 
@@ -73,15 +75,13 @@ def services_env() -> dict[str, str]:
 
 def cleanup_s3(bucket: str, prefix: str, *, drop_bucket: bool = False) -> None:
     """Remove what the benchmark wrote on the shared MinIO."""
-    import boto3
-
     env = services_env()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["S3_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
+    s3 = s3_client(
+        load_settings(
+            s3_endpoint_url=env["S3_ENDPOINT_URL"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
     )
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

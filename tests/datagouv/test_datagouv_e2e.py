@@ -17,21 +17,14 @@ from pymongo import MongoClient
 from common.errors import SourceError
 from common.settings import Settings, load_settings
 from common.storage import RawStore, lake_path, s3_client
-from common.tables import DATAGOUV_TOPS
+from common.tables import DATAGOUV_TOP_FIELDS, DATAGOUV_TOPS
 from emulators import datagouv as emulator
 from emulators.datagouv_data import expected_tops, generate_demo, matching_records, parse_csv_text
 from jobs.datagouv_catalog.extract import land_exports
 from jobs.datagouv_catalog.job import run
 
 PROJECT = Path(__file__).resolve().parents[2]
-SIX = (
-    "dataset_id",
-    "title",
-    "dataset_followers",
-    "organization",
-    "organization_id",
-    "organization_followers",
-)
+SIX = DATAGOUV_TOP_FIELDS
 
 
 @pytest.fixture(scope="module")

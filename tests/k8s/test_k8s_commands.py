@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from common.settings import load_settings
+from common.storage import s3_client
 from tests.k8s.k8s_support import REPO, VALUE_SETS, of_kind, render
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration]
@@ -71,8 +73,6 @@ def test_api_container_serves_health_as_the_helm_test_expects() -> None:
 
 
 def test_dev_minio_bucket_job_creates_its_buckets(minio: dict[str, str], unique_name: str) -> None:
-    import boto3
-
     docs = render(VALUE_SETS["dev"], {"dev.minio.buckets": "{" + unique_name + "}"})
     (config,) = of_kind(docs, "ConfigMap")
     (job,) = of_kind(docs, "Job")
@@ -88,12 +88,12 @@ def test_dev_minio_bucket_job_creates_its_buckets(minio: dict[str, str], unique_
             [*command, *container["args"]], env=env, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stderr
-    client = boto3.client(
-        "s3",
-        endpoint_url=minio["S3_ENDPOINT_URL"],
-        aws_access_key_id=minio["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=minio["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
+    client = s3_client(
+        load_settings(
+            s3_endpoint_url=minio["S3_ENDPOINT_URL"],
+            aws_access_key_id=minio["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=minio["AWS_SECRET_ACCESS_KEY"],
+        )
     )
     try:
         client.head_bucket(Bucket=unique_name)
