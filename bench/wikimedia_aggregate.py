@@ -120,10 +120,9 @@ def main() -> None:
     spark = get_spark(settings, "bench-wikimedia-aggregate")
     spark.conf.set("spark.sql.shuffle.partitions", str(args.cores * 2))
     spark.conf.set("spark.sql.adaptive.enabled", "true")
-    from jobs.wikimedia_pageviews.job import SESSION_CONF
+    from jobs.wikimedia_pageviews.job import tune_session
 
-    for key, value in SESSION_CONF.items():  # the job's own tuning, nothing more
-        spark.conf.set(key, value)
+    tune_session(spark)  # the job's own tuning, nothing more
     # Warm-up: one whole pass of each, discarded. Start-up is not what we measure: the JVM's JIT
     # compiles the generated code and its heap grows to its working size during the first full
     # pass (measured 10-40% slower than the next ones), and the files enter the page cache.

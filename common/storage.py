@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from common.errors import ConfigError, StorageError
-from common.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from pyspark.sql import SparkSession
+
+    from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,43 @@ def check_lake(settings: Settings) -> None:
         raise ConfigError("LAKE_ROOT", f"cannot create {root}: {exc.strerror}") from None
 
 
+def read_object(uri: str, settings: Settings | None = None) -> bytes | None:
+    """A small object's bytes (a marker, a JSON state file), or None when it is absent.
+
+    `settings` gives the S3 client and is needed only for an S3 URI: executors on a local lake
+    call this without importing pydantic or boto3.
+    """
+    if is_s3(uri):
+        from botocore.exceptions import ClientError
+
+        assert settings is not None, "an S3 URI needs the settings of its client"
+        bucket, key = split_s3(uri)
+        try:
+            return bytes(s3_client(settings).get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError:
+            return None
+    path = Path(uri)
+    return path.read_bytes() if path.is_file() else None
+
+
+def write_object(uri: str, data: bytes, settings: Settings | None = None) -> None:
+    """Write a small object atomically: one PUT on S3, locally a unique temporary file renamed.
+
+    The temporary name is unique, so concurrent writers (Spark tasks) never share one.
+    """
+    if is_s3(uri):
+        assert settings is not None, "an S3 URI needs the settings of its client"
+        bucket, key = split_s3(uri)
+        s3_client(settings).put_object(Bucket=bucket, Key=key, Body=data)
+        return
+    target = Path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
+
+
 class RawStore:
     """The raw landing zone: files as downloaded, on local disk or S3, written atomically.
 
@@ -156,31 +195,12 @@ class RawStore:
 
     def read_text(self, relative: str) -> str | None:
         """A small landed text object (a marker), or None when it is absent."""
-        uri = self.uri(relative)
-        if is_s3(uri):
-            from botocore.exceptions import ClientError
-
-            bucket, key = split_s3(uri)
-            try:
-                body = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
-            except ClientError:
-                return None
-            return bytes(body).decode()
-        path = Path(uri)
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        data = read_object(self.uri(relative), self.settings)
+        return None if data is None else data.decode()
 
     def write_text(self, relative: str, text: str) -> None:
-        """Write a small text object atomically (one PUT on S3, rename locally)."""
-        uri = self.uri(relative)
-        if is_s3(uri):
-            bucket, key = split_s3(uri)
-            self._client().put_object(Bucket=bucket, Key=key, Body=text.encode())
-            return
-        target = Path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        """Write a small text object atomically (see `write_object`)."""
+        write_object(self.uri(relative), text.encode(), self.settings)
 
     @contextmanager
     def open_local(self, relative: str) -> Iterator[Path]:
@@ -194,6 +214,16 @@ class RawStore:
             path = Path(tmp) / Path(key).name
             self._client().download_file(bucket, key, str(path))
             yield path
+
+
+def is_delta(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table exists at `path` (a missing bucket or prefix means no table yet)."""
+    from delta.tables import DeltaTable
+
+    try:
+        return bool(DeltaTable.isDeltaTable(spark, path))
+    except Exception:  # noqa: BLE001 - any failure to find a table log is "no table"
+        return False
 
 
 def delta_storage_options(settings: Settings) -> dict[str, Any]:

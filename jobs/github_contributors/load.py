@@ -10,6 +10,7 @@ from pyspark.sql import functions as sf
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
 from common.errors import StorageError
+from common.storage import is_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -59,13 +60,6 @@ STATE_SCHEMA = StructType(
         StructField("updated_at", TimestampType(), False),
     ]
 )
-
-
-def is_delta(spark: SparkSession, path: str) -> bool:
-    try:
-        return bool(DeltaTable.isDeltaTable(spark, path))
-    except Exception:  # noqa: BLE001 - a missing bucket/prefix simply means "no table yet"
-        return False
 
 
 def read_org(spark: SparkSession, path: str, org: str) -> DataFrame | None:

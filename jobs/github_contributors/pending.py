@@ -8,26 +8,16 @@ have no meta yet; a successful run deletes the folder once the Delta tables hold
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+
+from common.storage import is_s3, lake_path, read_object, s3_client, split_s3, write_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from common.settings import Settings
-
-
-def _is_s3(uri: str) -> bool:
-    return urlparse(uri).scheme in ("s3", "s3a")
-
-
-def _split(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
 
 
 class PendingStore:
@@ -38,10 +28,8 @@ class PendingStore:
     """
 
     def __init__(self, settings: Settings, org: str, folder: str = "pending") -> None:
-        from common.storage import lake_path
-
         self.uri = lake_path(settings, "raw", "github", org, folder)
-        self.settings = settings if _is_s3(self.uri) else None
+        self.settings = settings if is_s3(self.uri) else None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"uri": self.uri, "settings": self.settings}
@@ -50,8 +38,6 @@ class PendingStore:
         self.uri, self.settings = state["uri"], state["settings"]
 
     def _client(self) -> S3Client:
-        from common.storage import s3_client
-
         assert self.settings is not None
         return s3_client(self.settings)
 
@@ -59,37 +45,19 @@ class PendingStore:
         return f"{self.uri}/{name}"
 
     def put(self, name: str, data: bytes) -> None:
-        if _is_s3(self.uri):
-            bucket, key = _split(f"{self.uri}/{name}")
-            self._client().put_object(Bucket=bucket, Key=key, Body=data)
-            return
-        target = Path(self.uri) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        write_object(self.spark_path(name), data, self.settings)
 
     def put_json(self, name: str, value: Any) -> None:
         self.put(name, json.dumps(value, separators=(",", ":")).encode())
 
     def get_json(self, name: str) -> Any:
-        if _is_s3(self.uri):
-            from botocore.exceptions import ClientError
-
-            bucket, key = _split(f"{self.uri}/{name}")
-            try:
-                body = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
-            except ClientError:
-                return None
-            return json.loads(body)
-        path = Path(self.uri) / name
-        return json.loads(path.read_bytes()) if path.is_file() else None
+        data = read_object(self.spark_path(name), self.settings)
+        return None if data is None else json.loads(data)
 
     def names(self, folder: str, suffix: str = "") -> list[str]:
         """File names (relative to the store) under `folder` ending with `suffix`."""
-        if _is_s3(self.uri):
-            bucket, prefix = _split(f"{self.uri}/{folder}/")
+        if is_s3(self.uri):
+            bucket, prefix = split_s3(f"{self.uri}/{folder}/")
             client = self._client()
             out: list[str] = []
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -104,8 +72,8 @@ class PendingStore:
         return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.name.endswith(suffix))
 
     def clear(self) -> None:
-        if _is_s3(self.uri):
-            bucket, prefix = _split(f"{self.uri}/")
+        if is_s3(self.uri):
+            bucket, prefix = split_s3(f"{self.uri}/")
             client = self._client()
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]

@@ -8,7 +8,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
@@ -18,7 +17,7 @@ from common.cli import settings_from_args
 from common.errors import SourceError
 from common.settings import Settings
 from common.spark import get_spark
-from common.storage import RawStore, check_lake, lake_path
+from common.storage import RawStore, check_lake, is_delta, lake_path
 from common.tables import (
     WIKI_ARTICLES,
     WIKI_CATEGORY_MEMBERS,
@@ -42,6 +41,13 @@ SESSION_CONF = {
 DIMENSIONS_VERSION = 1
 
 log = logging.getLogger(__name__)
+
+
+def tune_session(spark: SparkSession) -> None:
+    """Apply SESSION_CONF (the job and its benchmark share it)."""
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+
 
 DUMP_SCHEMAS: dict[str, StructType] = {
     "page": StructType(
@@ -141,7 +147,7 @@ def refresh_dimensions(
     marker = f"state/{wiki}-dimensions.json"
     fingerprint = landing.dumps_fingerprint(DIMENSIONS_VERSION)
     paths = [lake_path(settings, t.path) for t in (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)]
-    built = all(DeltaTable.isDeltaTable(spark, path) for path in paths)
+    built = all(is_delta(spark, path) for path in paths)
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
         return
@@ -173,8 +179,7 @@ def main(args: argparse.Namespace) -> int:
         )
 
     spark = get_spark(settings, "wikimedia_pageviews")
-    for key, value in SESSION_CONF.items():
-        spark.conf.set(key, value)
+    tune_session(spark)
     refresh_dimensions(spark, settings, landing, wiki, force=args.rebuild_dimensions)
     articles = _dimension(spark, settings, WIKI_ARTICLES.path, wiki)
     redirects = _dimension(spark, settings, WIKI_REDIRECTS.path, wiki)
