@@ -54,10 +54,11 @@ RUN uv pip install --python /opt/venv/bin/python -r /tmp/req/requirements-spark.
  && rm -rf /tmp/req /usr/local/bin/uv
 
 # The same jars/ folder as local runs (Delta, hadoop-aws, the AWS SDK v2 bundle), filled by
-# scripts/fetch_jars.sh from tools/jars/pom.xml. In $SPARK_HOME/jars they are on the driver and
+# scripts/fetch_jars.sh from tools/jars/pom.xml, and the project's pageviews source built from jvm/
+# by scripts/build_jvm.sh. In $SPARK_HOME/jars they are on the driver and
 # executor classpath from JVM start, so no spark.jars, Maven or Ivy is needed at run time.
 COPY jars/*.jar /opt/spark/jars/
-RUN for prefix in delta-spark_ delta-storage- hadoop-aws- bundle-; do \
+RUN for prefix in delta-spark_ delta-storage- hadoop-aws- bundle- dataplatform-pageviews; do \
       ls /opt/spark/jars/${prefix}*.jar >/dev/null || { echo "jars/ lacks ${prefix}*.jar: run make setup" >&2; exit 1; }; \
     done
 

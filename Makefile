@@ -16,8 +16,9 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt ".[dev]"
 	@touch $@
 
-setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build MinIO/FerretDB/helm (idempotent)
+setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build jvm/, MinIO/FerretDB/helm (idempotent)
 	scripts/fetch_jars.sh
+	scripts/build_jvm.sh
 	scripts/build_servers.sh
 	scripts/setup_web.sh
 

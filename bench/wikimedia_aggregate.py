@@ -88,9 +88,9 @@ def time_spark(spark: Any, by_day: dict[date, list[str]]) -> tuple[float, int, i
     from pyspark.sql import functions as F  # noqa: N812
 
     from jobs.wikimedia_pageviews.extract import read_hourly
-    from jobs.wikimedia_pageviews.transform import aggregate_lines
+    from jobs.wikimedia_pageviews.transform import daily_title_views
 
-    aggregated = aggregate_lines(read_hourly(spark, by_day), CODES)
+    aggregated = daily_title_views(read_hourly(spark, by_day, CODES))
     started = time.perf_counter()
     aggregated.write.format("noop").mode("overwrite").save()
     elapsed = time.perf_counter() - started

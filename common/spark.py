@@ -1,7 +1,8 @@
 """The one Spark session factory: local mode by default, cluster mode under spark-submit.
 
 Delta and S3A jars come from the project's `jars/` folder (filled once by `make setup` from Maven
-Central), so a job starts offline and never resolves packages through Ivy.
+Central, beside the project's own `pageviews` source built from jvm/), so a job starts offline and
+never resolves packages through Ivy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
-REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-")
+# dataplatform-pageviews is the project's own (jvm/, built by scripts/build_jvm.sh).
+REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-", "dataplatform-pageviews")
 
 
 def jars_dir() -> Path:

@@ -28,7 +28,7 @@ import requests
 import urllib3
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
-from pyspark.sql.types import DateType, StringType, StructField, StructType
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
 
 from common.errors import SourceError
 from common.http import DEFAULT_TIMEOUT, download, make_session
@@ -296,22 +296,29 @@ def read_dump(
     return spark.createDataFrame(rdd, schema)
 
 
-def read_hourly(spark: SparkSession, by_day: dict[date, list[str]]) -> DataFrame:
-    """Lines of the hourly files as (`day`, `value`), the day taken from which set a file is in.
+def read_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Sequence[str]) -> DataFrame:
+    """The lines of the wiki's domain `codes` in the hourly files, as (`day`, `title`, `views`).
 
-    Reading each day's files as one set avoids a per-row `input_file_name()` and keeps Spark's
-    native (JVM) gzip text reader in the hot path. Spark's default packing (several files per task,
-    up to `spark.sql.files.maxPartitionBytes`) is kept on purpose: the partial aggregation then
-    sees several hours of the same titles and shuffles far fewer rows (measured: one file per task
-    was ~2x slower).
+    Read by the project's `pageviews` Spark source (jvm/): it matches the codes on the raw bytes,
+    so the lines of other wikis (most of them) never become rows, and cuts the fields in one pass
+    (measured ~40% faster than the text source and SQL string functions). A line of these codes
+    that does not parse comes back as a null `title` with one view. The day is that of the set a
+    file is in (no per-row `input_file_name()`). Files are packed several per task as Spark's file
+    sources do, so a task's partial aggregate merges several hours of the same titles.
     """
+    if not codes:
+        raise ValueError("no domain code given")
     frames = [
-        spark.read.text(paths).select(F.lit(day).cast("date").alias("day"), "value")
+        spark.read.format("pageviews")
+        .option("codes", ",".join(codes))
+        .load(paths)
+        .select(F.lit(day).cast("date").alias("day"), "title", "views")
         for day, paths in sorted(by_day.items())
         if paths
     ]
     if not frames:
-        schema = StructType([StructField("day", DateType()), StructField("value", StringType())])
+        fields = [("day", DateType()), ("title", StringType()), ("views", LongType())]
+        schema = StructType([StructField(name, kind) for name, kind in fields])
         return spark.createDataFrame([], schema)
     result = frames[0]
     for frame in frames[1:]:

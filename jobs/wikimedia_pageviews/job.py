@@ -186,7 +186,7 @@ def main(args: argparse.Namespace) -> int:
     members = _dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)
 
     started = time.monotonic()
-    aggregated = transform.aggregate_lines(extract.read_hourly(spark, landing.hourly), codes).persist(
+    aggregated = transform.daily_title_views(extract.read_hourly(spark, landing.hourly, codes)).persist(
         StorageLevel.MEMORY_AND_DISK
     )
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from common.spark import REQUIRED_JARS
 from tests.k8s.k8s_support import (
     REPO,
     Stage,
@@ -24,7 +25,6 @@ from tests.k8s.k8s_support import (
 pytestmark = pytest.mark.k8s
 
 SPARK_BASE = "apache/spark:4.2.0-scala2.13-java17-python3-ubuntu"
-REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-")
 
 
 def _index(build_stage: Stage, predicate: str) -> int:
@@ -108,10 +108,11 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
 
 
 def test_the_baked_jars_are_the_local_ones() -> None:
-    """The image bakes jars/ (filled by scripts/fetch_jars.sh): the jars get_spark requires are there."""
+    """The image bakes jars/ (fetch_jars.sh and build_jvm.sh): the jars get_spark requires are there."""
     names = [p.name for p in (REPO / "jars").glob("*.jar")]
     for prefix in REQUIRED_JARS:
         assert any(n.startswith(prefix) for n in names), f"jars/ lacks {prefix}*.jar: run `make setup`"
+    assert f"for prefix in {' '.join(REQUIRED_JARS)};" in (REPO / "Dockerfile").read_text()  # its own check
     _, stages = parse_dockerfile()
     (copy_,) = [c for c in stage(stages, "spark").copies() if c.args[0].startswith("jars/")]
     assert copy_.args[-1].rstrip("/") == "/opt/spark/jars"  # on the JVM classpath from start

@@ -1,4 +1,4 @@
-"""Chispa tests of the pure transforms: normalisation, parsing, resolution, rankings and ties."""
+"""Chispa tests of the pure transforms: normalisation, daily sums, resolution, rankings and ties."""
 
 from __future__ import annotations
 
@@ -50,42 +50,26 @@ def test_normalise_title_matches_plain_python(spark: Any) -> None:
     assert got[:3] == ["Albert_Einstein", "Éclair", "ßtest"]
 
 
-def test_aggregate_lines_filters_codes_and_counts_bad_lines(spark: Any) -> None:
-    lines = [
-        (D1, "en Foo 3 0"),
-        (D1, "en.m Foo 2 0"),
-        (D1, "en.b Foo 100 0"),  # wikibooks
-        (D1, "de Foo 100 0"),
-        (D1, "enx Foo 100 0"),  # a code that only starts like ours
-        (D1, "en Foo bar 3 0"),  # five fields
-        (D1, "en Foo_bar"),  # two fields
-        (D1, "en.m Foo abc 0"),  # views not a number
-        (D1, "en Foo 3"),  # three fields
-        (D1, "en Foo 3 0 x"),  # five fields, views in place
-        (D1, "en Foo -3 0"),  # negative views
-        (D1, 'en "Quoted"_title 4 0'),
-        (D1, "en Foo 3 0 "),  # a trailing space is a fifth, empty field
-        (D1, "en  3 0"),  # an empty title is still four fields
-        (D1, "en.m Café_東京 2 0"),  # multi-byte titles are cut on bytes, not characters
-        (D1, "en Foo 99999999999999999999 0"),  # views overflow a long
-        (D2, "en foo 1 0"),
-    ]
-    df = spark.createDataFrame(lines, "day date, value string")
-    got = transform.aggregate_lines(df, ("en", "en.m"))
-    expected = spark.createDataFrame(
+def test_daily_title_views_sums_per_day_and_title_and_counts_bad_lines(spark: Any) -> None:
+    rows = spark.createDataFrame(
         [
-            (D1, None, 8),  # the bad lines, one view each
-            (D1, "", 3),
-            (D1, '"Quoted"_title', 4),
-            (D1, "Café_東京", 2),
-            (D1, "Foo", 5),
-            (D2, "foo", 1),
+            (D1, "Foo", 3),
+            (D1, "Foo", 2),
+            (D1, "foo", 1),  # raw titles: not normalised yet
+            (D1, None, 1),  # two bad lines
+            (D1, None, 1),
+            (D2, "Foo", 7),
         ],
-        "day date, title string, views long",
+        VIEWS,
+    )
+    got = transform.daily_title_views(rows)
+    expected = spark.createDataFrame(
+        [(D1, None, 2), (D1, "Foo", 5), (D1, "foo", 1), (D2, "Foo", 7)],
+        VIEWS,
     )
     assert_df_equality(_sorted(got, "day", "title"), _sorted(expected, "day", "title"), ignore_nullable=True)
     bad = transform.bad_line_counts(got).collect()
-    assert [(r["day"], r["bad_lines"]) for r in bad] == [(D1, 8)]
+    assert [(r["day"], r["bad_lines"]) for r in bad] == [(D1, 2)]
 
 
 def test_resolve_views_redirects_case_and_main_page(spark: Any) -> None:

@@ -1,0 +1,165 @@
+package dataplatform.pageviews;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Arrays;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.io.compress.CodecPool;
+import org.apache.hadoop.io.compress.CompressionCodec;
+import org.apache.hadoop.io.compress.CompressionCodecFactory;
+import org.apache.hadoop.io.compress.Decompressor;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.codegen.UnsafeRowWriter;
+import org.apache.spark.sql.connector.read.PartitionReader;
+
+/**
+ * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
+ * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows.
+ *
+ * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, as with Hadoop's LineReader (Spark's text
+ * source). Only one line is held at a time, in a buffer that grows only for a longer line.
+ */
+final class PageviewsReader implements PartitionReader<InternalRow> {
+  private static final int BUFFER = 1 << 20;
+
+  private final Configuration conf;
+  private final String[] paths;
+  private final LineParser parser;
+  private final UnsafeRowWriter writer = new UnsafeRowWriter(2, 64);
+  private int nextPath;
+
+  private InputStream in;
+  private Decompressor decompressor;
+  private byte[] buf = new byte[BUFFER];
+  private int pos;
+  private int limit;
+  private boolean eof;
+  private boolean skipLf;
+  private int lineStart;
+  private int lineEnd;
+
+  PageviewsReader(Configuration conf, String[] paths, String[] codes) {
+    this.conf = conf;
+    this.paths = paths;
+    this.parser = new LineParser(codes);
+  }
+
+  @Override
+  public boolean next() throws IOException {
+    while (true) {
+      if (in == null) {
+        if (nextPath == paths.length) {
+          return false;
+        }
+        open(paths[nextPath++]);
+      }
+      if (!readLine()) {
+        closeCurrent();
+        continue;
+      }
+      int kind = parser.parse(buf, lineStart, lineEnd);
+      if (kind == LineParser.NO_MATCH) {
+        continue;
+      }
+      writer.reset();
+      writer.zeroOutNullBytes();
+      if (kind == LineParser.GOOD) {
+        writer.write(0, buf, parser.titleStart, parser.titleLength);
+        writer.write(1, parser.views);
+      } else {
+        writer.setNullAt(0);
+        writer.write(1, 1L);
+      }
+      return true;
+    }
+  }
+
+  @Override
+  public InternalRow get() {
+    return writer.getRow();
+  }
+
+  @Override
+  public void close() throws IOException {
+    closeCurrent();
+  }
+
+  private void open(String file) throws IOException {
+    Path path = new Path(file);
+    InputStream raw = path.getFileSystem(conf).open(path, BUFFER);
+    CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
+    if (codec == null) {
+      in = raw;
+    } else {
+      decompressor = CodecPool.getDecompressor(codec);
+      in = codec.createInputStream(raw, decompressor);
+    }
+    pos = 0;
+    limit = 0;
+    eof = false;
+    skipLf = false;
+  }
+
+  private void closeCurrent() throws IOException {
+    if (in != null) {
+      try {
+        in.close();
+      } finally {
+        in = null;
+        if (decompressor != null) {
+          CodecPool.returnDecompressor(decompressor);
+          decompressor = null;
+        }
+      }
+    }
+  }
+
+  /** Sets lineStart/lineEnd to the next line; false at the end of the stream. */
+  private boolean readLine() throws IOException {
+    int i = pos;
+    while (true) {
+      if (skipLf && i < limit) {
+        skipLf = false;
+        if (buf[i] == '\n') {
+          pos = ++i;
+        }
+      }
+      while (i < limit) {
+        byte c = buf[i];
+        if (c == '\n' || c == '\r') {
+          lineStart = pos;
+          lineEnd = i;
+          pos = i + 1;
+          skipLf = c == '\r';
+          return true;
+        }
+        i++;
+      }
+      if (eof) {
+        if (pos < limit) {
+          lineStart = pos;
+          lineEnd = limit;
+          pos = limit;
+          return true;
+        }
+        return false;
+      }
+      int kept = limit - pos;
+      if (kept == buf.length) {
+        buf = Arrays.copyOf(buf, buf.length * 2);
+      } else if (pos > 0) {
+        System.arraycopy(buf, pos, buf, 0, kept);
+      }
+      pos = 0;
+      limit = kept;
+      i = kept;
+      int n = in.read(buf, limit, buf.length - limit);
+      if (n < 0) {
+        eof = true;
+      } else {
+        limit += n;
+      }
+    }
+  }
+}
