@@ -31,11 +31,11 @@ from jobs.wikimedia_pageviews.extract import Landing
 
 # The aggregation meets ~1M (day, title) groups per task. Spark's first-level "fast" hash map holds
 # 65k entries: once full, every row probes it in vain before the main map (profiled: ~15% of the
-# stage). Off for this job only; small aggregations elsewhere keep it. A 1 MB read buffer for the
-# gzip streams (Spark's default is 64 KB) measured ~4% faster on 1 M-line hourly files.
+# stage; still ~25% slower with it on after the pageviews source came). Off for this job only;
+# small aggregations elsewhere keep it. (A 1 MB `io.file.buffer.size` helped the text source; the
+# pageviews source buffers its own reads, and it measured no different there, so it is gone.)
 SESSION_CONF = {
     "spark.sql.codegen.aggregate.map.twolevel.enabled": "false",
-    "io.file.buffer.size": str(1 << 20),
 }
 # Part of the dimensions' fingerprint: bump it when the dump parsing or the dimension rules change.
 DIMENSIONS_VERSION = 1

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F  # noqa: N812
 
+from common.settings import load_settings
+from common.storage import ensure_bucket, lake_path, write_object
 from jobs.wikimedia_pageviews import extract, transform
-
-pytestmark = pytest.mark.unit
 
 D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
 CODES = ("en", "en.m")
@@ -33,6 +33,7 @@ def _gz(path: Path, lines: list[str]) -> str:
     return str(path)
 
 
+@pytest.mark.unit
 def test_codes_fields_and_bad_lines(spark: Any, tmp_path: Path) -> None:
     day1 = [
         "en Foo 3 0",
@@ -73,6 +74,7 @@ def test_codes_fields_and_bad_lines(spark: Any, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_no_files_gives_an_empty_frame(spark: Any) -> None:
     rows = extract.read_hourly(spark, {D1: []}, CODES)
     assert rows.columns == ["day", "title", "views"]
@@ -118,6 +120,7 @@ def _random_lines(rng: random.Random, count: int) -> bytes:
     return b"".join(out)
 
 
+@pytest.mark.unit
 def test_matches_a_plain_python_reading_of_the_rules(spark: Any, tmp_path: Path) -> None:
     rng = random.Random(7)
     first, second = _random_lines(rng, 3000), _random_lines(rng, 3000)
@@ -145,7 +148,24 @@ def test_matches_a_plain_python_reading_of_the_rules(spark: Any, tmp_path: Path)
     assert expected[(None, 1)] > 500 and good > 500  # both kinds of line were exercised
 
 
+@pytest.mark.unit
 def test_codes_option_is_required(spark: Any, tmp_path: Path) -> None:
     path = _gz(tmp_path / "a.gz", ["en Foo 1 0"])
     with pytest.raises(Exception, match="option 'codes'"):
         spark.read.format("pageviews").load([path]).collect()
+
+
+@pytest.mark.integration
+def test_reads_from_s3a_on_minio(spark: Any, minio: dict[str, str], unique_name: str) -> None:
+    """The executors open the files with the session's Hadoop configuration (S3A to MinIO here)."""
+    settings = load_settings(
+        lake_root=f"s3a://lake-tests/{unique_name}",
+        s3_endpoint_url=minio["S3_ENDPOINT_URL"],
+        aws_access_key_id=minio["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=minio["AWS_SECRET_ACCESS_KEY"],
+    )
+    ensure_bucket(settings, "lake-tests")
+    uri = lake_path(settings, "raw", "pageviews-20260302-010000.gz")
+    write_object(uri, gzip.compress(b"en Foo 3 0\nde Foo 9 0\nen.m Foo 2 0\nen bad\n"), settings)
+    rows = extract.read_hourly(spark, {D1: [uri]}, CODES).collect()
+    assert sorted((r["title"] or "", r["views"]) for r in rows) == [("", 1), ("Foo", 2), ("Foo", 3)]
