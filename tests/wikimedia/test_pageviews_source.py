@@ -83,7 +83,7 @@ def test_no_files_gives_an_empty_frame(spark: Any) -> None:
 
 def _reference(data: bytes, codes: tuple[str, ...]) -> Counter[tuple[str | None, int]]:
     """The source's rules in plain Python: title hex (None when bad) and views per line."""
-    lines = re.split(rb"\r\n|\r|\n", data)
+    lines = re.split(rb"\r\n|\r|\n", data.removeprefix(b"\xef\xbb\xbf"))
     if lines and lines[-1] == b"":
         lines.pop()
     out: Counter[tuple[str | None, int]] = Counter()
@@ -131,6 +131,7 @@ def test_matches_a_plain_python_reading_of_the_rules(spark: Any, tmp_path: Path)
         tmp_path / "plain.txt": _random_lines(rng, 2000),  # no codec: read as is
         tmp_path / "edge.txt": edge,
         tmp_path / "empty.gz": gzip.compress(b""),
+        tmp_path / "bom.gz": gzip.compress(b"\xef\xbb\xbfen Bom 4 0\nen Bom 1 0"),  # a UTF-8 BOM is skipped
     }
     expected: Counter[tuple[str | None, int]] = Counter()
     for path, content in files.items():

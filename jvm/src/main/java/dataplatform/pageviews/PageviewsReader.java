@@ -20,8 +20,8 @@ import org.apache.spark.sql.connector.read.PartitionReader;
  * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
  * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows.
  *
- * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, as with Hadoop's LineReader (Spark's text
- * source). Only one line is held at a time, in a buffer that grows only for a longer line.
+ * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a file
+ * is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held at a time, in a buffer that grows only for a longer line.
  */
 final class PageviewsReader implements PartitionReader<InternalRow> {
   private static final int BUFFER = 1 << 20;
@@ -29,6 +29,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final long ONES = 0x0101010101010101L;
   private static final long HIGHS = 0x8080808080808080L;
+  private static final byte[] UTF8_BOM = {(byte) 0xEF, (byte) 0xBB, (byte) 0xBF};
 
   private final Configuration conf;
   private final String[] paths;
@@ -106,6 +107,17 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     limit = 0;
     eof = false;
     skipLf = false;
+    while (limit < UTF8_BOM.length && !eof) {
+      int n = in.read(buf, limit, buf.length - limit);
+      if (n < 0) {
+        eof = true;
+      } else {
+        limit += n;
+      }
+    }
+    if (limit >= UTF8_BOM.length && Arrays.equals(buf, 0, UTF8_BOM.length, UTF8_BOM, 0, UTF8_BOM.length)) {
+      pos = UTF8_BOM.length; // skipped, as Hadoop's LineRecordReader does
+    }
   }
 
   private void closeCurrent() throws IOException {
