@@ -170,3 +170,12 @@ def test_reads_from_s3a_on_minio(spark: Any, minio: dict[str, str], unique_name:
     write_object(uri, gzip.compress(b"en Foo 3 0\nde Foo 9 0\nen.m Foo 2 0\nen bad\n"), settings)
     rows = extract.read_hourly(spark, {D1: [uri]}, CODES).collect()
     assert sorted((r["title"] or "", r["views"]) for r in rows) == [("", 1), ("Foo", 2), ("Foo", 3)]
+
+
+@pytest.mark.unit
+def test_a_corrupt_file_fails_the_read_naming_it(spark: Any, tmp_path: Path) -> None:
+    good = _gz(tmp_path / "good.gz", ["en Foo 1 0"])
+    bad = tmp_path / "pageviews-20260302-020000.gz"
+    bad.write_bytes(gzip.compress(b"en Foo 1 0\n" * 1000)[:-40])  # truncated: no trailer, half a stream
+    with pytest.raises(Exception, match=r"pageviews: cannot read .*pageviews-20260302-020000\.gz"):
+        extract.read_hourly(spark, {D1: [good, str(bad)]}, CODES).collect()

@@ -20,8 +20,9 @@ import org.apache.spark.sql.connector.read.PartitionReader;
  * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
  * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows.
  *
- * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a file
- * is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held at a time, in a buffer that grows only for a longer line.
+ * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
+ * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
+ * at a time, in a 1 MiB buffer that grows only for a longer line. A read error names the file.
  */
 final class PageviewsReader implements PartitionReader<InternalRow> {
   private static final int BUFFER = 1 << 20;
@@ -55,6 +56,14 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   @Override
   public boolean next() throws IOException {
+    try {
+      return advance();
+    } catch (IOException e) {
+      throw new IOException("pageviews: cannot read " + paths[nextPath - 1] + ": " + e.getMessage(), e);
+    }
+  }
+
+  private boolean advance() throws IOException {
     while (true) {
       if (in == null) {
         if (nextPath == paths.length) {

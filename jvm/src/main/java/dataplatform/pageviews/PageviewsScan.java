@@ -34,9 +34,11 @@ final class PageviewsScan implements Scan, Batch {
     this.paths = paths(options);
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
-      throw new IllegalArgumentException("pageviews: option 'codes' (comma-separated domain codes) is required");
+      throw new IllegalArgumentException(
+          "pageviews: option 'codes' (comma-separated domain codes) is required");
     }
-    this.codes = Arrays.stream(codes.split(",")).map(String::trim).filter(c -> !c.isEmpty()).toArray(String[]::new);
+    this.codes =
+        Arrays.stream(codes.split(",")).map(String::trim).filter(c -> !c.isEmpty()).toArray(String[]::new);
   }
 
   private static List<String> paths(CaseInsensitiveStringMap options) {
