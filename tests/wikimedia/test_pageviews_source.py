@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F  # noqa: N812
 
-from common.settings import load_settings
+from common.settings import Settings
 from common.storage import ensure_bucket, lake_path, write_object
 from jobs.wikimedia_pageviews import extract, transform
 
@@ -157,17 +157,11 @@ def test_codes_option_is_required(spark: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_reads_from_s3a_on_minio(spark: Any, minio: dict[str, str], unique_name: str) -> None:
+def test_reads_from_s3a_on_minio(spark: Any, s3_lake: Settings) -> None:
     """The executors open the files with the session's Hadoop configuration (S3A to MinIO here)."""
-    settings = load_settings(
-        lake_root=f"s3a://lake-tests/{unique_name}",
-        s3_endpoint_url=minio["S3_ENDPOINT_URL"],
-        aws_access_key_id=minio["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=minio["AWS_SECRET_ACCESS_KEY"],
-    )
-    ensure_bucket(settings, "lake-tests")
-    uri = lake_path(settings, "raw", "pageviews-20260302-010000.gz")
-    write_object(uri, gzip.compress(b"en Foo 3 0\nde Foo 9 0\nen.m Foo 2 0\nen bad\n"), settings)
+    ensure_bucket(s3_lake, "lake-tests")
+    uri = lake_path(s3_lake, "raw", "pageviews-20260302-010000.gz")
+    write_object(uri, gzip.compress(b"en Foo 3 0\nde Foo 9 0\nen.m Foo 2 0\nen bad\n"), s3_lake)
     rows = extract.read_hourly(spark, {D1: [uri]}, CODES).collect()
     assert sorted((r["title"] or "", r["views"]) for r in rows) == [("", 1), ("Foo", 2), ("Foo", 3)]
 

@@ -117,12 +117,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     eof = false;
     skipLf = false;
     while (limit < UTF8_BOM.length && !eof) {
-      int n = in.read(buf, limit, buf.length - limit);
-      if (n < 0) {
-        eof = true;
-      } else {
-        limit += n;
-      }
+      fill();
     }
     if (limit >= UTF8_BOM.length && Arrays.equals(buf, 0, UTF8_BOM.length, UTF8_BOM, 0, UTF8_BOM.length)) {
       pos = UTF8_BOM.length; // skipped, as Hadoop's LineRecordReader does
@@ -202,12 +197,17 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       pos = 0;
       limit = kept;
       i = kept;
-      int n = in.read(buf, limit, buf.length - limit);
-      if (n < 0) {
-        eof = true;
-      } else {
-        limit += n;
-      }
+      fill();
+    }
+  }
+
+  /** Appends what the stream gives to {@code buf[limit..]}; sets eof at its end. */
+  private void fill() throws IOException {
+    int n = in.read(buf, limit, buf.length - limit);
+    if (n < 0) {
+      eof = true;
+    } else {
+      limit += n;
     }
   }
 }
