@@ -1,5 +1,11 @@
 """One HTTP client for every source: timeouts always, bounded retries with backoff and jitter,
-`Retry-After` honoured, and verified streaming downloads."""
+and verified streaming downloads.
+
+urllib3 retries only what is transient whoever the caller is (connection errors, 408/423/5xx).
+Rate-limit answers (403/429, `Retry-After`) go straight back to the caller: only the caller knows
+what they mean (GitHubClient switches tokens, bounds its waits and counts them), and a wait
+inside urllib3 would be invisible to it.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +31,32 @@ log = logging.getLogger(__name__)
 USER_AGENT = "dataplatform/1.0 (batch pipelines; +https://github.com/)"
 DEFAULT_TIMEOUT = (5.0, 60.0)
 RETRY_STATUSES = frozenset({408, 423, 500, 502, 503, 504})
+RATE_LIMIT_STATUSES = frozenset({403, 429})
+
+
+def jitter(delay: float) -> float:
+    """A wait drawn from [delay/2, delay], so clients that failed together retry apart."""
+    return random.uniform(delay / 2, delay) if delay > 0 else 0.0
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """The wait after failed try `attempt` (1, 2, ...): `base * 2**attempt`, capped, jittered."""
+    return jitter(min(cap, base * 2**attempt))
 
 
 class JitterRetry(Retry):
-    """urllib3 Retry whose exponential backoff gets full jitter, so parallel clients desynchronise."""
+    """urllib3 Retry whose exponential backoff is jittered (see `jitter`)."""
 
     def get_backoff_time(self) -> float:
-        base = super().get_backoff_time()
-        return random.uniform(base / 2, base) if base > 0 else 0.0
+        return jitter(super().get_backoff_time())
 
 
 def make_retry(total: int = 5, backoff: float = 0.5, statuses: frozenset[int] = RETRY_STATUSES) -> Retry:
+    """Bounded retries of connection errors and `statuses`; never of a rate-limit answer."""
+    if statuses & RATE_LIMIT_STATUSES:
+        raise ValueError(
+            f"rate-limit statuses are the caller's to handle: {sorted(statuses & RATE_LIMIT_STATUSES)}"
+        )
     return JitterRetry(
         total=total,
         connect=total,
@@ -45,7 +66,9 @@ def make_retry(total: int = 5, backoff: float = 0.5, statuses: frozenset[int] = 
         backoff_max=30,
         status_forcelist=sorted(statuses),
         allowed_methods=frozenset({"GET", "HEAD"}),
-        respect_retry_after_header=True,
+        # True would make urllib3 retry a 429 (or 503) carrying Retry-After and sleep that long
+        # itself, before the caller sees the answer.
+        respect_retry_after_header=False,
         raise_on_status=False,
     )
 
@@ -138,7 +161,7 @@ def download(
             tmp.unlink(missing_ok=True)
             last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if attempt < attempts:
-                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(attempt)
                 log.warning(
                     "download %s failed (%s), try %d/%d in %.1fs", url, last_error, attempt, attempts, delay
                 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigError
+from common.http import DEFAULT_TIMEOUT, make_retry, make_session
 from emulators import github as emulator
 from emulators.github_data import generate_org
 from jobs.github_contributors.client import GitHubClient
@@ -91,9 +92,41 @@ def test_secondary_limit_honours_retry_after(server: emulator.EmulatorServer) ->
         server.set_faults(secondary_rate=0.0)
 
     client = GitHubClient(server.url, ["tok-a"], sleep=fake_sleep)
+    started = time.monotonic()
     assert client.get("orgs/acme").status_code == 200
+    assert time.monotonic() - started < 3  # the only wait is the injected one
     assert len(slept) == 1 and 7 <= slept[0] <= 8.5
     assert client.stats.secondary_waits == 1
+    assert server.stats()["requests"] == 2  # the 429, then the answer after the wait
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_session_hands_rate_limit_answers_back_at_once(server: emulator.EmulatorServer, status: int) -> None:
+    """urllib3 must neither retry nor sleep on a rate-limit answer: that is the client's call."""
+    server.set_faults(secondary_rate=1.0, retry_after=7, secondary_status=status)
+    session = make_session()
+    started = time.monotonic()
+    resp = session.get(
+        f"{server.url}/orgs/acme", headers={"Authorization": "Bearer tok-a"}, timeout=DEFAULT_TIMEOUT
+    )
+    assert resp.status_code == status and resp.headers["retry-after"] == "7"
+    assert time.monotonic() - started < 2
+    assert server.stats()["requests"] == 1
+
+
+def test_session_retries_5xx_a_bounded_number_of_times(server: emulator.EmulatorServer) -> None:
+    server.set_faults(error_rate=1.0)
+    session = make_session(total_retries=2, backoff=0.01)
+    resp = session.get(
+        f"{server.url}/orgs/acme", headers={"Authorization": "Bearer tok-a"}, timeout=DEFAULT_TIMEOUT
+    )
+    assert resp.status_code == 502
+    assert server.stats()["requests"] == 3  # the first try and two retries
+
+
+def test_rate_limit_statuses_cannot_be_made_retryable() -> None:
+    with pytest.raises(ValueError, match="429"):
+        make_retry(statuses=frozenset({429, 503}))
 
 
 def test_5xx_and_dropped_connections_are_retried(server: emulator.EmulatorServer) -> None:
