@@ -5,7 +5,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 export PATH := $(HOME)/.cache/dataplatform/bin:$(PATH)
 
-.PHONY: help setup services services-down test test-unit lint bench demo run api clean
+.PHONY: help setup services services-down cluster cluster-down test test-unit lint bench demo run api clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ services: ## Start MinIO (127.0.0.1:9000) and FerretDB (127.0.0.1:27017); harmle
 
 services-down: ## Stop the local services started by `make services`
 	scripts/services.sh stop
+
+cluster: $(VENV_STAMP) ## Spark standalone master + 2 workers (1 core each) from the venv's pyspark; `scripts/cluster.sh env` prints SPARK_MASTER
+	scripts/cluster.sh start
+
+cluster-down: ## Stop the cluster started by `make cluster` (by PID)
+	scripts/cluster.sh stop
 
 test: setup services ## Every test (unit, integration, e2e, browser, k8s) against the local services
 	scripts/run_tests.sh

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 
-from common.errors import PlatformError
+from common.errors import PlatformError, one_line
 from common.logging import redact, setup_logging
 from common.settings import Settings, load_settings
 
@@ -35,8 +35,7 @@ def run_job(name: str, main: Callable[[], int | None]) -> int:
         return 130
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"{name}: error: {type(exc).__name__}: {redact(first)[:500]}", file=sys.stderr)
+        print(f"{name}: error: {type(exc).__name__}: {redact(one_line(exc, limit=500))}", file=sys.stderr)
         return EXIT_ERROR
 
 

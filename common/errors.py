@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class PlatformError(Exception):
     """An expected failure: bad input or a failing dependency. Its message is shown as is."""
@@ -21,3 +23,62 @@ class SourceError(PlatformError):
 
 class StorageError(PlatformError):
     """The lake, MinIO or MongoDB failed after bounded retries."""
+
+
+# A Java class name (`java.lang.ClassNotFoundException`) shortened to its simple name.
+_JAVA_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*)(?=:|$)")
+# The line of a Python traceback that names the exception (`ModuleNotFoundError: No module ...`).
+_PYTHON_RAISE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::.*)?$")
+_PY4J_CALL = re.compile(r"^An error occurred while calling [\w.]+\.?$")
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """One line naming the root cause of `exc`, for an `error:` line.
+
+    Spark failures arrive as Py4J errors whose first line is `An error occurred while calling
+    o134.save.`, with the cause several `Caused by:` lines down the Java trace, and an executor's
+    Python failure is a traceback inside that trace. The deepest cause is what a user can act on
+    (a class the executors cannot load, an unreachable endpoint, a module they cannot import).
+    """
+    text = _full_text(exc)
+    line = _root_line(text) or type(exc).__name__
+    line = _JAVA_CLASS.sub(r"\1", line.strip())
+    return line[:limit]
+
+
+def _full_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a Py4J error asks the (maybe dead) JVM for its text
+        text = ""
+    # PySpark's converted exceptions keep the Java trace, with its causes, beside the message.
+    trace = getattr(exc, "_stackTrace", None)
+    if isinstance(trace, str) and "Caused by: " in trace and "Caused by: " not in text:
+        text = f"{text}\n{trace}"
+    return text
+
+
+def _root_line(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    causes = [i for i, line in enumerate(lines) if line.startswith("Caused by: ")]
+    if causes:
+        start = causes[-1]
+        lines[start] = lines[start].removeprefix("Caused by: ")
+        lines = lines[start:]
+    if lines and "Traceback (most recent call last)" in "\n".join(lines[:3]):
+        raised = _python_raise(lines)
+        if raised:
+            return raised
+    meaningful = [line for line in lines if line.strip() and not _PY4J_CALL.match(line.strip())]
+    return meaningful[0].lstrip(": ") if meaningful else ""
+
+
+def _python_raise(lines: list[str]) -> str:
+    """The exception line of the first Python traceback in `lines` (before any Java frame)."""
+    found = ""
+    for line in lines:
+        if line.startswith("\tat "):
+            break
+        if _PYTHON_RAISE.match(line):
+            found = line
+    return found

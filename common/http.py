@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
-from common.errors import SourceError
+from common.errors import SourceError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def download(
             gzip.BadGzipFile,
         ) as exc:
             tmp.unlink(missing_ok=True)
-            last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            last_error = one_line(exc)
             if attempt < attempts:
                 delay = backoff_delay(attempt)
                 log.warning(

@@ -1,15 +1,24 @@
-"""The one Spark session factory: local mode by default, cluster mode under spark-submit.
+"""The one Spark session factory: local mode by default, a standalone cluster with
+SPARK_MASTER=spark://host:port, cluster mode under spark-submit (the operator).
 
 Delta and S3A jars come from the project's `jars/` folder (filled once by `make setup` from Maven
 Central, beside the project's own `pageviews` source built from jvm/), so a job starts offline and
-never resolves packages through Ivy.
+never resolves packages through Ivy. On a standalone cluster the executors get what the
+Kubernetes image gives them: the same jars (shipped by the driver through `spark.jars`) and the
+project's `common/` and `jobs/` packages (a zip built at start, added with `addPyFile`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import socket
 import sys
+import tempfile
+import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +34,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
 # dataplatform-pageviews is the project's own (jvm/, built by scripts/build_jvm.sh).
 REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-", "dataplatform-pageviews")
+# What executors import by name: the packages the image copies to /opt/app.
+PROJECT_PACKAGES = ("common", "jobs")
+# How long a standalone application waits for its first executor before it gives up.
+EXECUTOR_WAIT_SECONDS = 90.0
 
 
 def jars_dir() -> Path:
@@ -83,18 +96,21 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Tables the API reads with delta-rs stay on features it supports.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
-        # Python workers import the project's modules (jobs.*, common.*) by name, also when the
-        # driver was started by spark-submit from a file path.
-        "spark.executorEnv.PYTHONPATH": os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
-        ),
         **s3a_conf(settings),
     }
+    master = settings.spark_master or "local[*]"
+    if not standalone(master) or under_spark_submit():
+        # Python workers import the project's modules (jobs.*, common.*) by name, also when the
+        # driver was started by spark-submit from a file path. A standalone cluster's executors
+        # get them in the shipped zip instead (get_spark), not from the driver's disk.
+        conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
     if not under_spark_submit():
         cores = os.cpu_count() or 2
         conf.update(
             {
-                "spark.master": settings.spark_master or "local[*]",
+                "spark.master": master,
                 # On the JVM's launch classpath rather than spark.jars: in local mode the driver is
                 # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
                 "spark.driver.extraClassPath": os.pathsep.join(local_jars()),
@@ -105,16 +121,104 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF}",
             }
         )
+        if standalone(master):
+            conf.update(standalone_conf(master))
     return conf
+
+
+def standalone(master: str) -> bool:
+    return master.startswith("spark://")
+
+
+def master_address(master: str) -> tuple[str, int]:
+    """host and port of `spark://host:port` (the first master of a comma-separated list)."""
+    first = master.removeprefix("spark://").split(",", 1)[0]
+    host, sep, port = first.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError("SPARK_MASTER", f"'{master}' is not spark://host:port")
+    return host, int(port)
+
+
+def driver_host(master: str) -> str:
+    """The local address the route to the master leaves from: the one executors can call back.
+
+    (A UDP connect sends nothing; it only picks the route.)
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(master_address(master))
+        except OSError as exc:
+            raise ConfigError("SPARK_MASTER", f"no route to {master}: {exc}") from None
+        return str(probe.getsockname()[0])
+
+
+def standalone_conf(master: str) -> dict[str, str]:
+    """Executors in other JVMs, maybe on other machines: ship the jars, bind where they can call."""
+    host = driver_host(master)
+    return {
+        # The driver serves these to each executor, which loads them into its task class loader
+        # (the image has them in $SPARK_HOME/jars instead). The driver keeps them on its launch
+        # class path as well (above), where Delta's SQL extension must be at session start.
+        "spark.jars": ",".join(local_jars()),
+        "spark.driver.host": host,
+        "spark.driver.bindAddress": host,
+    }
+
+
+def project_zip(dest: Path) -> Path:
+    """A zip of the project's packages (common/, jobs/) for executors that lack the checkout."""
+    target = dest / "dataplatform.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in PROJECT_PACKAGES:
+            for path in sorted((PROJECT_ROOT / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    archive.write(path, path.relative_to(PROJECT_ROOT).as_posix())
+    return target
+
+
+def check_master(master: str, timeout: float = 5.0) -> None:
+    """Fail at once with the address when nothing answers there (Spark itself retries for 60 s)."""
+    host, port = master_address(master)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("SPARK_MASTER", f"no Spark master answers at {host}:{port} ({reason})") from None
+
+
+def ship_project(spark: SparkSession) -> None:
+    """Give a standalone cluster's executors the project's code, as the image's /opt/app does."""
+    folder = Path(tempfile.mkdtemp(prefix="dataplatform-pyfiles-"))
+    atexit.register(shutil.rmtree, folder, True)
+    spark.sparkContext.addPyFile(str(project_zip(folder)))
+
+
+def wait_for_executors(spark: SparkSession, master: str, timeout: float = EXECUTOR_WAIT_SECONDS) -> None:
+    """A master without free workers leaves every stage waiting for ever; say so instead."""
+    status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()  # the driver counts as one
+    deadline = time.monotonic() + timeout
+    while status.size() < 2:
+        if time.monotonic() > deadline:
+            spark.stop()
+            raise ConfigError(
+                "SPARK_MASTER", f"no executor registered within {timeout:.0f} s: {master} has no free worker"
+            )
+        time.sleep(0.2)
+        status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
 
 
 def get_spark(settings: Settings, app_name: str) -> SparkSession:
     """Create (or reuse) the job's SparkSession with Delta and S3A configured."""
     from pyspark.sql import SparkSession
 
+    master = settings.spark_master or "local[*]"
     if not under_spark_submit():
+        if standalone(master):
+            check_master(master)
         # A laptop's hostname often resolves to loopback: say so instead of warning about it.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # On a cluster, the driver listens where the executors can reach it.
+        os.environ.setdefault("SPARK_LOCAL_IP", driver_host(master) if standalone(master) else "127.0.0.1")
         # Python workers run the driver's interpreter (the project's virtualenv), not whatever
         # `python3` is first on PATH and may lack our dependencies (pyspark reads only this).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -123,5 +227,9 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    running_on = spark.sparkContext.master or ""
+    if standalone(running_on):
+        ship_project(spark)
+        wait_for_executors(spark, running_on)
     log.info("spark %s master=%s", spark.version, spark.sparkContext.master)
     return spark

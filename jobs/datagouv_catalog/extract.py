@@ -26,7 +26,7 @@ import urllib3
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as st
 
-from common.errors import SourceError, StorageError
+from common.errors import SourceError, StorageError, one_line
 from common.http import DEFAULT_TIMEOUT, download, make_session
 from common.settings import Settings
 from common.storage import RawStore, is_s3, s3_client, split_s3
@@ -98,7 +98,7 @@ def export_urls(session: requests.Session, api_url: str) -> dict[str, list[str]]
             raise SourceError(f"answered {resp.status_code}")
         resources = resp.json().get("resources") or []
     except (requests.RequestException, SourceError, ValueError, AttributeError) as exc:
-        log.warning("catalogue API %s failed (%s); using the stable URLs", endpoint, str(exc).splitlines()[0])
+        log.warning("catalogue API %s failed (%s); using the stable URLs", endpoint, one_line(exc))
         return urls
     for model, tried in urls.items():
         found = pick_export(resources, model)
@@ -268,7 +268,7 @@ def _land_one(session: requests.Session, store: RawStore, urls: list[str], name:
                 log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
                 continue
             except urllib3.exceptions.HTTPError as exc:  # a body cut short surfaces from urllib3 itself
-                error = f"GET {url}: truncated download ({str(exc).splitlines()[0][:200]})"
+                error = f"GET {url}: truncated download ({one_line(exc, limit=200)})"
                 log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
                 continue
             if got is None:

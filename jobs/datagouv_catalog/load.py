@@ -31,7 +31,7 @@ from pymongo import ASCENDING, MongoClient, ReplaceOne
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pyspark.sql import DataFrame
 
-from common.errors import ConfigError, PlatformError, StorageError
+from common.errors import ConfigError, PlatformError, StorageError, one_line
 from common.settings import Settings
 from common.storage import s3_client
 
@@ -117,8 +117,7 @@ def upload_export(settings: Settings, local: Path, bucket: str, key: str) -> Non
             str(local), bucket, key, ExtraArgs={"ContentType": "text/csv; charset=utf-8"}, Config=config
         )
     except (BotoCoreError, ClientError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageError(f"cannot write s3://{bucket}/{key}: {first}") from None
+        raise StorageError(f"cannot write s3://{bucket}/{key}: {one_line(exc)}") from None
 
 
 # --- Delta ------------------------------------------------------------------------------------
@@ -154,7 +153,7 @@ def with_mongo_retries(what: str, action: Callable[[], T], attempts: int = MONGO
         try:
             return action()
         except ConnectionFailure as exc:
-            first = str(exc).split(",")[0].splitlines()[0]
+            first = one_line(exc).split(",")[0]
             if attempt == attempts:
                 raise StorageError(f"MongoDB unreachable ({what}) after {attempts} tries: {first}") from None
             log.warning("MongoDB %s failed (%s), try %d/%d", what, first, attempt, attempts)
@@ -162,9 +161,9 @@ def with_mongo_retries(what: str, action: Callable[[], T], attempts: int = MONGO
         except OperationFailure as exc:
             if exc.code in (13, 18):
                 raise ConfigError("MONGO_URI", f"rejected by the server ({exc.code})") from None
-            raise StorageError(f"MongoDB {what}: {str(exc).splitlines()[0]}") from None
+            raise StorageError(f"MongoDB {what}: {one_line(exc)}") from None
         except PyMongoError as exc:
-            raise StorageError(f"MongoDB {what}: {str(exc).splitlines()[0]}") from None
+            raise StorageError(f"MongoDB {what}: {one_line(exc)}") from None
     raise AssertionError("unreachable")
 
 

@@ -9,7 +9,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as sf
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
-from common.errors import StorageError
+from common.errors import StorageError, one_line
 from common.storage import is_delta
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, 
     except StorageError:
         raise
     except Exception as exc:
-        raise StorageError(f"cannot write {path}: {_first_line(exc)}") from exc
+        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
 
 
 def write_org(
@@ -118,15 +118,10 @@ def write_org(
             writer = writer.option("replaceWhere", f"org = '{org}'")
         writer.save(path)
     except Exception as exc:
-        raise StorageError(f"cannot write {path}: {_first_line(exc)}") from exc
+        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
 
 
 def state_rows(state: DataFrame | None) -> dict[str, dict[str, Any]]:
     if state is None:
         return {}
     return {row["repo"]: row.asDict() for row in state.collect()}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
