@@ -16,10 +16,11 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt ".[dev]"
 	@touch $@
 
-setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build jvm/, MinIO/FerretDB/helm (idempotent)
+setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build jvm/, MinIO/FerretDB/helm, operator CRDs (idempotent)
 	scripts/fetch_jars.sh
 	scripts/build_jvm.sh
 	scripts/build_servers.sh
+	scripts/fetch_crds.sh
 	scripts/setup_web.sh
 
 services: ## Start MinIO (127.0.0.1:9000) and FerretDB (127.0.0.1:27017); harmless if already up

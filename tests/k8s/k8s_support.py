@@ -19,8 +19,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "dataplatform"
 OPERATOR_DIR = REPO / "spark-operator"
-# In CI the shared folder sits beside the clone: <repo>/../shared/k8s/crds.
-CRDS = REPO.parent / "shared" / "k8s" / "crds"
+# The operator's own CRDs at the version the chart deploys, installed by `make setup`
+# (scripts/fetch_crds.sh, from the operator's Go module) into the project's cache.
+SPARK_OPERATOR_VERSION = "v2.5.2"
+CACHE = Path(os.environ.get("DATAPLATFORM_CACHE") or Path.home() / ".cache" / "dataplatform")
+CRDS = CACHE / "k8s" / f"spark-operator-{SPARK_OPERATOR_VERSION}" / "crds"
 # The Kubernetes version manifests are rendered for and validated against (kubernetes-validate
 # bundles its schemas); helm built with `go install` defaults to v1.20 without --kube-version.
 K8S_VERSION = "1.34.0"
@@ -44,9 +47,13 @@ class HelmMissingError(RuntimeError):
     """helm is part of `make setup`; its absence is a setup failure, not a reason to skip."""
 
 
+class CrdsMissingError(RuntimeError):
+    """The operator's CRDs are part of `make setup`; their absence fails, it never skips."""
+
+
 @functools.cache
 def helm_binary() -> str:
-    cached = Path.home() / ".cache" / "dataplatform" / "bin" / "helm"
+    cached = CACHE / "bin" / "helm"
     if cached.is_file() and os.access(cached, os.X_OK):
         return str(cached)
     found = shutil.which("helm")
@@ -134,6 +141,11 @@ def _close_objects(node: Any) -> None:
 def crd_schema(kind: str) -> dict[str, Any]:
     """The CRD's openAPIV3Schema (spec.versions[0]), with unknown fields rejected."""
     path = CRDS / CRD_KINDS[kind]
+    if not path.is_file():
+        raise CrdsMissingError(
+            f"{path} missing: run `make setup` (scripts/fetch_crds.sh installs the spark-operator "
+            f"{SPARK_OPERATOR_VERSION} CRDs)"
+        )
     crd = yaml.safe_load(path.read_text())
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1beta2", f"{path}: expected v1beta2, found {version['name']}"

@@ -12,9 +12,11 @@ import yaml
 
 from tests.k8s.k8s_support import (
     CHART,
+    CRD_KINDS,
     CRDS,
     K8S_VERSION,
     NAMESPACE,
+    SPARK_OPERATOR_VERSION,
     VALUE_SETS,
     cron_errors,
     helm,
@@ -41,8 +43,16 @@ def test_helm_is_the_pinned_version() -> None:
         assert stamp.read_text().strip() == "v3.21.4"
 
 
-def test_crds_are_there() -> None:
-    assert CRDS.is_dir(), f"{CRDS} missing: the operator's CRDs live in <repo>/../shared/k8s/crds"
+def test_crds_are_the_pinned_operator_version() -> None:
+    """`make setup` installs the CRDs from the operator's Go module; nothing beside the clone is read."""
+    stamp = CRDS / "version"
+    assert stamp.is_file(), f"{CRDS} missing: run `make setup` (scripts/fetch_crds.sh)"
+    module, _, _ = stamp.read_text().strip().partition(" ")
+    assert module == f"github.com/kubeflow/spark-operator/v2@{SPARK_OPERATOR_VERSION}", module
+    for kind, name in CRD_KINDS.items():
+        crd = yaml.safe_load((CRDS / name).read_text())
+        assert crd["spec"]["names"]["kind"] == kind
+        assert [v["name"] for v in crd["spec"]["versions"]] == ["v1beta2"]
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -330,6 +340,32 @@ def test_schema_validation_rejects_typos_and_wrong_types() -> None:
     app["spec"]["driver"]["coreLimitt"] = "1"
     with pytest.raises(AssertionError, match="coreLimitt"):
         validate_document(app)
+    # Unknown keys are refused at every depth, in both kinds, also inside core types the CRD embeds.
+    for doc, path, key in (
+        (of_kind(docs, "SparkApplication")[0], ("spec",), "sparkConff"),
+        (of_kind(docs, "SparkApplication")[0], ("spec", "executor"), "instancess"),
+        (of_kind(docs, "ScheduledSparkApplication")[0], ("spec",), "schedulee"),
+        (of_kind(docs, "ScheduledSparkApplication")[0], ("spec", "template", "driver"), "coreLimitt"),
+    ):
+        node = doc
+        for part in path:
+            node = node[part]
+        node[key] = "1"
+        with pytest.raises(AssertionError, match=key):
+            validate_document(doc)
+    env_doc = of_kind(docs, "SparkApplication")[0]
+    env_doc["spec"]["driver"].setdefault("env", []).append({"name": "X", "valuee": "1"})
+    with pytest.raises(AssertionError, match="valuee"):
+        validate_document(env_doc)
+    # Types and enums are the CRD's, not only its key names.
+    typed = of_kind(docs, "SparkApplication")[0]
+    typed["spec"]["executor"]["instances"] = "two"
+    with pytest.raises(AssertionError, match="two"):
+        validate_document(typed)
+    kind_doc = of_kind(docs, "SparkApplication")[0]
+    kind_doc["spec"]["type"] = "Rust"
+    with pytest.raises(AssertionError, match="Rust"):
+        validate_document(kind_doc)
     scheduled = of_kind(docs, "ScheduledSparkApplication")[0]
     scheduled["spec"]["template"]["restartPolicy"]["type"] = "Sometimes"
     with pytest.raises(AssertionError, match="Sometimes"):
