@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = (5.0, 30.0)
 SECONDARY_DEFAULT_WAIT = 60.0
+# An exhausted answer without `x-ratelimit-reset` (GitHub sent none before 2013-2014, and a proxy
+# may drop it): the window's end is unknown, so wait this long before asking again instead of
+# retrying at once, which would spin on 403s.
+UNKNOWN_RESET_WAIT = 60.0
 SECONDARY_MAX_TRIES = 6
 ACCEPT = "application/vnd.github+json"
 
@@ -183,6 +187,8 @@ class GitHubClient:
                 state.remaining = int(remaining)
                 if reset is not None:
                     state.reset = float(reset)
+                elif state.remaining <= 0:
+                    state.reset = self.clock() + UNKNOWN_RESET_WAIT
             except ValueError:
                 return
 
