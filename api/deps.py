@@ -6,13 +6,16 @@ parameter answers 422 even while a table is missing (503).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from api.settings import ApiSettings
 from api.tables import DataUnavailableError, TableCache
 from api.views import DatagouvView, GithubView, WikiView
+
+if TYPE_CHECKING:
+    from api.additions import ContributorsView
 
 
 class Views:
@@ -37,6 +40,10 @@ class Views:
 
     def datagouv(self) -> DatagouvView:
         view: DatagouvView = self._get("datagouv")
+        return view
+
+    def contributors(self) -> ContributorsView:
+        view: ContributorsView = self._get("github_contributors")
         return view
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import additions
 from api.deps import Views
 from api.fastpath import FastPath
 from api.routes import datagouv, github, health, wikipedia
@@ -33,7 +34,8 @@ A table that no job has written yet answers 503 with the command to run. The das
 def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAPI:
     """Build the app; `cache` may be given by tests, otherwise the gold tables under LAKE_ROOT are read."""
     if cache is None:
-        cache = TableCache(DeltaReader(settings), datasets(settings.github_org), settings.api_refresh_seconds)
+        served = [*datasets(settings.github_org), *additions.datasets(settings.github_org)]
+        cache = TableCache(DeltaReader(settings), served, settings.api_refresh_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

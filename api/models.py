@@ -37,6 +37,18 @@ class NewContributors(BaseModel):
     months: list[Month] = Field(description="in month order")
 
 
+class Contributor(BaseModel):
+    identity: str = Field(description="login (noreply emails count as their login), else email, else name")
+    kind: str = Field(pattern="^(human|bot)$")
+    first_commit_at: datetime | None = Field(description="ISO 8601, UTC")
+    commits: int
+
+
+class Contributors(BaseModel):
+    repo: str
+    contributors: list[Contributor] = Field(description="sorted by first_commit_at, then identity")
+
+
 class WikiDays(BaseModel):
     wiki: str
     days: list[str] = Field(description="YYYY-MM-DD, ascending")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -77,6 +77,23 @@ class GithubView:
     org: str
     repos_body: bytes
     series: dict[str, RepoSeries]
+    # ?exclude_bots=true: the human series (new_humans, its running total) of repositories whose
+    # rows carry it (a job run since the column was added).
+    humans: dict[str, RepoSeries] = field(default_factory=dict)
+
+
+def _human_series(name: str, rows: list[dict[str, Any]]) -> RepoSeries | None:
+    """The series of `new_humans` with its own running total, or None when a month lacks it."""
+    if any(row.get("new_humans") is None for row in rows):
+        return None
+    entries, total = [], 0
+    for row in rows:
+        total += int(row["new_humans"])
+        entries.append(
+            {"month": row["month"], "new_contributors": int(row["new_humans"]), "total_contributors": total}
+        )
+    months = [e["month"] for e in entries]
+    return RepoSeries(months, entries, orjson.dumps({"repo": name, "months": entries}))
 
 
 def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
@@ -101,6 +118,7 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
             f"no data for organization '{org}': run `python -m jobs.github_contributors --org {org}`"
         )
     by_repo: dict[str, dict[str, tuple[datetime, dict[str, Any]]]] = defaultdict(dict)
+    raw: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in monthly:
         if row.get("org") != org or row.get("repo") not in listed:
             continue
@@ -114,11 +132,16 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
                 "total_contributors": int(row["total_contributors"] or 0),
             }
             by_repo[row["repo"]][month] = (stamp, entry)
+            raw[row["repo"]][month] = row
     series: dict[str, RepoSeries] = {}
+    humans: dict[str, RepoSeries] = {}
     for name in listed:
         months = sorted(by_repo.get(name, {}))
         entries = [by_repo[name][m][1] for m in months]
         series[name] = RepoSeries(months, entries, orjson.dumps({"repo": name, "months": entries}))
+        human = _human_series(name, [raw[name][m] for m in months])
+        if human is not None:
+            humans[name] = human
     listing = [
         {
             "repo": name,
@@ -127,7 +150,7 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
         }
         for name in sorted(listed)
     ]
-    return GithubView(org, orjson.dumps({"org": org, "repos": listing}), series)
+    return GithubView(org, orjson.dumps({"org": org, "repos": listing}), series, humans)
 
 
 # --- Wikipedia ---

@@ -12,6 +12,10 @@ from common.errors import ConfigError
 from common.logging import register_secret
 
 LAKE_SCHEMES = ("", "file", "s3a", "s3")
+DEFAULT_BOT_LOGINS = (
+    "facebook-github-bot,k8s-ci-robot,k8s-merge-robot,openshift-ci-robot,openshift-merge-robot,"
+    "tensorflower-gardener,copybara-service,bors,homu,gitter-badger"
+)
 
 
 class Settings(BaseSettings):
@@ -34,6 +38,12 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     spark_master: str | None = None
     spark_driver_memory: str = "2g"
+    # Automation accounts of type User (so neither `author.type == Bot` nor a `[bot]` suffix
+    # tells): big organizations' merge, CI and sync robots.
+    github_bot_logins: str = DEFAULT_BOT_LOGINS
+    # A .mailmap merging emails and names into one contributor: a path under LAKE_ROOT, an
+    # absolute path or s3a:// URI, or an http(s) URL. Unset: no merging beyond noreply emails.
+    github_identity_map: str | None = None
 
     @field_validator("lake_root")
     @classmethod
@@ -53,6 +63,22 @@ class Settings(BaseSettings):
         if urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
             raise ValueError(f"'{value}' is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("github_bot_logins")
+    @classmethod
+    def _no_empty_login(cls, value: str) -> str:
+        if not value.strip():
+            return ""  # an empty setting is an empty list (no login listed)
+        for position, login in enumerate(value.split(","), start=1):
+            if not login.strip():
+                raise ValueError(f"entry {position} of '{value}' is empty (comma-separated logins)")
+        return value
+
+    @property
+    def github_bot_logins_set(self) -> frozenset[str]:
+        """`GITHUB_BOT_LOGINS`, lower-cased."""
+        logins = (login.strip().lower() for login in self.github_bot_logins.split(","))
+        return frozenset(login for login in logins if login)
 
     @property
     def github_tokens(self) -> list[str]:

@@ -21,10 +21,15 @@ class Table:
 GITHUB_REPOSITORIES = Table("github/repositories", "github_contributors", ("org", "repo"))
 GITHUB_COMMITS = Table("github/commits", "github_contributors", ("org", "repo", "sha"), ("org",))
 GITHUB_CRAWL_STATE = Table("github/crawl_state", "github_contributors", ("org", "repo"))
-# Gold: org, repo, month ("YYYY-MM"), new_contributors (long), total_contributors (long).
+# Gold: org, repo, month ("YYYY-MM"), new_contributors (long), total_contributors (long), and the
+# additions new_humans, new_bots, new_humans_merged (long; see jobs.github_contributors.identities).
 GITHUB_NEW_CONTRIBUTORS = Table(
     "github/new_contributors_monthly", "github_contributors", ("org", "repo", "month")
 )
+# Gold: org, repo, identity, kind ("human" | "bot"), first_commit_at (timestamp), commits (long),
+# merged_identity, computed_at.
+GITHUB_CONTRIBUTORS = Table("github/contributors", "github_contributors", ("org", "repo", "identity"))
+
 
 # --- Wikimedia (jobs.wikimedia_pageviews) ---
 WIKI_PAGEVIEWS_DAILY = Table(
@@ -44,6 +49,14 @@ WIKI_TOP_CATEGORIES = Table("wikimedia/daily_top_categories", "wikimedia_pagevie
 # Gold: run_date ("YYYY-MM-DD"), dataset_id, title, dataset_followers (long), organization,
 # organization_id, organization_followers (long).
 DATAGOUV_TOPS = Table("datagouv/tops", "datagouv_catalog", ("run_date", "dataset_id"), ("run_date",))
+# Gold: run_date, dataset_id, title, organization_id, organization, followers (long), matched
+# (array of "title" / "description" / "tags"): each run's whole matching set.
+DATAGOUV_MATCHES = Table("datagouv/matches", "datagouv_catalog", ("run_date", "dataset_id"), ("run_date",))
+# Gold: run_date, previous_run_date (null on the first), dataset_id, change ("added" | "removed" |
+# "changed"), fields (array of "title" / "organization" / "followers"), from every run date's matches.
+DATAGOUV_CHANGES = Table("datagouv/changes", "datagouv_catalog", ("run_date", "dataset_id"))
+# Gold: run_date, previous_run_date, matching, added, removed, changed (longs): one row per run date.
+DATAGOUV_CHANGE_RUNS = Table("datagouv/change_runs", "datagouv_catalog", ("run_date",))
 # The six fields of a top dataset, as the contract names them (Mongo documents and the API).
 DATAGOUV_TOP_FIELDS = (
     "dataset_id",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -279,9 +280,55 @@ def load_commits(root: Path, org: str, repo: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+# Automation and second identities, added by `add_automation`: (login, type, email, name).
+# A `[bot]` app, an app seen only through its noreply email (author null), a listed User-typed
+# robot, a human committing once through a noreply address (author null) and once through a
+# second email the identity map (`IDENTITY_MAP`) merges into their first one.
+AUTOMATION: list[tuple[str | None, str | None, str, str]] = [
+    ("dependabot[bot]", "Bot", "49699333+dependabot[bot]@users.noreply.github.com", "dependabot[bot]"),
+    (None, None, "41898282+github-actions[bot]@users.noreply.github.com", "github-actions[bot]"),
+    ("facebook-github-bot", "User", "facebook-github-bot@users.noreply.github.com", "Facebook Community Bot"),
+    ("renovate", "Bot", "bot@renovateapp.com", "Renovate Bot"),
+    (None, None, "9001+Mona-Human@users.noreply.github.com", "Mona"),
+    (None, None, "mona@old-laptop.local", "Mona"),
+]
+IDENTITY_MAP = (
+    "# one person, two machines\nMona <mona-human@users.noreply.github.com> <mona@old-laptop.local>\n"
+)
+
+
+def add_automation(root: Path, org: str, per_repo: int = 3, seed: int = 99) -> None:
+    """Give every readable repository commits by `AUTOMATION` accounts, inside its history.
+
+    Separate from `generate_org`'s random stream, so the organizations the other tests and
+    benches generate stay byte for byte what they were.
+    """
+    rng = random.Random(seed)
+    data = load_org(root, org)
+    for index, repo in enumerate(r for r in data["repos"] if r["status"] == "ok"):
+        existing = load_commits(root, org, repo["name"])
+        if not existing:
+            continue
+        dates = sorted(parse_iso(c["commit"]["committer"]["date"]) for c in existing)
+        added = []
+        for i, (login, kind, email, name) in enumerate(AUTOMATION):
+            for j in range(per_repo):
+                when = dates[rng.randrange(len(dates))] + timedelta(seconds=1 + j)
+                sha = _sha("automation", org, repo["name"], i, j)
+                item = commit_object(sha, Person(login, email, name), when, when, f"automated {i}.{j}")
+                if login is not None and kind is not None:
+                    item["author"]["type"] = kind
+                added.append(item)
+        if index % 2 == 1:
+            added = added[: -2 * per_repo]  # Mona only in every other repository
+        _write_commits(Path(root) / org / "commits" / f"{repo['name']}.jsonl", added, append=True)
+
+
 def generate_demo(root: Path) -> None:
-    """The small sample organization `demo-org`: 7 repositories, ~400 commits, one empty, one 404."""
+    """The small sample organization `demo-org`: 7 repositories, ~400 commits, one empty, one 404;
+    bots and a human with a noreply and a mapped email in every repository (`add_automation`)."""
     generate_org(Path(root), "demo-org", repos=7, commits=400, seed=7, skew=1.0, people=40)
+    add_automation(Path(root), "demo-org")
 
 
 def identity(item: dict[str, Any]) -> str | None:
@@ -337,4 +384,97 @@ def expected_series(root: Path, org: str, run_date: date) -> dict[str, list[tupl
             total += new.get(month, 0)
             series.append((month, new.get(month, 0), total))
         out[repo["name"]] = series
+    return out
+
+
+BOT_LOGINS = frozenset({"facebook-github-bot"})
+_NOREPLY = re.compile(r"(?i)^(?:[0-9]+\+)?([^@+]+)@users\.noreply\.github\.com$")
+
+
+def addition_identity(item: dict[str, Any]) -> str | None:
+    """The additions' identity: the contract's, except a noreply email counts as its login."""
+    author = item.get("author")
+    if author and author.get("login"):
+        return str(author["login"]).lower()
+    email = str((item.get("commit", {}).get("author") or {}).get("email") or "")
+    found = _NOREPLY.match(email)
+    return found.group(1).lower() if found else identity(item)
+
+
+def is_bot(item: dict[str, Any], bot_logins: frozenset[str] = BOT_LOGINS) -> bool:
+    author = item.get("author") or {}
+    login = str(author.get("login") or "").lower()
+    email = str((item.get("commit", {}).get("author") or {}).get("email") or "")
+    return (
+        author.get("type") == "Bot"
+        or login.endswith("[bot]")
+        or email.split("@", 1)[0].lower().endswith("[bot]")
+        or login in bot_logins
+    )
+
+
+def expected_contributors(root: Path, org: str) -> dict[str, list[tuple[str, str, str, int]]]:
+    """Per readable repository: [(identity, kind, first commit ISO, commits)] in the API's order."""
+    out: dict[str, list[tuple[str, str, str, int]]] = {}
+    for repo in load_org(root, org)["repos"]:
+        if repo["status"] != "ok":
+            continue
+        people: dict[str, list[Any]] = {}
+        for item in load_commits(root, org, repo["name"]):
+            who = addition_identity(item)
+            if who is None:
+                continue
+            when = iso(parse_iso(item["commit"]["author"]["date"]))
+            entry = people.setdefault(who, [when, False, 0])
+            entry[0] = min(entry[0], when)
+            entry[1] = entry[1] or is_bot(item)
+            entry[2] += 1
+        rows = [(who, "bot" if e[1] else "human", e[0], e[2]) for who, e in people.items()]
+        out[repo["name"]] = sorted(rows, key=lambda r: (r[2], r[0]))
+    return out
+
+
+def _new_per_month(
+    firsts: dict[str, tuple[datetime, bool]], span: tuple[str, str], *, bots: bool
+) -> dict[str, int]:
+    new: dict[str, int] = {}
+    for when, bot in firsts.values():
+        if bot == bots:
+            month = min(max(_month(when), span[0]), span[1])
+            new[month] = new.get(month, 0) + 1
+    return new
+
+
+def expected_humans(
+    root: Path, org: str, run_date: date, merge: dict[str, str] | None = None
+) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Per repository (404 ones left out): [(month, new_humans, new_bots, new_humans_merged)].
+
+    `merge` maps an addition identity to the identity it is merged into (the identity map's effect
+    on these data, spelled out by the test)."""
+    merge = merge or {}
+    run_month = f"{run_date.year:04d}-{run_date.month:02d}"
+    out: dict[str, list[tuple[str, int, int, int]]] = {}
+    for repo in load_org(root, org)["repos"]:
+        if repo["status"] == "gone":
+            continue
+        created_month = _month(parse_iso(repo["created_at"]))
+        firsts: dict[str, tuple[datetime, bool]] = {}
+        merged: dict[str, tuple[datetime, bool]] = {}
+        commits = load_commits(root, org, repo["name"]) if repo["status"] == "ok" else []
+        for item in commits:
+            who = addition_identity(item)
+            if who is None:
+                continue
+            when, bot = parse_iso(item["commit"]["author"]["date"]), is_bot(item)
+            for table, key in ((firsts, who), (merged, merge.get(who, who))):
+                seen = table.get(key)
+                table[key] = (min(seen[0], when), seen[1] or bot) if seen else (when, bot)
+        span = (created_month, run_month)
+        humans, bots = _new_per_month(firsts, span, bots=False), _new_per_month(firsts, span, bots=True)
+        humans_merged = _new_per_month(merged, span, bots=False)
+        out[repo["name"]] = [
+            (m, humans.get(m, 0), bots.get(m, 0), humans_merged.get(m, 0))
+            for m in _months(created_month, run_month)
+        ]
     return out

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import ViewsDep
-from api.models import NewContributors, Repos
+from api.models import Contributors, NewContributors, Repos
 from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
 
 router = APIRouter(prefix="/github", tags=["github"])
+GITHUB_JOB = "python -m jobs.github_contributors"
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
@@ -33,6 +34,9 @@ async def new_contributors(
     end: Annotated[
         str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM (included)")
     ] = None,
+    exclude_bots: Annotated[
+        bool, Query(description="true: count only contributors that are not bots (noreply emails as logins)")
+    ] = False,
 ) -> JSONBytes:
     if start is not None and end is not None and start > end:
         raise HTTPException(status_code=422, detail=f"inverted range: from={start} is after to={end}")
@@ -42,4 +46,25 @@ async def new_contributors(
         raise HTTPException(
             status_code=404, detail=f"unknown repository '{repo}' in organization '{view.org}'"
         )
+    if exclude_bots:
+        series = view.humans.get(repo)
+        if series is None:
+            raise HTTPException(
+                status_code=503,
+                detail=f"no human series for '{repo}' yet: run `{GITHUB_JOB} --org {view.org}`",
+                headers={"Retry-After": "30"},
+            )
     return JSONBytes(series.window(repo, start, end))
+
+
+@router.get("/repos/{repo}/contributors", response_model=Contributors, responses={**NOT_FOUND, **UNAVAILABLE})
+async def contributors(
+    views: ViewsDep,
+    repo: Annotated[str, Path(description="repository name, as listed by /github/repos")],
+) -> JSONBytes:
+    view = views.github()
+    if repo not in view.series:
+        raise HTTPException(
+            status_code=404, detail=f"unknown repository '{repo}' in organization '{view.org}'"
+        )
+    return JSONBytes(views.contributors().body(view.org, repo))

@@ -76,6 +76,7 @@ def flatten(org: str, repo: str, item: dict[str, Any], fetched_at: str) -> dict[
         "repo": repo,
         "sha": item["sha"],
         "author_login": account.get("login"),
+        "author_type": account.get("type"),
         "author_email": author.get("email"),
         "author_name": author.get("name"),
         "author_date": author.get("date"),

@@ -28,6 +28,9 @@ COMMIT_SCHEMA = StructType(
         StructField("author_date", TimestampType(), True),
         StructField("committer_date", TimestampType(), True),
         StructField("fetched_at", TimestampType(), True),
+        # The linked account's `type` ("User", "Bot", "Organization"); last so older tables
+        # gain it by ALTER TABLE ADD COLUMNS (rows crawled before it stay null).
+        StructField("author_type", StringType(), True),
     ]
 )
 # The crawl's JSON lines, as landed by the executors: the same columns, timestamps still ISO text.
@@ -81,12 +84,14 @@ def read_landed_commits(spark: SparkSession, paths: list[str]) -> DataFrame:
         "author_email",
         "author_name",
         *(sf.col(c).cast("timestamp").alias(c) for c in ("author_date", "committer_date", "fetched_at")),
+        "author_type",
     ).dropDuplicates(["org", "repo", "sha"])
 
 
 def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> None:
     """MERGE on (org, repo, sha): a rerun never duplicates. `replace` rewrites the org (full refresh)."""
     try:
+        add_missing_columns(spark, path, commits.schema)
         if replace or not is_delta(spark, path):
             write_org(commits, path, org, partition_by=("org",), create=not is_delta(spark, path))
             return
@@ -102,6 +107,18 @@ def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, 
         raise
     except Exception as exc:
         raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+
+
+def add_missing_columns(spark: SparkSession, path: str, schema: StructType) -> None:
+    """Give an existing table the nullable columns of `schema` it lacks (additive schema change);
+    a MERGE or a replaceWhere overwrite would otherwise refuse the wider rows."""
+    if not is_delta(spark, path):
+        return
+    have = set(spark.read.format("delta").load(path).columns)
+    missing = [f for f in schema.fields if f.name not in have]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def write_org(

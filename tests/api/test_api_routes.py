@@ -266,6 +266,7 @@ def test_read_only_and_unknown_paths(client: TestClient) -> None:
         "/health",
         "/github/repos",
         "/github/repos/{repo}/new-contributors",
+        "/github/repos/{repo}/contributors",
         "/wikipedia/days",
         "/wikipedia/days/{day}",
         "/datagouv/tops",

@@ -1,0 +1,254 @@
+"""Bots and identities: who is automation, and which emails and names are one person.
+
+The contract's series keeps its own identity rule (see `transform.with_contributor`); everything
+here feeds the additions beside it: `new_humans`, `new_bots`, `new_humans_merged` on the monthly
+table and the `github/contributors` table. Spark functions take and return DataFrames (no I/O);
+`parse_identity_map` is plain text in, entries out, so a bad file fails before Spark starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as sf
+from pyspark.sql.types import StringType, StructField, StructType
+
+from common.errors import ConfigError
+from jobs.github_contributors.transform import KEY, clamp_first_months, month_of
+
+# `12345+login@users.noreply.github.com` or `login@users.noreply.github.com` (case-insensitive).
+NOREPLY = r"(?i)^(?:[0-9]+\+)?([^@+]+)@users\.noreply\.github\.com$"
+_NOREPLY = re.compile(NOREPLY)
+BOT_SUFFIX = "[bot]"
+
+MAP_SCHEMA = StructType(
+    [
+        StructField("map_email", StringType(), False),  # commit email, lower-cased ("" for none)
+        StructField("map_name", StringType(), True),  # commit name, lower-cased; null: any name
+        StructField("proper_email", StringType(), True),
+        StructField("proper_name", StringType(), True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One `.mailmap` line: commits with this email (and name, when given) are by the proper pair."""
+
+    email: str
+    name: str | None
+    proper_email: str | None
+    proper_name: str | None
+
+
+def noreply_login(email: str) -> str | None:
+    """The login of a GitHub noreply address, lower-cased, else None."""
+    found = _NOREPLY.match(email)
+    return found.group(1).lower() if found else None
+
+
+# `Name <email>` pairs of a line: the name part may be empty, the email part may be `<>`.
+_PAIR = re.compile(r"\s*([^<>#]*?)\s*<([^<>]*)>")
+
+
+def parse_identity_map(text: str, source: str) -> list[MapEntry]:
+    """Parse a `.mailmap`: `<proper@email> <commit@email>`, `Proper Name <proper@email> <commit@email>`,
+    `Proper Name <proper@email> Commit Name <commit@email>`; `#` starts a comment.
+
+    The one-pair form `Proper Name <commit@email>` is accepted and changes nothing here: as in git
+    it only renames, and an email-keyed identity does not move. Raises ConfigError naming `source`
+    and the line, so a bad file ends the job before Spark starts.
+    """
+    entries: list[MapEntry] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        pairs: list[tuple[str, str]] = []
+        pos = 0
+        while (found := _PAIR.match(line, pos)) is not None:
+            pairs.append((found.group(1), found.group(2).strip()))
+            pos = found.end()
+        if line[pos:].strip() or not 1 <= len(pairs) <= 2:
+            raise ConfigError(
+                "GITHUB_IDENTITY_MAP", f"{source} line {number}: cannot parse '{raw.strip()[:120]}'"
+            )
+        if len(pairs) == 1:
+            continue
+        (proper_name, proper_email), (commit_name, commit_email) = pairs
+        if not proper_email and not proper_name:
+            raise ConfigError(
+                "GITHUB_IDENTITY_MAP", f"{source} line {number}: neither a proper name nor a proper email"
+            )
+        entries.append(
+            MapEntry(
+                commit_email.lower(),
+                commit_name.lower() or None,
+                proper_email.lower() or None,
+                proper_name or None,
+            )
+        )
+    return entries
+
+
+def map_frame(spark: SparkSession, entries: list[MapEntry]) -> DataFrame:
+    """The identity map as a small DataFrame (joined, so a large map costs no Python UDF)."""
+    return spark.createDataFrame(
+        [(e.email, e.name, e.proper_email, e.proper_name) for e in entries], MAP_SCHEMA
+    )
+
+
+def _local_part(email: Column) -> Column:
+    return sf.substring_index(email, "@", 1)
+
+
+def _noreply(email: Column) -> Column:
+    login = sf.lower(sf.regexp_extract(email, NOREPLY, 1))
+    return sf.when(login != "", login)
+
+
+def with_identity(commits: DataFrame) -> DataFrame:
+    """Add `identity`: lower(login); else the noreply email's login; else lower(email); else name."""
+    email = sf.col("author_email")
+    return commits.withColumn(
+        "identity",
+        sf.coalesce(
+            sf.lower(sf.col("author_login")),
+            _noreply(email),
+            sf.when(email != "", sf.lower(email)),
+            sf.col("author_name"),
+        ),
+    )
+
+
+def with_bot(commits: DataFrame, bot_logins: frozenset[str]) -> DataFrame:
+    """Add `is_bot` (per commit): author.type Bot, login or email local part ending in `[bot]`,
+    or login in `bot_logins`. Needs `author_type` (null when the crawl did not record it)."""
+    login = sf.lower(sf.col("author_login"))
+    listed = login.isin(sorted(bot_logins)) if bot_logins else sf.lit(False)
+    is_bot = (
+        (sf.col("author_type") == "Bot")
+        | login.endswith(BOT_SUFFIX)
+        | sf.lower(_local_part(sf.col("author_email"))).endswith(BOT_SUFFIX)
+        | listed
+    )
+    return commits.withColumn("is_bot", sf.coalesce(is_bot, sf.lit(False)))
+
+
+def with_merged_identity(commits: DataFrame, identity_map: DataFrame) -> DataFrame:
+    """Add `merged_identity`, one per person as far as the data and the map tell.
+
+    A linked commit is its lower-cased login. Otherwise the map gives the proper email and name (an
+    entry naming the commit name wins over an email-only one), and the identity is: the login of a
+    noreply email; else the login a linked commit of the same data used that email with (GitHub
+    links by verified email, so it is that person's); else the email; else the name.
+    Needs `with_identity`'s output (the map is matched on lower-cased email and name).
+    """
+    email = sf.lower(sf.coalesce(sf.col("author_email"), sf.lit("")))
+    keyed = commits.withColumn("_email", email).withColumn("_name", sf.lower(sf.col("author_name")))
+    named = (
+        identity_map.where(sf.col("map_name").isNotNull())
+        .groupBy(sf.col("map_email").alias("_email"), sf.col("map_name").alias("_name"))
+        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_named"))
+    )
+    by_email = (
+        identity_map.where(sf.col("map_name").isNull())
+        .groupBy(sf.col("map_email").alias("_email"))
+        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_any"))  # repeated email: one answer
+    )
+    linked = (
+        keyed.where(sf.col("author_login").isNotNull() & (sf.col("_email") != ""))
+        .groupBy(sf.col("_email").alias("_target"))
+        .agg(sf.min(sf.lower(sf.col("author_login"))).alias("_linked"))
+    )
+    mapped = sf.coalesce(sf.col("_named"), sf.col("_any"))
+    out = (
+        keyed.join(sf.broadcast(named), ["_email", "_name"], "left")
+        .join(sf.broadcast(by_email), ["_email"], "left")
+        .withColumn("_target", sf.coalesce(mapped.getField("proper_email"), sf.col("_email")))
+        .withColumn("_pname", sf.coalesce(mapped.getField("proper_name"), sf.col("author_name")))
+        .join(linked, ["_target"], "left")
+    )
+    merged = sf.coalesce(
+        sf.lower(sf.col("author_login")),
+        _noreply(sf.col("_target")),
+        sf.col("_linked"),
+        sf.when(sf.col("_target") != "", sf.col("_target")),
+        sf.col("_pname"),
+    )
+    return out.withColumn("merged_identity", merged).drop(
+        "_email", "_name", "_named", "_any", "_target", "_pname", "_linked"
+    )
+
+
+def contributors(commits: DataFrame) -> DataFrame:
+    """One row per (org, repo, identity): kind (`bot` if any of its commits is), first_commit_at
+    (earliest author_date), commits, merged_identity (the smallest, should a map split one).
+
+    Needs `with_identity`, `with_bot` and `with_merged_identity` outputs. Commits with no identity
+    are left out, as in the contract's series.
+    """
+    return (
+        commits.where(sf.col("identity").isNotNull())
+        .groupBy(*KEY, "identity")
+        .agg(
+            sf.when(sf.max(sf.col("is_bot").cast("int")) == 1, "bot").otherwise("human").alias("kind"),
+            sf.min("author_date").alias("first_commit_at"),
+            sf.count(sf.lit(1)).cast("long").alias("commits"),
+            sf.min("merged_identity").alias("merged_identity"),
+        )
+    )
+
+
+def _monthly_counts(firsts: DataFrame, repos: DataFrame, run_month: str, name: str) -> DataFrame:
+    months = clamp_first_months(run_month)(firsts, repos)
+    return months.groupBy(*KEY, "month").agg(sf.count(sf.lit(1)).cast("long").alias(name))
+
+
+def kind_columns(commits: DataFrame, repos: DataFrame, series: DataFrame, run_date: date) -> DataFrame:
+    """The series plus `new_humans`, `new_bots` (identities as in `with_identity`) and
+    `new_humans_merged` (merged identities; a merged identity is a bot if any part is), clamped to
+    the series' months as the contract's count is. Needs the three `with_*` outputs on `commits`."""
+    run_month = month_of(run_date)
+    dated = commits.where(sf.col("identity").isNotNull() & sf.col("author_date").isNotNull())
+    per_identity = dated.groupBy(*KEY, "identity").agg(
+        sf.min("author_date").alias("first_at"), sf.max(sf.col("is_bot").cast("int")).alias("bot")
+    )
+    per_merged = dated.groupBy(*KEY, "merged_identity").agg(
+        sf.min("author_date").alias("first_at"), sf.max(sf.col("is_bot").cast("int")).alias("bot")
+    )
+
+    def firsts(df: DataFrame, column: str, bot: int) -> DataFrame:
+        return df.where(sf.col("bot") == bot).select(*KEY, sf.col(column).alias("contributor"), "first_at")
+
+    out = series
+    for name, frame in (
+        ("new_humans", firsts(per_identity, "identity", 0)),
+        ("new_bots", firsts(per_identity, "identity", 1)),
+        ("new_humans_merged", firsts(per_merged, "merged_identity", 0)),
+    ):
+        counts = _monthly_counts(frame, repos, run_month, name)
+        out = out.join(counts, [*KEY, "month"], "left").withColumn(
+            name, sf.coalesce(sf.col(name), sf.lit(0)).cast("long")
+        )
+    return out
+
+
+def additions(
+    commits: DataFrame,
+    repos: DataFrame,
+    series: DataFrame,
+    run_date: date,
+    *,
+    bot_logins: frozenset[str],
+    identity_map: DataFrame,
+) -> tuple[DataFrame, DataFrame]:
+    """(series with the kind columns, contributors rows): the job's one call into this module.
+
+    `commits` and `repos` are what the contract's series was computed from.
+    """
+    prepared = with_merged_identity(with_bot(with_identity(commits), bot_logins), identity_map)
+    return kind_columns(prepared, repos, series, run_date), contributors(prepared)
