@@ -12,12 +12,14 @@ import gzip
 import json
 import logging
 import random
+import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -34,7 +36,7 @@ from common.errors import SourceError
 from common.http import DEFAULT_TIMEOUT, download, make_session
 from common.settings import Settings
 from common.storage import RawStore, is_s3, split_s3
-from jobs.wikimedia_pageviews.sqldump import DumpHeader, Value, iter_dump, parse_header
+from jobs.wikimedia_pageviews.sqldump import DumpError, DumpHeader, Value, iter_dump, parse_header
 
 log = logging.getLogger(__name__)
 
@@ -262,38 +264,39 @@ def read_header(uri: str, s3: dict[str, str | None]) -> DumpHeader:
     return headers[0]
 
 
-def _parse_partition(
-    uris: Iterator[str],
-    columns: tuple[str, ...],
-    keep: tuple[int, tuple[Value, ...]] | None,
-    s3: dict[str, str | None],
-) -> Iterator[tuple[Value, ...]]:
-    for uri in uris:
-        with open_raw(uri, s3) as stream:
-            for row in iter_dump(stream, columns):
-                if keep is None or row[keep[0]] in keep[1]:
-                    yield row
-
-
 def read_dump(
     spark: SparkSession,
     uri: str,
     schema: StructType,
-    s3: dict[str, str | None],
     keep: tuple[str, tuple[Value, ...]] | None = None,
 ) -> DataFrame:
-    """A dump table as a DataFrame of the schema's columns, parsed in a Spark task (streaming).
+    """A dump table as a DataFrame of the schema's columns, parsed in one Spark task (streaming).
 
-    `keep=(column, values)` drops rows early, in the task (e.g. only `hiddencat` properties).
+    Read by the project's `sqldump` Spark source (jvm/): the bytes are cut in the JVM, so no row
+    crosses from a Python worker (the Python parser, `sqldump.iter_dump`, is its reference: a
+    differential test holds the two to the same rows). `keep=(column, values)` drops rows in the
+    same task, before anything is cached or shuffled (e.g. only `hiddencat` properties). A
+    malformed dump fails the action with a `SqlDumpException`; `dump_errors` makes it a DumpError.
     """
-    columns = tuple(schema.fieldNames())
-    keep_index = None if keep is None else (columns.index(keep[0]), tuple(keep[1]))
+    frame = spark.read.format("sqldump").schema(schema).load(uri)
+    if keep is not None:
+        frame = frame.where(F.col(keep[0]).isin(list(keep[1])))
+    return frame
 
-    def parse(part: Iterable[str]) -> Iterator[tuple[Value, ...]]:
-        return _parse_partition(iter(part), columns, keep_index, s3)
 
-    rdd = spark.sparkContext.parallelize([uri], 1).mapPartitions(parse)
-    return spark.createDataFrame(rdd, schema)
+_DUMP_FAILURE_RE = re.compile(r"(?:SqlDumpException|IOException): (SQL dump [^\n]*)")
+
+
+@contextmanager
+def dump_errors() -> Iterator[None]:
+    """Turn a failed Spark action over a dump into a one-line DumpError naming the file and cause."""
+    try:
+        yield
+    except Exception as exc:
+        match = _DUMP_FAILURE_RE.search(str(exc))
+        if match is None:
+            raise
+        raise DumpError(match.group(1).strip()) from None
 
 
 def read_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Sequence[str]) -> DataFrame:

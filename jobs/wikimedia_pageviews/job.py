@@ -108,11 +108,11 @@ def build_dimensions(spark: SparkSession, settings: Settings, landing: Landing, 
         uri = landing.dumps[table]
         if uri is None:
             raise SourceError(f"the {table} dump is missing (needed with the {layout} categorylinks layout)")
-        frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], s3, DUMP_KEEP.get(table))
+        frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], DUMP_KEEP.get(table))
         frames[table] = frame.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=len(frames), thread_name_prefix="dump") as pool:
+        with extract.dump_errors(), ThreadPoolExecutor(len(frames), thread_name_prefix="dump") as pool:
             counts = dict(zip(frames, pool.map(lambda df: df.count(), frames.values()), strict=True))
         log.info("parsed the SQL dumps in %.1fs, rows kept: %s", time.monotonic() - started, counts)
         articles = transform.build_articles(frames["page"])
