@@ -26,15 +26,13 @@ from deltalake.exceptions import TableNotFoundError
 
 from common.logging import redact
 from common.settings import Settings
-from common.storage import delta_rs_uri, delta_storage_options, lake_path
+from common.storage import DELTA_RS_CLIENT_DEFAULTS, delta_rs_uri, delta_storage_options, lake_path
 from common.tables import Table
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# object_store retries for up to 3 minutes by default: an API answers 503 sooner than that.
-S3_CLIENT_DEFAULTS = {"max_retries": "3", "retry_timeout": "15s", "timeout": "30s", "connect_timeout": "5s"}
 
 
 class DataUnavailableError(Exception):
@@ -66,7 +64,7 @@ class DeltaReader:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         options = {k: str(v) for k, v in delta_storage_options(settings).items()}
-        self._options = {**S3_CLIENT_DEFAULTS, **options} if settings.lake_is_s3 else options
+        self._options = {**DELTA_RS_CLIENT_DEFAULTS, **options} if settings.lake_is_s3 else options
 
     def uri(self, table: Table) -> str:
         return delta_rs_uri(lake_path(self._settings, table.path))

@@ -18,25 +18,53 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def run_job(name: str, main: Callable[[], int | None]) -> int:
+def run_job(name: str, main: Callable[[], int | None], args: argparse.Namespace | None = None) -> int:
     """Run a job's main; map failures to one `error:` line on stderr and an exit code.
 
     A PlatformError is expected (bad input, a dependency down) and prints its message alone.
     Anything else is a bug: the traceback goes to the debug log, and a one-line summary is printed.
+    With `args`, the run is recorded in the run ledger (common.ledger): a ledger that cannot be
+    written fails the run, before any work when it is at the start.
     """
+    from common import ledger
+
     setup_logging()
+    run = None
+    if args is not None:
+        try:
+            settings = settings_from_args(args)
+            run = ledger.open_run(name, settings, ledger.args_snapshot(args, SETTING_DESTS))
+        except PlatformError as exc:
+            print(f"{name}: error: {redact(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
+    code, error, notice = _call(main)
+    if run is not None:
+        try:
+            failure = error or notice or (f"exit status {code}" if code else None)
+            ledger.close_run(run, failure)
+        except PlatformError as exc:
+            if error is None and notice is None:
+                code, error = EXIT_ERROR, redact(str(exc))
+            else:  # the run's own failure stays the line printed last
+                log.warning("%s", redact(str(exc)))
+    if notice is not None:
+        print(f"{name}: {notice}", file=sys.stderr)
+    elif error is not None:
+        print(f"{name}: error: {error}", file=sys.stderr)
+    return code
+
+
+def _call(main: Callable[[], int | None]) -> tuple[int, str | None, str | None]:
+    """(exit code, the one-line error or None, a notice that is not an error or None)."""
     try:
-        return main() or 0
+        return main() or 0, None, None
     except PlatformError as exc:
-        print(f"{name}: error: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_ERROR, redact(str(exc)), None
     except KeyboardInterrupt:
-        print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return 130, None, "interrupted; rerun the same command to resume"
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        print(f"{name}: error: {type(exc).__name__}: {redact(one_line(exc, limit=500))}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_ERROR, f"{type(exc).__name__}: {redact(one_line(exc, limit=500))}", None
 
 
 # Settings that every job also accepts as a flag (the environment stays the default).
@@ -50,6 +78,9 @@ _SETTING_FLAGS = (
     ("--mongo-uri", "mongo_uri", "MONGO_URI: MongoDB connection string"),
     ("--spark-master", "spark_master", "Spark master for local runs (default local[*])"),
 )
+
+
+SETTING_DESTS = tuple(dest for _, dest, _ in _SETTING_FLAGS)
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:

@@ -232,4 +232,7 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
         ship_project(spark)
         wait_for_executors(spark, running_on)
     log.info("spark %s master=%s", spark.version, spark.sparkContext.master)
+    from common import ledger
+
+    ledger.tag_spark(spark)  # the run's Delta commits name it: the ledger finds its outputs
     return spark

@@ -226,6 +226,16 @@ def is_delta(spark: SparkSession, path: str) -> bool:
         return False
 
 
+# delta-rs's object_store retries for up to 3 minutes by default: the API answers 503, and the run
+# ledger fails its run, sooner than that.
+DELTA_RS_CLIENT_DEFAULTS = {
+    "max_retries": "3",
+    "retry_timeout": "15s",
+    "timeout": "30s",
+    "connect_timeout": "5s",
+}
+
+
 def delta_storage_options(settings: Settings) -> dict[str, Any]:
     """Options for delta-rs (`deltalake`) to read tables on S3/MinIO without a JVM."""
     if not settings.lake_is_s3:

@@ -30,6 +30,13 @@ GITHUB_NEW_CONTRIBUTORS = Table(
 # merged_identity, computed_at.
 GITHUB_CONTRIBUTORS = Table("github/contributors", "github_contributors", ("org", "repo", "identity"))
 
+# Repository statuses: the one vocabulary of the job (crawl state and gold rows), the API and the
+# test fixtures. `github/repositories` holds REPO_OK and REPO_EMPTY rows only: a repository that
+# answered 404 is left out of the gold tables and kept as REPO_GONE in `github/crawl_state`.
+REPO_OK = "ok"
+REPO_EMPTY = "empty"  # the commits endpoint answered 409: an all-zero series
+REPO_GONE = "gone"  # answered 404 (deleted or made private)
+GOLD_REPO_STATUSES = (REPO_OK, REPO_EMPTY)
 
 # --- Wikimedia (jobs.wikimedia_pageviews) ---
 WIKI_PAGEVIEWS_DAILY = Table(
@@ -40,8 +47,13 @@ WIKI_REDIRECTS = Table("wikimedia/redirects", "wikimedia_pageviews", ("wiki", "p
 WIKI_CATEGORY_MEMBERS = Table(
     "wikimedia/category_members", "wikimedia_pageviews", ("wiki", "page_id", "category")
 )
-# Gold: day (date), wiki, hours, complete, most_title, most_views, least_title, least_views, least_ties.
+# Gold: day (date), wiki, hours, complete, most_title, most_views, least_title, least_views, least_ties,
+# and the addition most_unflagged_title, most_unflagged_views (best-ranked top article without a flag).
 WIKI_DAILY_SUMMARY = Table("wikimedia/daily_summary", "wikimedia_pageviews", ("wiki", "day"))
+# Gold: wiki, day (date), rank (int, 1..100), title, views (long), mobile_share, peak_hour_share,
+# views_vs_previous (doubles, nullable), flags (array of "peak_hour" / "mobile_share" / "spike"),
+# suspicious (bool): the day's top articles and their traffic signals (jobs.wikimedia_pageviews.traffic).
+WIKI_TOP_ARTICLES = Table("wikimedia/daily_top_articles", "wikimedia_pageviews", ("wiki", "day", "rank"))
 # Gold: day (date), wiki, rank (int), category, views (long), articles (long).
 WIKI_TOP_CATEGORIES = Table("wikimedia/daily_top_categories", "wikimedia_pageviews", ("wiki", "day", "rank"))
 
@@ -66,3 +78,9 @@ DATAGOUV_TOP_FIELDS = (
     "organization_id",
     "organization_followers",
 )
+
+# --- Operations (common.ledger, written by every job's entry point) ---
+# One row per state of a run (see common.ledger): run_id, job, status, recorded_at, started_at,
+# finished_at, duration_seconds, version, mode, host, pid, process_start, and the JSON texts args,
+# settings, stages, inputs, outputs; error. Written with delta-rs.
+OPS_RUNS = Table("ops/runs", "common.ledger", ("run_id", "recorded_at"))

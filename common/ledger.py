@@ -1,0 +1,512 @@
+"""The run ledger: every run of every job leaves its record in the Delta table `ops/runs`.
+
+Written with delta-rs, not Spark: the ledger must work before Spark starts and after Spark failed,
+and the API reads it with delta-rs too. The table is an append-only log of run states: a run
+appends a `running` row when it starts and its final row (`succeeded` / `failed`) when it ends;
+the next run of the same job appends an `abandoned` row for a run whose process is gone without a
+final row (SIGKILL, OOM-kill, lost node). A run's record is its newest row (`latest_records`).
+Appends never conflict with each other, so jobs running at the same time never fail each other's
+ledger writes, and no crash can leave a half-updated record.
+
+Outputs need no call from the job: while a run is open, Spark's Delta commits carry its run id as
+commit `userMetadata` (`tag_spark`), and the final row lists, per table the job owns, the versions
+committed with that id and the rows they wrote, read from the Delta log. Outputs that are not
+Delta tables (an object, Mongo documents) are added with `record_output`.
+
+Nothing secret reaches the table: settings are an allow-list, and every text (arguments, inputs,
+the error line) goes through `common.logging.redact`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from common import tables
+from common.errors import StorageError, one_line
+from common.logging import redact
+from common.settings import Settings
+from common.storage import DELTA_RS_CLIENT_DEFAULTS, delta_rs_uri, delta_storage_options, lake_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+RUNNING, SUCCEEDED, FAILED, ABANDONED = "running", "succeeded", "failed", "abandoned"
+STATUSES = (RUNNING, SUCCEEDED, FAILED, ABANDONED)
+# A `running` row of another host cannot be checked for a live process: it is presumed dead once
+# older than the longest run expected (a full crawl of a large organization takes hours).
+FOREIGN_RUN_STALE_AFTER = timedelta(hours=24)
+# The Spark SQL setting whose value Delta stores in each commit's `userMetadata`.
+SPARK_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+# Settings worth knowing when reading a run's record; never a credential (see `settings_snapshot`).
+SETTINGS_RECORDED = (
+    "lake_root",
+    "s3_endpoint_url",
+    "aws_region",
+    "github_api_url",
+    "wikimedia_dumps_url",
+    "datagouv_api_url",
+    "datagouv_bucket",
+    "spark_master",
+    "spark_driver_memory",
+)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_current: Run | None = None
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    stamp = pa.timestamp("us", tz="UTC")
+    return pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("job", pa.string(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("recorded_at", stamp, nullable=False),
+            pa.field("started_at", stamp, nullable=False),
+            pa.field("finished_at", stamp),
+            pa.field("duration_seconds", pa.float64()),
+            pa.field("version", pa.string()),
+            pa.field("mode", pa.string()),
+            pa.field("host", pa.string()),
+            pa.field("pid", pa.int64()),
+            pa.field("process_start", pa.string()),
+            # JSON objects as text: their keys differ per job, and text keeps the schema fixed.
+            pa.field("args", pa.string()),
+            pa.field("settings", pa.string()),
+            pa.field("stages", pa.string()),
+            pa.field("inputs", pa.string()),
+            pa.field("outputs", pa.string()),
+            pa.field("error", pa.string()),
+        ]
+    )
+
+
+JSON_COLUMNS = ("args", "settings", "stages", "inputs", "outputs")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- what a record says -------------------------------------------------------------------------
+
+
+def code_version() -> str:
+    """The code's version: DATAPLATFORM_VERSION (baked into the image), else the git commit, else
+    the package version."""
+    baked = os.environ.get("DATAPLATFORM_VERSION", "").strip()
+    if baked:
+        return baked
+    if (PROJECT_ROOT / ".git").exists():
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+            if done.returncode == 0 and done.stdout.strip():
+                return f"git:{done.stdout.strip()}"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"package:{version('dataplatform')}"
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values, every text redacted (arguments and inputs may quote a URI with a password)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return redact(str(value))
+
+
+def args_snapshot(
+    args: argparse.Namespace | Mapping[str, Any], leave_out: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A job's arguments as JSON values; `leave_out` drops the settings flags (recorded as settings)."""
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    out: dict[str, Any] = _jsonable({k: v for k, v in given.items() if k not in leave_out})
+    return out
+
+
+def _without_credentials(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.password is None and parsed.username is None:
+        return uri
+    host = parsed.hostname or ""
+    netloc = f"{host}:{parsed.port}" if parsed.port else host
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def settings_snapshot(settings: Settings) -> dict[str, Any]:
+    """The settings that shape a run, never a credential: an allow-list, then redaction."""
+    values: dict[str, Any] = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
+    values["mongo_uri"] = _without_credentials(settings.mongo_uri.get_secret_value())
+    values["github_tokens"] = len(settings.github_tokens)  # how many, not which
+    values["s3_credentials"] = settings.aws_access_key_id is not None
+    out: dict[str, Any] = _jsonable(values)
+    return out
+
+
+def _mode() -> str:
+    from common.spark import under_spark_submit
+
+    return "spark-submit" if under_spark_submit() else "local"
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux): tells a reused pid from ours."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _process_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    current = _process_start(pid)
+    return start is None or current is None or current == start
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+class LedgerStore:
+    """Reads and appends rows of `ops/runs` with delta-rs (local folder or S3/MinIO)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.uri = delta_rs_uri(lake_path(settings, tables.OPS_RUNS.path))
+        options = {k: str(v) for k, v in delta_storage_options(settings).items()}
+        # Without a lock service, S3 needs conditional writes for safe concurrent commits (MinIO and
+        # AWS S3 both have them); without the client defaults object_store retries for minutes.
+        if settings.lake_is_s3:
+            options = {**DELTA_RS_CLIENT_DEFAULTS, "conditional_put": "etag", **options}
+        self.options = options
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows in one commit; a failure is one StorageError line naming the table."""
+        import pyarrow as pa
+        from deltalake import write_deltalake
+
+        if not self.settings.lake_is_s3:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)
+        data = pa.Table.from_pylist(rows, schema=_schema())
+        try:
+            write_deltalake(self.uri, data, mode="append", storage_options=self.options)
+        except Exception as exc:  # noqa: BLE001 - any failure of the lake is the run's failure
+            raise StorageError(f"run ledger: cannot write {self.uri}: {_first_line(exc)}") from None
+
+    def read(self) -> Any:
+        """The whole log as a pyarrow Table, or None when no run was ever recorded."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            table = DeltaTable(self.uri, storage_options=self.options)
+            # One thread: a threaded scan through delta-rs's file system sometimes aborts the
+            # interpreter at exit ("terminate called without an active exception"), seen 1 in 20
+            # with `to_pyarrow_table`; the table is small.
+            return table.to_pyarrow_dataset().to_table(use_threads=False)
+        except TableNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - see append
+            raise StorageError(f"run ledger: cannot read {self.uri}: {_first_line(exc)}") from None
+
+    def records(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Each run's newest row (JSON columns decoded), newest run first."""
+        data = self.read()
+        return [] if data is None else latest_records(data.to_pylist(), job)
+
+
+def latest_records(rows: list[dict[str, Any]], job: str | None = None) -> list[dict[str, Any]]:
+    """One record per run: its newest row, JSON columns decoded; newest `started_at` first.
+
+    The final row of a run outranks its `running` row even at the same instant.
+    """
+    best: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if job is not None and row.get("job") != job:
+            continue
+        seen = best.get(row["run_id"])
+        if seen is None or _rank(row) >= _rank(seen):
+            best[row["run_id"]] = row
+    records = [_decode(row) for row in best.values()]
+    records.sort(key=lambda r: (_aware(r["started_at"]), r["run_id"]), reverse=True)
+    return records
+
+
+def _rank(row: Mapping[str, Any]) -> tuple[datetime, bool]:
+    return _aware(row["recorded_at"]), row.get("status") != RUNNING
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for name in JSON_COLUMNS:
+        text = out.get(name)
+        try:
+            out[name] = json.loads(text) if text else {}
+        except ValueError:
+            out[name] = {}
+    for name in ("recorded_at", "started_at", "finished_at"):
+        if isinstance(out.get(name), datetime):
+            out[name] = _aware(out[name])
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    return redact(" ".join(one_line(exc).split()))
+
+
+# --- a run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run of a job: opened with `open_run`, its stages, inputs and outputs filled as it goes."""
+
+    job: str
+    settings: Settings
+    args: dict[str, Any]
+    run_id: str = ""
+    started_at: datetime = field(default_factory=now_utc)
+    stages: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    version: str = field(default_factory=code_version)
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            self.run_id = f"{self.started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.store = LedgerStore(self.settings)
+        self._started = time.monotonic()
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage; a stage entered twice adds up. A failing stage still counts its time."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 3)
+
+    def row(self, status: str, error: str | None = None) -> dict[str, Any]:
+        final = status != RUNNING
+        finished = now_utc() if final else None
+        pid = os.getpid()
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "status": status,
+            "recorded_at": now_utc(),
+            "started_at": self.started_at,
+            "finished_at": finished,
+            "duration_seconds": round(time.monotonic() - self._started, 3) if final else None,
+            "version": self.version,
+            "mode": _mode(),
+            "host": socket.gethostname(),
+            "pid": pid,
+            "process_start": _process_start(pid),
+            "args": _dumps(self.args),
+            "settings": _dumps(settings_snapshot(self.settings)),
+            "stages": _dumps(self.stages),
+            "inputs": _dumps(self.inputs),
+            "outputs": _dumps(self.outputs),
+            "error": None if error is None else redact(" ".join(error.split()))[:1000],
+        }
+
+    def delta_outputs(self) -> dict[str, dict[str, Any]]:
+        """Per table the job owns: rows written and the last version committed with this run's id."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        found: dict[str, dict[str, Any]] = {}
+        for table in owned_tables(self.job):
+            uri = delta_rs_uri(lake_path(self.settings, table.path))
+            try:
+                history = DeltaTable(uri, storage_options=self.store.options, without_files=True).history(50)
+            except TableNotFoundError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - the final ledger append reports a lake that is down
+                log.warning("run ledger: history of %s unreadable: %s", table.path, _first_line(exc))
+                continue
+            commits = [c for c in history if c.get("userMetadata") == self.run_id]
+            if commits:
+                found[table.path] = {
+                    "rows": sum(_rows_written(c) for c in commits),
+                    "version": max(int(c["version"]) for c in commits),
+                }
+        return found
+
+
+def _rows_written(commit: Mapping[str, Any]) -> int:
+    metrics = commit.get("operationMetrics") or {}
+
+    def metric(name: str) -> int:
+        try:
+            return int(metrics.get(name) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    if "numOutputRows" in metrics:
+        return metric("numOutputRows")
+    return metric("numTargetRowsInserted") + metric("numTargetRowsUpdated")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
+def owned_tables(job: str) -> list[tables.Table]:
+    return [t for t in vars(tables).values() if isinstance(t, tables.Table) and t.owner == job]
+
+
+def abandon_stale(run: Run) -> list[str]:
+    """Append an `abandoned` row for each `running` record of the job whose process is gone."""
+    host = socket.gethostname()
+    stale: list[dict[str, Any]] = []
+    for record in run.store.records(run.job):
+        if record["status"] != RUNNING or record["run_id"] == run.run_id:
+            continue
+        if record.get("host") == host:
+            alive = _process_alive(int(record.get("pid") or 0), record.get("process_start"))
+        else:
+            alive = now_utc() - record["started_at"] < FOREIGN_RUN_STALE_AFTER
+        if not alive:
+            stale.append(record)
+    rows = []
+    for record in stale:
+        row = {name: record.get(name) for name in _schema().names}
+        for name in JSON_COLUMNS:
+            row[name] = _dumps(record.get(name) or {})
+        row.update(
+            status=ABANDONED,
+            recorded_at=now_utc(),
+            error=f"ended without a final record (killed?); found by run {run.run_id}",
+        )
+        rows.append(row)
+    if rows:
+        run.store.append(rows)
+        log.warning("run ledger: %d earlier %s run(s) marked abandoned", len(rows), run.job)
+    return [str(r["run_id"]) for r in rows]
+
+
+# --- the module-level API jobs use --------------------------------------------------------------
+
+
+def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
+    """Start a run: mark dead earlier runs abandoned, append the `running` row.
+
+    Raises StorageError (one line) when the ledger cannot be written: the run does no work then.
+    """
+    global _current
+    run = Run(job, settings, dict(args))
+    abandon_stale(run)
+    run.store.append([run.row(RUNNING)])
+    _current = run
+    log.info("run %s of %s started (code %s)", run.run_id, job, run.version)
+    return run
+
+
+def close_run(run: Run, error: str | None) -> None:
+    """Append the run's final row: `succeeded` when `error` is None, else `failed` with that line.
+
+    Raises StorageError when the row cannot be written: a run that left no record did not succeed.
+    """
+    global _current
+    _current = None
+    with contextlib.suppress(Exception):
+        _untag_spark()
+    outputs = run.delta_outputs()
+    run.outputs = {**outputs, **run.outputs}
+    run.store.append([run.row(SUCCEEDED if error is None else FAILED, error)])
+    log.info("run %s of %s recorded as %s", run.run_id, run.job, SUCCEEDED if error is None else FAILED)
+
+
+def current() -> Run | None:
+    """The run this process is in (None in tests and benchmarks that call a job's functions)."""
+    return _current
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """`with ledger.stage("extract"):` times the block into the current run (nothing without one)."""
+    run = _current
+    if run is None:
+        yield
+        return
+    with run.stage(name):
+        yield
+
+
+def record_input(name: str, value: Any) -> None:
+    """Add an input fingerprint to the current run (e.g. dump URIs and sizes)."""
+    if _current is not None:
+        _current.inputs[name] = _jsonable(value)
+
+
+def record_output(name: str, rows: int, version: int | None = None) -> None:
+    """Add an output that is not a Delta table of the job (an object, Mongo documents)."""
+    if _current is not None:
+        _current.outputs[name] = {"rows": int(rows), "version": version}
+
+
+def tag_spark(spark: SparkSession) -> None:
+    """Make the session's Delta commits carry the current run's id (see `Run.delta_outputs`)."""
+    global _tagged
+    if _current is not None:
+        spark.conf.set(SPARK_USER_METADATA, _current.run_id)
+        _tagged = spark
+
+
+_tagged: Any = None
+
+
+def _untag_spark() -> None:
+    global _tagged
+    if _tagged is not None:
+        spark, _tagged = _tagged, None
+        spark.conf.unset(SPARK_USER_METADATA)
