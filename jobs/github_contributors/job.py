@@ -6,65 +6,41 @@ import argparse
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as sf
 
 from common.cli import settings_from_args
-from common.errors import ConfigError, PlatformError, SourceError
+from common.errors import ConfigError, PlatformError
+from common.schema import add_missing_columns
 from common.settings import Settings
 from common.spark import get_spark
 from common.storage import check_lake, lake_path
-from common.tables import GITHUB_COMMITS, GITHUB_CRAWL_STATE, GITHUB_NEW_CONTRIBUTORS, GITHUB_REPOSITORIES
-from jobs.github_contributors import load, transform
+from common.tables import (
+    GITHUB_COMMITS,
+    GITHUB_CONTRIBUTORS,
+    GITHUB_CRAWL_STATE,
+    GITHUB_NEW_CONTRIBUTORS,
+    GITHUB_REPOSITORIES,
+    REPO_OK,
+)
+from jobs.github_contributors import identities, load, resume, transform
 from jobs.github_contributors.client import GitHubClient
-from jobs.github_contributors.crawl import CrawlConfig, head_item
+from jobs.github_contributors.crawl import CrawlConfig
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
+from jobs.github_contributors.identity_source import read_identity_map
 from jobs.github_contributors.pending import PendingStore
+from jobs.github_contributors.report import RunReport, repository_statuses, stored_statuses
+from jobs.github_contributors.resume import Crawled
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
 NAME = "github_contributors"
-
-
-@dataclass
-class RunReport:
-    """What a run did; logged as the summary line and returned to tests and the bench."""
-
-    org: str
-    repos: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-    gone: list[str] = field(default_factory=list)
-    new_commits: int = 0
-    requests: int = 0
-    not_modified: int = 0
-    retries: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_wait_seconds: float = 0.0
-    items: int = 0
-    windows: int = 0
-    split_repos: int = 0
-    resumed_items: int = 0
-    list_seconds: float = 0.0
-    crawl_seconds: float = 0.0
-    write_seconds: float = 0.0
-
-    def line(self) -> str:
-        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
-        return (
-            f"{NAME} org={self.org}: repos {self.repos} ({statuses}), new commits {self.new_commits}, "
-            f"requests {self.requests}, 304s {self.not_modified}, retries {self.retries}, "
-            f"rate-limit waits {self.rate_limit_waits} ({self.rate_limit_wait_seconds:.0f}s), "
-            f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
-            f"{self.resumed_items} resumed), "
-            f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
-            f"write {self.write_seconds:.1f}s"
-        )
+LISTING_FILE = "listing.json"
 
 
 def run(
@@ -79,176 +55,157 @@ def run(
 ) -> RunReport:
     """The whole job for one organization; idempotent, resumable (see jobs.github_contributors.crawl)."""
     report = RunReport(org)
-    base_url = settings.github_api_url
-    tokens = settings.github_tokens
-    client = GitHubClient(base_url, tokens)
-    client.probe_budgets()  # free: the driver learns which tokens are dry before listing
-    listed_at = time.monotonic()
+    identity_map = read_identity_map(settings)  # a bad map ends the run before the crawl
+    client = GitHubClient(settings.github_api_url, settings.github_tokens)
     listing_store = PendingStore(settings, org, "listing")
-    previous_listing = None if full_refresh else listing_store.get_json("listing.json")
-    listing, listing_cache = list_repositories(client, org, previous_listing)
-    report.list_seconds = time.monotonic() - listed_at
+    with report.timed("list"):
+        listing, listing_cache = _list(client, listing_store, org, full_refresh)
     report.repos = len(listing)
-    created = {str(r["name"]): str(r["created_at"]) for r in listing}
-
-    paths = {t.path: lake_path(settings, t.path) for t in (GITHUB_COMMITS, GITHUB_CRAWL_STATE)}
+    state_path = lake_path(settings, GITHUB_CRAWL_STATE.path)
+    previous = {} if full_refresh else load.state_rows(load.read_org(spark, state_path, org))
     store = PendingStore(settings, org)
-    if full_refresh:
-        store.clear()
-        state: dict[str, dict[str, Any]] = {}
-    else:
-        state = load.state_rows(load.read_org(spark, paths[GITHUB_CRAWL_STATE.path], org))
-
-    client.probe_budgets()
-    config = CrawlConfig(store, org, base_url, tuple(tokens), threads=1, budgets=tuple(client.budgets()))
-    started = time.monotonic()
-    landed: dict[str, dict[str, Any]] = {}
-    for name in store.names("items", ".meta.json"):
-        meta = store.get_json(name)
-        if meta is not None:
-            landed[meta["id"]] = meta
-    report.resumed_items = len(landed)
-
-    heads = []
-    for repo in listing:
-        name = str(repo["name"])
-        previous = state.get(name) or {}
-        known = previous.get("newest_sha") if previous.get("status") == "ok" else None
-        heads.append(head_item(org, name, created[name], previous.get("etag"), known))
-    # Resume: heads not landed run again; windows of a landed plan run if not landed; a landed
-    # head without a plan is planned again by the partition that gets it.
-    todo: list[dict[str, Any]] = []
-    plans: dict[str, list[dict[str, Any]]] = {}
-    for head in heads:
-        meta = landed.get(head["id"])
-        if meta is None:
-            todo.append(head)
-        elif not meta.get("complete"):
-            plan = store.get_json(f"plans/{head['id']}.json")
-            if plan is None:
-                todo.append({"kind": "open", "id": head["id"], "head": meta, "cost": meta["estimate"]})
-            else:
-                plans[head["id"]] = plan
-                todo.extend(w for w in plan if w["id"] not in landed)
-    with Progress(store, len(listing), progress_seconds) as progress:
-        for meta in crawl_items(spark, config, todo, concurrency):
-            landed[meta["id"]] = meta
-        if progress_seconds > 0:
-            progress.poll()
-    report.crawl_seconds = time.monotonic() - started
-
-    head_metas = [landed[h["id"]] for h in heads]
-    windows: list[dict[str, Any]] = []
-    for meta in head_metas:
-        if not meta.get("complete"):
-            plan = plans.get(meta["id"]) or store.get_json(f"plans/{meta['id']}.json") or []
-            missing = [w["id"] for w in plan if w["id"] not in landed]
-            if not plan or missing:
-                raise SourceError(f"crawl of {org}/{meta['repo']} incomplete ({len(missing)} windows); rerun")
-            windows.extend(landed[w["id"]] for w in plan)
-            report.split_repos += len(plan) > 1
-    report.windows = len(windows)
-    item_metas = [*head_metas, *windows]
-    report.items = len(item_metas)
-    for meta in item_metas:
-        stats = meta.get("stats") or {}
-        report.requests += int(stats.get("requests", 0))
-        report.not_modified += int(stats.get("not_modified", 0))
-        report.retries += int(stats.get("retries", 0))
-        report.rate_limit_waits += int(stats.get("rate_limit_waits", 0))
-        report.rate_limit_wait_seconds += float(stats.get("rate_limit_wait_seconds", 0))
-        report.new_commits += int(meta.get("commits", 0))
-    driver_stats = client.stats.as_dict()
-    report.requests += int(driver_stats["requests"])
-    report.retries += int(driver_stats["retries"])
-    report.rate_limit_waits += int(driver_stats["rate_limit_waits"])
-
-    # Statuses: a window that met a 404/409 marks its repository so.
-    status = {m["repo"]: m["status"] for m in head_metas}
-    for window in windows:
-        if window.get("status") in ("gone", "empty"):
-            status[window["repo"]] = window["status"]
-    for value in status.values():
-        report.statuses[value] = report.statuses.get(value, 0) + 1
-    status = {name: "ok" if value == "unchanged" else value for name, value in status.items()}
-    report.gone = sorted(name for name, value in status.items() if value == "gone")
+    with report.timed("crawl"):
+        crawled = _crawl(
+            spark,
+            settings,
+            client,
+            store,
+            org,
+            listing,
+            previous,
+            report,
+            full_refresh=full_refresh,
+            concurrency=concurrency,
+            progress_seconds=progress_seconds,
+        )
+    statuses = repository_statuses(crawled)
+    report.count(crawled, statuses, client.stats.as_dict())
     for name in report.gone:
         log.warning("repository %s/%s answered 404 (deleted or private): skipped", org, name)
+    statuses = stored_statuses(statuses)
 
-    write_started = time.monotonic()
-    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-    commit_files = [store.spark_path(n) for n in store.names("items", ".jsonl")]
-    new = load.read_landed_commits(spark, commit_files)
-    load.merge_commits(spark, paths[GITHUB_COMMITS.path], new, org, replace=full_refresh)
-    log.info("commits merged in %.1fs", time.monotonic() - write_started)
-
-    repo_rows = [
-        (
-            org,
-            name,
-            _ts(created[name]),
-            _ts(str(r.get("pushed_at"))) if r.get("pushed_at") else None,
-            "empty" if status[name] == "empty" else "ok",
-            bool(r.get("fork", False)),
-            bool(r.get("archived", False)),
+    with report.timed("write"):
+        write_started = time.monotonic()
+        now = datetime.now(UTC).replace(microsecond=0)
+        commits_path = lake_path(settings, GITHUB_COMMITS.path)
+        landed = load.read_landed_commits(
+            spark, [store.spark_path(n) for n in store.names("items", ".jsonl")]
         )
-        for r in listing
-        if (name := str(r["name"])) not in report.gone
-    ]
-    repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
-    all_commits = load.read_org(spark, paths[GITHUB_COMMITS.path], org)
-    if all_commits is None:
-        all_commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
-    ok_repos = repos.where(sf.col("status") == "ok").select("org", "repo")
-    series, totals = transform.new_contributors(all_commits.join(ok_repos, ["org", "repo"]), repos, run_date)
-    series = series.cache()
-    stamp = sf.lit(now).cast("timestamp").alias("computed_at")
-    load.write_org(series.select("*", stamp), lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), org)
-    load.write_org(
-        totals.select(
-            "org",
-            "repo",
-            "created_at",
-            "pushed_at",
-            "total_contributors",
-            "status",
-            "fork",
-            "archived",
-            stamp,
-        ),
-        lake_path(settings, GITHUB_REPOSITORIES.path),
-        org,
-    )
-
-    state_out = []
-    for meta in head_metas:
-        name = meta["repo"]
-        previous = state.get(name) or {}
-        changed = meta["status"] == "ok"
-        state_out.append(
-            (
-                org,
-                name,
-                status[name],
-                meta.get("etag") if changed else previous.get("etag"),
-                meta.get("newest_sha") if changed else previous.get("newest_sha"),
-                None,
-                True,
-                now,
-            )
+        load.merge_commits(spark, commits_path, landed, org, replace=full_refresh)
+        log.info("commits merged in %.1fs", time.monotonic() - write_started)
+        repos = spark.createDataFrame(load.repository_rows(org, listing, statuses), load.REPO_SCHEMA)
+        series, totals = _transform(spark, commits_path, org, repos, run_date)
+        series = series.cache()
+        kinds = _load_additions(
+            spark, settings, org, commits_path, repos, series, run_date, identity_map, now
         )
-    log.info("gold tables written at %.1fs", time.monotonic() - write_started)
-    load.write_org(spark.createDataFrame(state_out, load.STATE_SCHEMA), paths[GITHUB_CRAWL_STATE.path], org)
-    series.unpersist()
-    listing_store.put_json("listing.json", listing_cache)
-    store.clear()
-    report.write_seconds = time.monotonic() - write_started
+        _load_gold(settings, org, kinds, totals, now)
+        log.info("gold tables written at %.1fs", time.monotonic() - write_started)
+        state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
+        load.write_org(spark.createDataFrame(state, load.STATE_SCHEMA), state_path, org)
+        series.unpersist()
+        # Only now do the tables hold this run: the next run may trust the listing's ETags.
+        listing_store.put_json(LISTING_FILE, listing_cache)
+        store.clear()
     log.info("%s", report.line())
     return report
 
 
-def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
+def _list(
+    client: GitHubClient, listing_store: PendingStore, org: str, full_refresh: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The organization's repositories, each listing page asked with the last run's ETag."""
+    client.probe_budgets()  # free: the driver learns which tokens are dry before listing
+    previous = None if full_refresh else listing_store.get_json(LISTING_FILE)
+    return list_repositories(client, org, previous)
+
+
+def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    client: GitHubClient,
+    store: PendingStore,
+    org: str,
+    listing: list[dict[str, Any]],
+    previous: dict[str, dict[str, Any]],
+    report: RunReport,
+    *,
+    full_refresh: bool,
+    concurrency: int,
+    progress_seconds: float,
+) -> Crawled:
+    """Run the items a previous run did not land (all of them after a full refresh) on Spark."""
+    if full_refresh:
+        store.clear()
+    client.probe_budgets()
+    config = CrawlConfig(
+        store,
+        org,
+        settings.github_api_url,
+        tuple(settings.github_tokens),
+        threads=1,
+        budgets=tuple(client.budgets()),
+    )
+    landed = store.landed()
+    report.resumed_items = len(landed)
+    heads = resume.head_items(org, listing, previous)
+    todo = resume.plan(heads, landed, lambda head: store.get_json(f"plans/{head}.json"))
+    with Progress(store, len(listing), progress_seconds) as progress:
+        for meta in crawl_items(spark, config, todo.items, concurrency):
+            landed[meta["id"]] = meta
+        if progress_seconds > 0:
+            progress.poll()
+    return resume.collect(org, heads, landed, todo.plans, lambda head: store.get_json(f"plans/{head}.json"))
+
+
+def _transform(
+    spark: SparkSession, commits_path: str, org: str, repos: DataFrame, run_date: date
+) -> tuple[DataFrame, DataFrame]:
+    """The org's whole commit history (after the merge) -> (monthly series, repositories with totals)."""
+    commits = load.read_org(spark, commits_path, org)
+    if commits is None:
+        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
+    readable = repos.where(sf.col("status") == REPO_OK).select("org", "repo")
+    return transform.new_contributors(commits.join(readable, ["org", "repo"]), repos, run_date)
+
+
+def _load_gold(settings: Settings, org: str, series: DataFrame, totals: DataFrame, now: datetime) -> None:
+    """Replace the org's rows of the two gold tables, stamped with the run's `computed_at`."""
+    stamp = sf.lit(now).cast("timestamp").alias("computed_at")
+    load.write_org(series.select("*", stamp), lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), org)
+    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
+    load.write_org(totals.select(*columns, stamp), lake_path(settings, GITHUB_REPOSITORIES.path), org)
+
+
+def _load_additions(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    org: str,
+    commits_path: str,
+    repos: DataFrame,
+    series: DataFrame,
+    run_date: date,
+    identity_map: list[identities.MapEntry],
+    now: datetime,
+) -> DataFrame:
+    """Bots and identities (jobs.github_contributors.identities): write the `github/contributors`
+    table and return the series with its kind columns, for `_load_gold` to write."""
+    commits = load.read_org(spark, commits_path, org)
+    if commits is None:
+        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
+    readable = repos.where(sf.col("status") == REPO_OK).select("org", "repo")
+    kinds, people = identities.additions(
+        commits.join(readable, ["org", "repo"]),
+        repos,
+        series,
+        run_date,
+        bot_logins=settings.github_bot_logins_set,
+        identity_map=identities.map_frame(spark, identity_map),
+    )
+    add_missing_columns(spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), kinds.schema)
+    stamp = sf.lit(now).cast("timestamp").alias("computed_at")
+    load.write_org(people.select("*", stamp), lake_path(settings, GITHUB_CONTRIBUTORS.path), org)
+    return kinds
 
 
 def main(args: argparse.Namespace) -> int:

@@ -315,7 +315,8 @@ def read_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Seque
         spark.read.format("pageviews")
         .option("codes", ",".join(codes))
         .load(paths)
-        .select(F.lit(day).cast("date").alias("day"), "title", "views")
+        # From ISO text: a Python date literal goes through java.sql.Date, in the JVM's zone.
+        .select(F.lit(day.isoformat()).cast("date").alias("day"), "title", "views")
         for day, paths in sorted(by_day.items())
         if paths
     ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import date, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -15,6 +18,7 @@ from pyspark.sql.types import IntegerType, LongType, StringType, StructField, St
 
 from common.cli import settings_from_args
 from common.errors import SourceError
+from common.schema import add_missing_columns
 from common.settings import Settings
 from common.spark import get_spark
 from common.storage import RawStore, check_lake, is_delta, lake_path
@@ -24,9 +28,10 @@ from common.tables import (
     WIKI_DAILY_SUMMARY,
     WIKI_PAGEVIEWS_DAILY,
     WIKI_REDIRECTS,
+    WIKI_TOP_ARTICLES,
     WIKI_TOP_CATEGORIES,
 )
-from jobs.wikimedia_pageviews import extract, load, transform
+from jobs.wikimedia_pageviews import extract, hourly, load, traffic, transform
 from jobs.wikimedia_pageviews.extract import Landing
 
 # The aggregation meets ~1M (day, title) groups per task. Spark's first-level "fast" hash map holds
@@ -47,6 +52,32 @@ def tune_session(spark: SparkSession) -> None:
     """Apply SESSION_CONF (the job and its benchmark share it)."""
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
+
+
+class Stages:
+    """Wall seconds per stage of one run, for the run's summary line (and its benchmark).
+
+    Some stages run at the same time in threads (the dimensions beside the aggregation, Spark's
+    start beside the landing), so the stages add up to more than the run's total.
+    """
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
+        return f"wikimedia_pageviews: {time.monotonic() - self.started:.2f}s in all: {parts}"
 
 
 DUMP_SCHEMAS: dict[str, StructType] = {
@@ -92,8 +123,22 @@ DUMP_KEEP: dict[str, tuple[str, tuple[str | int, ...]]] = {
 }
 
 
-def build_dimensions(spark: SparkSession, settings: Settings, landing: Landing, wiki: str) -> None:
-    """Parse the SQL dumps (one Spark task per dump, in parallel) and replace the wiki's dimensions."""
+def build_dimensions(
+    spark: SparkSession,
+    settings: Settings,
+    landing: Landing,
+    wiki: str,
+    *,
+    stages: Stages | None = None,
+    articles_ready: threading.Event | None = None,
+) -> None:
+    """Parse the SQL dumps (one Spark task per dump, in parallel) and replace the wiki's dimensions.
+
+    Articles and redirects need only the page and redirect dumps: they are written (and
+    `articles_ready` set) as soon as those two are parsed, while the larger categorylinks dump
+    is still being parsed; only the category members wait for it.
+    """
+    stages = stages or Stages()
     s3 = extract.s3_options(settings)
     links_uri = landing.dumps["categorylinks"]
     if links_uri is None:
@@ -110,13 +155,30 @@ def build_dimensions(spark: SparkSession, settings: Settings, landing: Landing, 
             raise SourceError(f"the {table} dump is missing (needed with the {layout} categorylinks layout)")
         frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], DUMP_KEEP.get(table))
         frames[table] = frame.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def write(path: str, df: DataFrame) -> None:
+        with stages.stage(f"write_{path.rsplit('/', 1)[-1]}"):
+            with_wiki = df.select(F.lit(wiki).alias("wiki"), "*")
+            load.replace(with_wiki, lake_path(settings, path), load.wiki_predicate(wiki))
+
+    def count(table: str) -> int:
+        with stages.stage(f"parse_{table}"):
+            return int(frames[table].count())
+
     try:
-        started = time.monotonic()
         with extract.dump_errors(), ThreadPoolExecutor(len(frames), thread_name_prefix="dump") as pool:
-            counts = dict(zip(frames, pool.map(lambda df: df.count(), frames.values()), strict=True))
-        log.info("parsed the SQL dumps in %.1fs, rows kept: %s", time.monotonic() - started, counts)
-        articles = transform.build_articles(frames["page"])
-        redirects = transform.build_redirects(frames["page"], frames["redirect"], articles)
+            counts = {table: pool.submit(count, table) for table in frames}
+            log.info(
+                "parsed the page and redirect dumps: %d, %d rows kept",
+                *(counts[t].result() for t in ("page", "redirect")),
+            )
+            articles = transform.build_articles(frames["page"])
+            redirects = transform.build_redirects(frames["page"], frames["redirect"], articles)
+            write(WIKI_ARTICLES.path, articles)
+            write(WIKI_REDIRECTS.path, redirects)
+            if articles_ready is not None:
+                articles_ready.set()
+            log.info("parsed the SQL dumps, rows kept: %s", {t: c.result() for t, c in counts.items()})
         members = transform.build_category_members(
             frames["categorylinks"],
             linktarget=frames.get("linktarget"),
@@ -125,18 +187,21 @@ def build_dimensions(spark: SparkSession, settings: Settings, landing: Landing, 
             page=frames["page"],
             page_props=frames["page_props"],
         )
-        dimensions = {WIKI_ARTICLES.path: articles, WIKI_REDIRECTS.path: redirects}
-        dimensions[WIKI_CATEGORY_MEMBERS.path] = members
-        for path, df in dimensions.items():
-            with_wiki = df.select(F.lit(wiki).alias("wiki"), "*")
-            load.replace(with_wiki, lake_path(settings, path), load.wiki_predicate(wiki))
+        write(WIKI_CATEGORY_MEMBERS.path, members)
     finally:
         for frame in frames.values():
             frame.unpersist()
 
 
 def refresh_dimensions(
-    spark: SparkSession, settings: Settings, landing: Landing, wiki: str, *, force: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    landing: Landing,
+    wiki: str,
+    *,
+    force: bool = False,
+    stages: Stages | None = None,
+    articles_ready: threading.Event | None = None,
 ) -> None:
     """Build the dimensions unless they were built from these very dumps (same URIs and sizes).
 
@@ -151,8 +216,22 @@ def refresh_dimensions(
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
         return
-    build_dimensions(spark, settings, landing, wiki)
+    build_dimensions(spark, settings, landing, wiki, stages=stages, articles_ready=articles_ready)
     store.write_text(marker, fingerprint)
+
+
+def _start_spark(settings: Settings, stages: Stages) -> SparkSession:
+    with stages.stage("spark_start"):
+        spark = get_spark(settings, "wikimedia_pageviews")
+        tune_session(spark)
+    return spark
+
+
+def _wait_for(ready: threading.Event, work: Future[None]) -> None:
+    """Until `ready` is set (also when `work` ends); a failure of `work` by then is raised here."""
+    ready.wait()
+    if work.done():
+        work.result()
 
 
 def _dimension(spark: SparkSession, settings: Settings, path: str, wiki: str) -> DataFrame:
@@ -161,15 +240,50 @@ def _dimension(spark: SparkSession, settings: Settings, path: str, wiki: str) ->
     )
 
 
+def _top_articles(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    landing: Landing,
+    wiki: str,
+    days: list[date],
+    daily: DataFrame,
+    redirects: DataFrame,
+) -> DataFrame:
+    """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic), written to their
+    table; returned (cached) for the summary's most requested unflagged article."""
+    top = traffic.top_articles(daily).cache()
+    candidates = traffic.candidate_titles(redirects, top).cache()
+    started = time.monotonic()
+    rows = hourly.read_by_hour(spark, landing.hourly, transform.wiki_codes(wiki))
+    flagged = traffic.signals(top, traffic.hourly_views(rows, candidates), daily).cache()
+    load.replace(
+        flagged.select(F.lit(wiki).alias("wiki"), "*"),
+        lake_path(settings, WIKI_TOP_ARTICLES.path),
+        load.days_predicate(wiki, days),
+    )
+    log.info("top articles' signals in %.1fs", time.monotonic() - started)
+    return flagged
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run the whole job for `args` (see cli.py); returns 0 or raises a PlatformError."""
+    """Run the whole job for `args` (see cli.py); returns 0 or raises a PlatformError.
+
+    What does not depend on each other runs at the same time: Spark starts while the files land;
+    the dimensions are built while the hourly files are aggregated; the two small gold tables
+    are written together. The run ends with one line of where its wall time went.
+    """
+    stages = Stages()
     settings = settings_from_args(args)
     wiki: str = args.wiki
     codes = transform.wiki_codes(wiki)
     days = [args.start_date + timedelta(days=i) for i in range(args.days)]
     check_lake(settings)
 
-    landing = extract.land(settings, wiki, days, args.sql_dump_date, workers=args.download_workers)
+    with ThreadPoolExecutor(1, thread_name_prefix="spark-start") as starter:
+        starting = starter.submit(_start_spark, settings, stages)
+        with stages.stage("land"):
+            landing = extract.land(settings, wiki, days, args.sql_dump_date, workers=args.download_workers)
+        spark = starting.result()
     for day in days:
         log.info(
             "%s: %d hourly files%s",
@@ -178,46 +292,72 @@ def main(args: argparse.Namespace) -> int:
             "" if landing.hours(day) == 24 else " (incomplete)",
         )
 
-    spark = get_spark(settings, "wikimedia_pageviews")
-    tune_session(spark)
-    refresh_dimensions(spark, settings, landing, wiki, force=args.rebuild_dimensions)
-    articles = _dimension(spark, settings, WIKI_ARTICLES.path, wiki)
-    redirects = _dimension(spark, settings, WIKI_REDIRECTS.path, wiki)
-    members = _dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)
-
-    started = time.monotonic()
-    aggregated = transform.daily_title_views(extract.read_hourly(spark, landing.hourly, codes)).persist(
-        StorageLevel.MEMORY_AND_DISK
+    articles_ready = threading.Event()
+    side = ThreadPoolExecutor(1, thread_name_prefix="dimensions")
+    dimensions = side.submit(
+        refresh_dimensions,
+        spark,
+        settings,
+        landing,
+        wiki,
+        force=args.rebuild_dimensions,
+        stages=stages,
+        articles_ready=articles_ready,
     )
+    side.shutdown(wait=False)
+    dimensions.add_done_callback(lambda _: articles_ready.set())
+
+    with stages.stage("aggregate"):
+        aggregated = transform.daily_title_views(extract.read_hourly(spark, landing.hourly, codes)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
     try:
-        bad = {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(aggregated).collect()}
-        log.info("aggregated the hourly files in %.1fs", time.monotonic() - started)
+        with stages.stage("aggregate"):
+            bad = {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(aggregated).collect()}
+        log.info("aggregated the hourly files in %.1fs", stages.seconds["aggregate"])
+        with stages.stage("wait_for_articles"):
+            _wait_for(articles_ready, dimensions)
+        articles = _dimension(spark, settings, WIKI_ARTICLES.path, wiki)
+        redirects = _dimension(spark, settings, WIKI_REDIRECTS.path, wiki)
         for day in days:
             if bad.get(day):
                 log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
         log.info("lines that did not parse: %d in all", sum(bad.values()))
         views = transform.resolve_views(aggregated, articles, redirects, args.main_page)
         silver_uri = lake_path(settings, WIKI_PAGEVIEWS_DAILY.path)
-        load.replace(
-            views.select(F.lit(wiki).alias("wiki"), "day", "title", "views"),
-            silver_uri,
-            load.days_predicate(wiki, days),
-            partition_by=WIKI_PAGEVIEWS_DAILY.partition_by,
-        )
+        with stages.stage("write_pageviews_daily"):
+            load.replace(
+                views.select(F.lit(wiki).alias("wiki"), "day", "title", "views"),
+                silver_uri,
+                load.days_predicate(wiki, days),
+                partition_by=WIKI_PAGEVIEWS_DAILY.partition_by,
+            )
     finally:
         aggregated.unpersist()
+    with stages.stage("wait_for_dimensions"):
+        dimensions.result()
+    members = _dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)
 
     daily = (
         spark.read.format("delta")
         .load(silver_uri)
-        .where((F.col("wiki") == wiki) & F.col("day").between(min(days), max(days)))
+        .where(load.days_predicate(wiki, days))
         .select("day", "title", "views")
     )
     hours = spark.createDataFrame([(day, landing.hours(day)) for day in days], "day date, hours int")
     summary = transform.daily_summary(daily, hours, wiki)
     top = transform.top_categories(daily, members, wiki)
-    load.replace(summary, lake_path(settings, WIKI_DAILY_SUMMARY.path), load.days_predicate(wiki, days))
-    load.replace(top, lake_path(settings, WIKI_TOP_CATEGORIES.path), load.days_predicate(wiki, days))
+    flagged = _top_articles(spark, settings, landing, wiki, days, daily, redirects)
+    summary = summary.join(traffic.most_unflagged(flagged), "day", "left")
+    add_missing_columns(spark, lake_path(settings, WIKI_DAILY_SUMMARY.path), summary.schema)
+    gold = {WIKI_DAILY_SUMMARY.path: summary, WIKI_TOP_CATEGORIES.path: top}
+
+    def write_gold(path: str) -> None:
+        with stages.stage(f"write_{path.rsplit('/', 1)[-1]}"):
+            load.replace(gold[path], lake_path(settings, path), load.days_predicate(wiki, days))
+
+    with ThreadPoolExecutor(len(gold), thread_name_prefix="gold") as pool:
+        list(pool.map(write_gold, gold))
     for row in summary.orderBy("day").collect():
         log.info(
             "%s %s: hours=%d most=%s (%s) least=%s (%s, ties %s)",
@@ -230,4 +370,5 @@ def main(args: argparse.Namespace) -> int:
             row["least_views"],
             row["least_ties"],
         )
+    log.info("%s", stages.summary())
     return 0
