@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 DATASETS_FILE = "export-dataset.csv"
 ORGANIZATIONS_FILE = "export-organization.csv"
 
+# The 40 columns of the real export of 2026-01-16, in its order (no `badges`, `spatial.geom` nor
+# `harvest.remote_id` any more).
 DATASET_COLUMNS: tuple[str, ...] = (
     "id", "title", "slug", "acronym", "url", "organization", "organization_id", "owner", "owner_id",
     "description", "description_short", "frequency", "license", "temporal_coverage.start",
-    "temporal_coverage.end", "spatial.granularity", "spatial.zones", "spatial.geom", "featured",
-    "created_at", "last_modified", "badges", "tags", "archived", "resources_count",
+    "temporal_coverage.end", "spatial.granularity", "spatial.zones", "featured",
+    "created_at", "last_modified", "tags", "archived", "resources_count",
     "main_resources_count", "resources_formats", "harvest.backend", "harvest.domain",
-    "harvest.created_at", "harvest.modified_at", "harvest.remote_url", "harvest.remote_id",
+    "harvest.created_at", "harvest.modified_at", "harvest.remote_url",
     "quality_score", "metric.discussions", "metric.discussions_open", "metric.reuses",
     "metric.reuses_by_months", "metric.dataservices", "metric.followers",
     "metric.followers_by_months", "metric.views", "metric.resources_downloads",
@@ -88,9 +90,9 @@ def _hex_id(rng: random.Random) -> str:
 
 
 def _cell(value: Any) -> str:
-    """One cell as the real export writes it: strings quoted, numbers/booleans bare, None empty."""
+    """One cell as the real export writes it: strings quoted, numbers/booleans bare, None `""`."""
     if value is None:
-        return ""
+        return '""'
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, int | float):
@@ -147,8 +149,13 @@ def generate(
     match_rate: float = 0.09,
     duplicate_header: bool = True,
     tie_at_boundary: bool = True,
+    week: int = 0,
 ) -> None:
-    """Write `export-dataset.csv` and `export-organization.csv` under `root` (deterministic)."""
+    """Write `export-dataset.csv` and `export-organization.csv` under `root` (deterministic).
+
+    `week` > 0 gives the same catalogue `week` weeks later (see `_evolve`): the random stream is
+    the same, so week 0 is byte for byte what it always was.
+    """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     org_columns = list(ORGANIZATION_COLUMNS)
@@ -187,7 +194,13 @@ def generate(
     with ds_tmp.open("w", encoding="utf-8", newline="") as out:
         out.write(_header(DATASET_COLUMNS))
         for i in range(n_datasets):
-            out.write(_record(_dataset_row(rng, i, orgs, description_size, match_rate)))
+            record: list[Any] | None = _dataset_row(rng, i, orgs, description_size, match_rate)
+            if week and record is not None:
+                record = _evolve(record, i, week)
+            if record is not None:
+                out.write(_record(record))
+        if week:
+            out.write(_record(_new_in_week(orgs, week)))
     ds_tmp.replace(root / DATASETS_FILE)
     log.info("generated %d datasets and %d organizations under %s", n_datasets, n_organizations, root)
 
@@ -221,18 +234,79 @@ def _dataset_row(
         org_name or None, org_id or None, None if org_id else "Jean Dupont", None if org_id else _hex_id(rng),
         description, description[:120], rng.choice(_FREQUENCIES), rng.choice(_LICENSES),
         "2020-01-01" if i % 4 == 0 else None, "2025-12-31" if i % 4 == 0 else None,
-        "fr:commune", "fr:commune:75056", None, rng.random() < 0.02, created,
-        "2026-01-10T09:15:00.000000+00:00", None, ",".join(tags) or None, rng.random() < 0.03,
+        "fr:commune", "fr:commune:75056", rng.random() < 0.02, created,
+        "2026-01-10T09:15:00.000000+00:00", ",".join(tags) or None, rng.random() < 0.03,
         rng.randint(0, 30), rng.randint(0, 10), "csv,json" if i % 2 else "csv", None, None, None, None,
-        None, None, round(rng.random(), 2), rng.randint(0, 5), rng.randint(0, 2), rng.randint(0, 9),
+        None, f"{round(rng.random(), 2)}", rng.randint(0, 5), rng.randint(0, 2), rng.randint(0, 9),
         "{'2025-12': 1}", rng.randint(0, 2), rng.randint(0, 400), "{'2025-12': 0}",
         rng.randint(0, 10**5), rng.randint(0, 10**5),
     ]  # fmt: skip
 
 
-def generate_demo(root: Path) -> None:
-    """A small catalogue for the demo and the tests (400 datasets, 60 organizations)."""
-    generate(Path(root), 400, 60, seed=7, description_size=600, match_rate=0.25)
+# Column positions `_evolve` edits.
+_TITLE, _FOLLOWERS = DATASET_COLUMNS.index("title"), DATASET_COLUMNS.index("metric.followers")
+
+
+def _evolve(row: list[Any], i: int, week: int) -> list[Any] | None:
+    """A dataset `week` weeks later: some deleted, some retitled, some with more followers."""
+    kind = i % 25
+    if kind == 7:
+        return None
+    if kind == 11:
+        row[_TITLE] = f"{row[_TITLE]} (v{week + 1})"
+    if kind == 13:
+        row[_FOLLOWERS] = int(row[_FOLLOWERS]) + 3 * week
+    return row
+
+
+def _new_in_week(orgs: list[tuple[str, str]], week: int) -> list[Any]:
+    """A matching dataset published in `week` (a fixed id, so reruns agree)."""
+    org_id, org_name = orgs[week % len(orgs)]
+    row = _dataset_row(random.Random(week), 10**6 + week, orgs, 200, 0.0)
+    row[0] = f"{week:08d}0000000000000000"
+    row[_TITLE] = f"Navettes de transport à la demande, semaine {week}"
+    row[DATASET_COLUMNS.index("organization")] = org_name
+    row[DATASET_COLUMNS.index("organization_id")] = org_id
+    return row
+
+
+def generate_demo(root: Path, week: int = 0) -> None:
+    """A small catalogue for the demo and the tests (400 datasets, 60 organizations); `week` 1
+    is the same catalogue a week later (datasets added, removed, retitled, followed)."""
+    generate(Path(root), 400, 60, seed=7, description_size=600, match_rate=0.25, week=week)
+
+
+def expected_matches(root: Path) -> dict[str, tuple[str, str | None, int]]:
+    """Every matching dataset: id -> (title, organization name or None, followers)."""
+    names = {r["id"]: r["name"] for r in _rows(Path(root) / ORGANIZATIONS_FILE)}
+    out: dict[str, tuple[str, str | None, int]] = {}
+    for row in _rows(Path(root) / DATASETS_FILE):
+        text = " ".join(normalise(row[c]) for c in ("title", "description", "tags"))
+        if "mobilite" in text or "transport" in text:
+            out[row["id"]] = (row["title"], names.get(row["organization_id"]), _int(row["metric.followers"]))
+    return out
+
+
+def expected_changes(before: Path | None, after: Path) -> dict[str, Any]:
+    """The /datagouv/changes lists from the catalogue `before` (None: first run) to `after`."""
+    old = expected_matches(before) if before is not None else {}
+    new = expected_matches(after)
+    changed = []
+    for dataset_id in sorted(old.keys() & new.keys()):
+        fields = [
+            f
+            for f, a, b in zip(
+                ("title", "organization", "followers"), old[dataset_id], new[dataset_id], strict=True
+            )
+            if a != b
+        ]
+        if fields:
+            changed.append({"dataset_id": dataset_id, "fields": fields})
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "changed": changed,
+    }
 
 
 def normalise(text: str) -> str:
