@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of the Kubernetes side (no cluster, no network): helm lint + template of the
 # chart for its default values and examples, schema validation of every rendered document
-# (core kinds with kubernetes-validate, spark-operator kinds against ../shared/k8s/crds),
+# (core kinds with kubernetes-validate, spark-operator kinds against the operator's v2.5.2 CRDs
+# that `make setup` installs with scripts/fetch_crds.sh),
 # cron/time zones, the Dockerfile layout and the manifests' consistency with the jobs' CLIs.
 # Add --all to also run the chart's pod commands locally (needs `make services`) and one job
 # through spark-submit with the rendered arguments on the GitHub emulator (a few minutes).
