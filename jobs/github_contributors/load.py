@@ -10,6 +10,7 @@ from pyspark.sql import functions as sf
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
 from common.errors import StorageError, one_line
+from common.schema import add_missing_columns
 from common.storage import is_delta
 
 if TYPE_CHECKING:
@@ -107,18 +108,6 @@ def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, 
         raise
     except Exception as exc:
         raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
-
-
-def add_missing_columns(spark: SparkSession, path: str, schema: StructType) -> None:
-    """Give an existing table the nullable columns of `schema` it lacks (additive schema change);
-    a MERGE or a replaceWhere overwrite would otherwise refuse the wider rows."""
-    if not is_delta(spark, path):
-        return
-    have = set(spark.read.format("delta").load(path).columns)
-    missing = [f for f in schema.fields if f.name not in have]
-    if missing:
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def write_org(

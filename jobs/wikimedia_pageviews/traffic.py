@@ -1,0 +1,133 @@
+"""Suspicious traffic in the daily tops: signals of the top articles and the flags they raise.
+
+The dumps do not label automated traffic. For the `TOP_N` articles of each day this module
+computes, from the hourly files, three signals and flags an article when one crosses its
+documented threshold:
+
+- `peak_hour`: the share of the day's views in its busiest hour is at least `PEAK_HOUR_SHARE`
+  (an evenly read article has ~1/24; a crawler hammering one page for an hour has most of it);
+- `mobile_share`: its mobile share (`en.m` / both) is at least `MOBILE_DEVIATION` away from the
+  median of the day's top articles (scripts rarely browse like the day's readers do);
+- `spike`: its views are at least `SPIKE_RATIO` times its own mean over the run's previous days
+  (0 on a day it had none); not computed on the run's first day.
+
+Per-hour, per-code views come from a second read of the day's files (`hourly.read_by_hour`),
+kept to the titles that resolve to a top article (`candidate_titles`), so the main aggregation
+is untouched.
+Pure transforms: DataFrames in and out.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F  # noqa: N812 - the usual alias
+
+from jobs.wikimedia_pageviews.transform import normalise_title
+
+TOP_N = 100
+SERVED_TOP = 25  # how many the API's day answer lists
+PEAK_HOUR_SHARE = 0.5
+MOBILE_DEVIATION = 0.4
+SPIKE_RATIO = 10.0
+FLAGS = ("peak_hour", "mobile_share", "spike")
+
+
+def top_articles(views: DataFrame, n: int = TOP_N) -> DataFrame:
+    """The `n` most viewed articles of each day, ranked as `most_requested` (views desc, title asc).
+
+    Needs `day`, `title`, `views`; returns `day`, `rank` (int, 1..n), `title`, `views`.
+    """
+    order = Window.partitionBy("day").orderBy(F.col("views").desc(), F.col("title").asc())
+    ranked = views.withColumn("rank", F.row_number().over(order).cast("int"))
+    return ranked.where(F.col("rank") <= n).select("day", "rank", "title", "views")
+
+
+def candidate_titles(redirects: DataFrame, top: DataFrame) -> DataFrame:
+    """(day, title, article): the normalised titles that resolve to a top article that day, the
+    article itself and its one-hop redirects (as `transform.resolve_views` resolves).
+
+    Needs `redirects` (`title`, `target_title`) and `top_articles`' output.
+    """
+    wanted = top.select("day", F.col("title").alias("article"))
+    sources = redirects.select("title", F.col("target_title").alias("article"))
+    via_redirect = sources.join(F.broadcast(wanted), "article").select("day", "title", "article")
+    return wanted.select("day", F.col("article").alias("title"), "article").unionByName(via_redirect)
+
+
+def hourly_views(rows: DataFrame, candidates: DataFrame) -> DataFrame:
+    """Views per (day, article, hour, mobile) of the candidates.
+
+    Needs `rows` (`day`, `hour`, `mobile` boolean, `title` raw, `views`) from the second read and
+    `candidate_titles`' output; lines that did not parse (null title) drop out in the join.
+    """
+    normalised = rows.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
+        "day", "hour", "mobile", normalise_title(F.col("title")).alias("title"), "views"
+    )
+    kept = normalised.join(F.broadcast(candidates), ["day", "title"])
+    return kept.groupBy("day", "article", "hour", "mobile").agg(F.sum("views").cast("long").alias("views"))
+
+
+def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
+    """The top articles with `mobile_share`, `peak_hour_share`, `views_vs_previous`, `flags` and
+    `suspicious`.
+
+    Needs `top_articles`' output, `hourly_views`' output, and `daily` (`day`, `title`, `views`) of
+    every day of the run, for the article's own previous days. Shares are over the hourly views
+    (the same lines as `views`); an article without hourly views has null shares and no flag from
+    them.
+    """
+    per_hour = hourly.groupBy("day", "article", "hour").agg(F.sum("views").alias("hour_views"))
+    peaks = per_hour.groupBy("day", "article").agg(
+        F.max("hour_views").alias("peak"), F.sum("hour_views").alias("total")
+    )
+    mobile = hourly.where(F.col("mobile")).groupBy("day", "article").agg(F.sum("views").alias("mobile_views"))
+    shares = peaks.join(mobile, ["day", "article"], "left").select(
+        "day",
+        F.col("article").alias("title"),
+        (F.col("peak") / F.col("total")).alias("peak_hour_share"),
+        (F.coalesce(F.col("mobile_views"), F.lit(0)) / F.col("total")).alias("mobile_share"),
+    )
+    with_shares = top.join(shares, ["day", "title"], "left")
+    median = with_shares.groupBy("day").agg(F.percentile("mobile_share", 0.5).alias("_median"))
+
+    days = daily.select("day").distinct()
+    earlier = days.alias("d").join(days.alias("p"), F.col("p.day") < F.col("d.day"))
+    previous_days = earlier.groupBy(F.col("d.day").alias("day")).agg(F.count(F.lit(1)).alias("_days"))
+    previous_sum = (
+        top.select("day", "title")
+        .alias("t")
+        .join(daily.alias("v"), (F.col("v.title") == F.col("t.title")) & (F.col("v.day") < F.col("t.day")))
+        .groupBy(F.col("t.day").alias("day"), F.col("t.title").alias("title"))
+        .agg(F.sum("v.views").alias("_previous"))
+    )
+    history = with_shares.join(previous_days, "day", "left").join(previous_sum, ["day", "title"], "left")
+    mean = F.coalesce(F.col("_previous"), F.lit(0)) / F.col("_days")
+    relative = F.when(F.col("_days") > 0, F.col("views") / F.greatest(mean, F.lit(1.0)))
+    rows = history.join(median, "day", "left").withColumn("views_vs_previous", relative)
+    raised = F.array(
+        F.when(F.col("peak_hour_share") >= PEAK_HOUR_SHARE, F.lit("peak_hour")),
+        F.when(F.abs(F.col("mobile_share") - F.col("_median")) >= MOBILE_DEVIATION, F.lit("mobile_share")),
+        F.when(F.col("views_vs_previous") >= SPIKE_RATIO, F.lit("spike")),
+    )
+    flags = F.filter(raised, lambda f: f.isNotNull())
+    return rows.select(
+        "day",
+        "rank",
+        "title",
+        F.col("views").cast("long").alias("views"),
+        F.round("mobile_share", 4).alias("mobile_share"),
+        F.round("peak_hour_share", 4).alias("peak_hour_share"),
+        F.round("views_vs_previous", 4).alias("views_vs_previous"),
+        flags.alias("flags"),
+        (F.size(flags) > 0).alias("suspicious"),
+    )
+
+
+def most_unflagged(flagged: DataFrame) -> DataFrame:
+    """`day`, `most_unflagged_title`, `most_unflagged_views`: the best-ranked top article without a flag
+    (absent when all `TOP_N` are flagged)."""
+    order = Window.partitionBy("day").orderBy("rank")
+    clean = flagged.where(~F.col("suspicious")).withColumn("_rn", F.row_number().over(order))
+    return clean.where(F.col("_rn") == 1).select(
+        "day", F.col("title").alias("most_unflagged_title"), F.col("views").alias("most_unflagged_views")
+    )

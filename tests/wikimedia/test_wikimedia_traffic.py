@@ -1,0 +1,120 @@
+"""chispa tests of the suspicious-traffic transforms: top ranking, candidates, hourly sums, signals, flags."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F  # noqa: N812 - the usual alias
+
+from jobs.wikimedia_pageviews import traffic
+from jobs.wikimedia_pageviews.hourly import hour_of
+
+pytestmark = pytest.mark.unit
+
+D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
+VIEWS = "day date, title string, views long"
+HOURLY = "day date, article string, hour string, mobile boolean, views long"
+
+
+def test_top_articles_rank_like_most_requested_and_cut_at_n(spark: Any) -> None:
+    views = spark.createDataFrame(
+        [(D1, "B", 10), (D1, "A", 10), (D1, "C", 5), (D1, "D", 1), (D2, "A", 3)], VIEWS
+    )
+    out = traffic.top_articles(views, n=3).orderBy("day", "rank")
+    expected = spark.createDataFrame(
+        [(D1, 1, "A", 10), (D1, 2, "B", 10), (D1, 3, "C", 5), (D2, 1, "A", 3)],
+        "day date, rank int, title string, views long",
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_candidates_are_the_article_and_its_redirects_and_hourly_views_resolve_raw_titles(spark: Any) -> None:
+    top = spark.createDataFrame([(D1, 1, "Cat", 30)], "day date, rank int, title string, views long")
+    redirects = spark.createDataFrame(
+        [("Kitty", "Cat"), ("Dog_(animal)", "Dog")], "title string, target_title string"
+    )
+    candidates = traffic.candidate_titles(redirects, top).orderBy("title")
+    assert [tuple(r) for r in candidates.collect()] == [(D1, "Cat", "Cat"), (D1, "Kitty", "Cat")]
+    rows = spark.createDataFrame(
+        [
+            (D1, "h01", False, "cat", 5),  # normalised to Cat
+            (D1, "h01", True, "Cat", 4),
+            (D1, "h02", False, "kitty", 6),  # a redirect to Cat
+            (D1, "h02", False, "Dog", 100),  # not a candidate
+            (D1, "h02", False, None, 1),  # a bad line
+            (D2, "h01", False, "Cat", 7),  # Cat is not in D2's top
+        ],
+        "day date, hour string, mobile boolean, title string, views long",
+    )
+    out = traffic.hourly_views(rows, candidates).orderBy("hour", "mobile")
+    expected = spark.createDataFrame(
+        [(D1, "Cat", "h01", False, 5), (D1, "Cat", "h01", True, 4), (D1, "Cat", "h02", False, 6)], HOURLY
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_signals_and_flags_at_the_documented_thresholds(spark: Any) -> None:
+    top = spark.createDataFrame(
+        [(D2, 1, "Bot_target", 1000), (D2, 2, "Normal", 100), (D2, 3, "Mobile_only", 90), (D2, 4, "New", 50)],
+        "day date, rank int, title string, views long",
+    )
+    hourly_rows = []
+    # Bot_target: 600 of 1000 views in one hour, all desktop (mobile share 0).
+    hourly_rows += [(D2, "Bot_target", "h05", False, 600)] + [
+        (D2, "Bot_target", f"h{h + 10:02d}", False, 40) for h in range(10)
+    ]
+    # Normal: even over 10 hours, 60% mobile.
+    hourly_rows += [(D2, "Normal", f"h{h:02d}", m, 6 if m else 4) for h in range(10) for m in (False, True)]
+    # Mobile_only: 95% mobile, even: 0.35 from the median, under the 0.4 threshold.
+    hourly_rows += [
+        (D2, "Mobile_only", f"h{h:02d}", m, 19 if m else 1) for h in range(10) for m in (False, True)
+    ]
+    # New: 60% mobile, even; absent on D1.
+    hourly_rows += [(D2, "New", f"h{h:02d}", m, 3 if m else 2) for h in range(10) for m in (False, True)]
+    hourly = spark.createDataFrame(hourly_rows, HOURLY)
+    daily = spark.createDataFrame(
+        [
+            (D1, "Bot_target", 900),
+            (D1, "Normal", 100),
+            (D1, "Mobile_only", 90),
+            *[(r[0], r[2], r[3]) for r in top.collect()],
+        ],
+        VIEWS,
+    )
+    out = {r["title"]: r for r in traffic.signals(top, hourly, daily).collect()}
+    assert (out["Bot_target"]["peak_hour_share"], out["Bot_target"]["mobile_share"]) == (0.6, 0.0)
+    assert out["Bot_target"]["flags"] == ["peak_hour", "mobile_share"]  # median 0.6: 0.6 away
+    assert out["Normal"]["flags"] == [] and not out["Normal"]["suspicious"]
+    assert out["Normal"]["views_vs_previous"] == 1.0
+    assert out["Mobile_only"]["mobile_share"] == 0.95 and out["Mobile_only"]["flags"] == []
+    assert out["New"]["views_vs_previous"] == 50.0 and out["New"]["flags"] == ["spike"]
+    first_day = traffic.signals(
+        top.where("rank = 2").withColumn("day", F.date_sub("day", 1)),
+        hourly.limit(0),
+        daily.where(f"day = '{D1}'"),
+    ).first()
+    assert first_day is not None
+    assert (
+        first_day["views_vs_previous"] is None
+        and first_day["mobile_share"] is None
+        and first_day["flags"] == []
+    )
+
+
+def test_most_unflagged_is_the_best_ranked_clean_article(spark: Any) -> None:
+    flagged = spark.createDataFrame(
+        [(D1, 1, "A", 9, True), (D1, 2, "B", 8, False), (D1, 3, "C", 7, False), (D2, 1, "A", 9, True)],
+        "day date, rank int, title string, views long, suspicious boolean",
+    )
+    out = traffic.most_unflagged(flagged)
+    expected = spark.createDataFrame(
+        [(D1, "B", 8)], "day date, most_unflagged_title string, most_unflagged_views long"
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_hour_of_names_the_file() -> None:
+    assert hour_of("s3a://lake/raw/wikimedia/2026/2026-03/pageviews-20260302-010000.gz") == "20260302-010000"
