@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+import time
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _configured = False
@@ -27,6 +28,13 @@ def redact(text: str) -> str:
     return _TOKEN_RE.sub("***", text)
 
 
+class _UtcFormatter(logging.Formatter):
+    """ISO 8601 UTC times (`2024-03-01T00:30:00.123Z`): a log line reads the same in every zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
 class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -44,7 +52,7 @@ def setup_logging(level: str | None = None) -> None:
     if _configured:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(_UtcFormatter(_FORMAT))
     handler.addFilter(_RedactingFilter())
     root.addHandler(handler)
     for noisy in ("py4j", "urllib3", "botocore", "boto3", "s3transfer", "pymongo"):
