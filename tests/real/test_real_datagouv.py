@@ -124,7 +124,7 @@ def test_parts_cut_at_record_boundaries(sample: Path, tmp_path: Path) -> None:
 
 
 def test_spark_reads_and_matches_the_real_slice(
-    spark: Any, sample: Path, records: list[list[str]], tmp_path: Path
+    sample: Path, records: list[list[str]], spark: Any, tmp_path: Path
 ) -> None:
     """The job's reader (multi-line CSV in parts) and its Spark matcher against the csv-module oracle."""
     parts_dir = tmp_path / "parts"

@@ -18,7 +18,7 @@ import pytest
 
 from emulators.wikimedia_data import sql_value
 from jobs.wikimedia_pageviews import transform
-from jobs.wikimedia_pageviews.job import DUMP_SCHEMAS
+from jobs.wikimedia_pageviews.dimensions import DUMP_SCHEMAS
 from jobs.wikimedia_pageviews.sqldump import DumpError, DumpHeader, iter_dump
 from tests.real.conftest import real_path
 
@@ -101,7 +101,7 @@ def test_cree_titles_and_escaped_quotes_come_out_exactly() -> None:
     assert 'Entête_tableau_"Code_Rendu"' in titles
 
 
-def test_dimensions_of_the_cree_wiki(spark: Any) -> None:
+def test_dimensions_of_the_cree_wiki(real_dir: Path, spark: Any) -> None:
     """The job's dimension rules on real rows: articles, and one-hop redirects to an article."""
     _, pages = parse("crwiki-20160111-page.sql.gz", tuple(DUMP_SCHEMAS["page"].fieldNames()))
     _, redirects = parse("crwiki-20160111-redirect.sql.gz", tuple(DUMP_SCHEMAS["redirect"].fieldNames()))
@@ -168,7 +168,9 @@ def test_a_dump_without_create_table_is_refused() -> None:
         list(iter_dump(io.BytesIO(data), ("page_id",)))
 
 
-def test_the_jobs_spark_dump_reader_agrees_on_the_real_dumps(spark: Any, tmp_path: Path) -> None:
+def test_the_jobs_spark_dump_reader_agrees_on_the_real_dumps(
+    real_dir: Path, spark: Any, tmp_path: Path
+) -> None:
     """The job reads dumps with its JVM `sqldump` source: same rows as the reference parser on real
     bytes (both page layouts, Cree titles, escaped quotes), and one line naming the truncated file."""
     from jobs.wikimedia_pageviews import extract
