@@ -29,12 +29,15 @@ from typing import Any
 
 from common.errors import SourceError
 from common.logging import setup_logging
+from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.pending import PendingStore
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 100
+# A head item's status when its conditional request answered 304 (besides the repository statuses).
+UNCHANGED = "unchanged"
 MIN_WINDOW_PAGES = 8  # a repository is split only into windows at least this long (estimated)
 
 
@@ -103,15 +106,15 @@ def run_head(client: GitHubClient, item: dict[str, Any]) -> ItemResult:
     resp = client.get(path, params={"per_page": PER_PAGE}, etag=etag)
     meta["pages"] = 1
     if resp.status_code == 304:
-        return ItemResult({**meta, "status": "unchanged", "complete": True}, [])
+        return ItemResult({**meta, "status": UNCHANGED, "complete": True}, [])
     if resp.status_code == 409:
-        return ItemResult({**meta, "status": "empty", "complete": True}, [])
+        return ItemResult({**meta, "status": REPO_EMPTY, "complete": True}, [])
     if resp.status_code == 404:
-        return ItemResult({**meta, "status": "gone", "complete": True}, [])
+        return ItemResult({**meta, "status": REPO_GONE, "complete": True}, [])
     if resp.status_code != 200:
         raise SourceError(f"GET {path} answered {resp.status_code}")
     page: list[dict[str, Any]] = resp.json()
-    meta.update(status="ok", etag=resp.headers.get("ETag"), newest_sha=page[0]["sha"] if page else None)
+    meta.update(status=REPO_OK, etag=resp.headers.get("ETag"), newest_sha=page[0]["sha"] if page else None)
     commits: list[dict[str, Any]] = []
     known = item.get("known_sha")
     while True:
@@ -251,14 +254,15 @@ def run_window(client: GitHubClient, item: dict[str, Any]) -> ItemResult:
         meta["pages"] += 1
         if resp.status_code in (404, 409):
             # Deleted or emptied since the head item ran: what was read stays, the rest is gone.
-            return ItemResult({**meta, "status": "gone" if resp.status_code == 404 else "empty"}, commits)
+            status = REPO_GONE if resp.status_code == 404 else REPO_EMPTY
+            return ItemResult({**meta, "status": status}, commits)
         if resp.status_code != 200:
             raise SourceError(f"GET commits of {org}/{repo} answered {resp.status_code}")
         page: list[dict[str, Any]] = resp.json()
         commits.extend(c for c in page if stop is None or _commit_date(c) >= stop)
         nxt = resp.links.get("next", {}).get("url")
         if not nxt or (stop is not None and page and _commit_date(page[-1]) < stop):
-            return ItemResult({**meta, "status": "ok"}, commits)
+            return ItemResult({**meta, "status": REPO_OK}, commits)
         resp = client.get(nxt)
 
 

@@ -17,6 +17,7 @@ from common.errors import PlatformError, SourceError
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.crawl import CrawlConfig, run_partition, split_for_partitions
 from jobs.github_contributors.pending import PendingStore
+from jobs.github_contributors.report import add_up
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -169,10 +170,7 @@ def summarize(metas: list[dict[str, Any]], total_repos: int) -> str:
     open_repos = {m["repo"] for m in heads if not m.get("complete")}
     windows_open = {m["repo"] for m in metas if m.get("kind") == "window"}
     done = sum(1 for m in heads if m.get("complete")) + len(open_repos & windows_open)
-    stats: dict[str, float] = {}
-    for meta in metas:
-        for key, value in (meta.get("stats") or {}).items():
-            stats[key] = stats.get(key, 0) + value
+    stats = add_up(meta.get("stats") or {} for meta in metas)
     return (
         f"repos {done}/{total_repos}, commits {sum(int(m.get('commits', 0)) for m in metas)}, "
         f"requests {int(stats.get('requests', 0))}, 304s {int(stats.get('not_modified', 0))}, "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from delta.tables import DeltaTable
@@ -12,6 +14,8 @@ from pyspark.sql.types import BooleanType, LongType, StringType, StructField, St
 from common.errors import StorageError, one_line
 from common.schema import add_missing_columns
 from common.storage import is_delta
+from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
+from jobs.github_contributors.crawl import parse_ts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -131,3 +135,47 @@ def state_rows(state: DataFrame | None) -> dict[str, dict[str, Any]]:
     if state is None:
         return {}
     return {row["repo"]: row.asDict() for row in state.collect()}
+
+
+def repository_rows(
+    org: str, listing: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]
+) -> list[tuple[Any, ...]]:
+    """`REPO_SCHEMA` rows of the listed repositories; one that answered 404 is left out."""
+    rows = []
+    for repo in listing:
+        name = str(repo["name"])
+        if statuses[name] == REPO_GONE:
+            continue
+        pushed = repo.get("pushed_at")
+        rows.append(
+            (
+                org,
+                name,
+                parse_ts(str(repo["created_at"])),
+                parse_ts(str(pushed)) if pushed else None,
+                REPO_EMPTY if statuses[name] == REPO_EMPTY else REPO_OK,
+                bool(repo.get("fork", False)),
+                bool(repo.get("archived", False)),
+            )
+        )
+    return rows
+
+
+def crawl_state_rows(
+    org: str,
+    heads: Sequence[Mapping[str, Any]],
+    statuses: Mapping[str, str],
+    previous: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """`STATE_SCHEMA` rows: a head that read the repository brings its ETag and newest sha, any
+    other answer (304, 404, 409) keeps what the previous run stored."""
+    rows = []
+    for meta in heads:
+        name = meta["repo"]
+        before = previous.get(name) or {}
+        source = meta if meta["status"] == REPO_OK else before
+        rows.append(
+            (org, name, statuses[name], source.get("etag"), source.get("newest_sha"), None, True, now)
+        )
+    return rows

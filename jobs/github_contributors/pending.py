@@ -71,6 +71,11 @@ class PendingStore:
             return []
         return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.name.endswith(suffix))
 
+    def landed(self) -> dict[str, dict[str, Any]]:
+        """The metas of the items that finished (their completion markers), by item id."""
+        metas = (self.get_json(name) for name in self.names("items", ".meta.json"))
+        return {meta["id"]: meta for meta in metas if meta is not None}
+
     def clear(self) -> None:
         if is_s3(self.uri):
             bucket, prefix = split_s3(f"{self.uri}/")

@@ -1,0 +1,113 @@
+"""What a run did: repository statuses, request counters summed over every item, stage timings.
+
+Pure (plain dicts in, a dataclass out), so the summary rules are tested without Spark.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
+from jobs.github_contributors.crawl import UNCHANGED
+from jobs.github_contributors.resume import Crawled
+
+NAME = "github_contributors"
+
+
+def add_up(counters: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Key-by-key sum of request counters (`Stats.as_dict()` of items, partitions or the driver)."""
+    total: dict[str, float] = {}
+    for counter in counters:
+        for key, value in counter.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def repository_statuses(crawled: Crawled) -> dict[str, str]:
+    """Each repository's status as the crawl met it: its head's, unless a window then met a 404/409.
+
+    Values: `REPO_OK`, `REPO_EMPTY`, `REPO_GONE` or `UNCHANGED` (the head answered 304).
+    """
+    status = {m["repo"]: m["status"] for m in crawled.heads}
+    for window in crawled.windows:
+        if window.get("status") in (REPO_GONE, REPO_EMPTY):
+            status[window["repo"]] = window["status"]
+    return status
+
+
+def stored_statuses(statuses: Mapping[str, str]) -> dict[str, str]:
+    """The statuses the tables keep: an unchanged repository is `ok`, as the last run left it."""
+    return {name: REPO_OK if value == UNCHANGED else value for name, value in statuses.items()}
+
+
+@dataclass
+class RunReport:
+    """What a run did; logged as the summary line and returned to tests and the bench."""
+
+    org: str
+    repos: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)
+    new_commits: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    items: int = 0
+    windows: int = 0
+    split_repos: int = 0
+    resumed_items: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the block's wall-clock seconds to `stages[stage]`."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
+
+    @property
+    def list_seconds(self) -> float:
+        return self.stages.get("list", 0.0)
+
+    @property
+    def crawl_seconds(self) -> float:
+        return self.stages.get("crawl", 0.0)
+
+    @property
+    def write_seconds(self) -> float:
+        return self.stages.get("write", 0.0)
+
+    def count(self, crawled: Crawled, statuses: Mapping[str, str], driver: Mapping[str, float]) -> None:
+        """Fill the counters from the crawled items' metas and the driver's own client counters."""
+        self.items = len(crawled.items)
+        self.windows = len(crawled.windows)
+        self.split_repos = crawled.split_repos
+        self.new_commits = sum(int(m.get("commits", 0)) for m in crawled.items)
+        totals = add_up([*(m.get("stats") or {} for m in crawled.items), driver])
+        self.requests = int(totals.get("requests", 0))
+        self.not_modified = int(totals.get("not_modified", 0))
+        self.retries = int(totals.get("retries", 0))
+        self.rate_limit_waits = int(totals.get("rate_limit_waits", 0))
+        self.rate_limit_wait_seconds = float(totals.get("rate_limit_wait_seconds", 0.0))
+        self.statuses = dict(Counter(statuses.values()))
+        self.gone = sorted(name for name, value in statuses.items() if value == REPO_GONE)
+
+    def line(self) -> str:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
+        return (
+            f"{NAME} org={self.org}: repos {self.repos} ({statuses}), new commits {self.new_commits}, "
+            f"requests {self.requests}, 304s {self.not_modified}, retries {self.retries}, "
+            f"rate-limit waits {self.rate_limit_waits} ({self.rate_limit_wait_seconds:.0f}s), "
+            f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
+            f"{self.resumed_items} resumed), "
+            f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
+            f"write {self.write_seconds:.1f}s"
+        )
