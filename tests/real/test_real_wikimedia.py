@@ -18,7 +18,7 @@ import pytest
 
 from emulators.wikimedia_data import sql_value
 from jobs.wikimedia_pageviews import transform
-from jobs.wikimedia_pageviews.job import DUMP_SCHEMAS
+from jobs.wikimedia_pageviews.dimensions import DUMP_SCHEMAS
 from jobs.wikimedia_pageviews.sqldump import DumpError, DumpHeader, iter_dump
 from tests.real.conftest import real_path
 
