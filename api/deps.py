@@ -15,7 +15,8 @@ from api.tables import DataUnavailableError, TableCache
 from api.views import DatagouvView, GithubView, WikiView
 
 if TYPE_CHECKING:
-    from api.additions import ContributorsView
+    from api.additions import ChangesView, ContributorsView, WikiTopView
+    from api.runs import RunsView
 
 
 class Views:
@@ -44,6 +45,23 @@ class Views:
 
     def contributors(self) -> ContributorsView:
         view: ContributorsView = self._get("github_contributors")
+        return view
+
+    def wiki_top(self) -> WikiTopView | None:
+        """The day answers' `top` part, or None on a lake whose job ran before it existed (the
+        answers then keep their contract shape)."""
+        try:
+            view: WikiTopView = self.cache.get("wikipedia_top")
+        except DataUnavailableError:
+            return None
+        return view
+
+    def datagouv_changes(self) -> ChangesView:
+        view: ChangesView = self._get("datagouv_changes")
+        return view
+
+    def runs(self) -> RunsView:
+        view: RunsView = self._get("runs")
         return view
 
 

@@ -18,7 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import additions
 from api.deps import Views
 from api.fastpath import FastPath
-from api.routes import datagouv, github, health, wikipedia
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import datagouv, github, health, metrics, runs, wikipedia
+from api.runs import datasets as run_datasets
 from api.settings import ApiSettings, load_api_settings
 from api.tables import DeltaReader, TableCache
 from api.views import datasets
@@ -34,7 +36,7 @@ A table that no job has written yet answers 503 with the command to run. The das
 def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAPI:
     """Build the app; `cache` may be given by tests, otherwise the gold tables under LAKE_ROOT are read."""
     if cache is None:
-        served = [*datasets(settings.github_org), *additions.datasets(settings.github_org)]
+        served = [*datasets(settings.github_org), *additions.datasets(settings.github_org), *run_datasets()]
         cache = TableCache(DeltaReader(settings), served, settings.api_refresh_seconds)
 
     @contextlib.asynccontextmanager
@@ -64,7 +66,8 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
     app.state.settings = settings
     app.state.cache = cache
     app.state.views = Views(cache)
-    for module in (health, github, wikipedia, datagouv):
+    app.state.metrics = Metrics(cache)
+    for module in (health, github, wikipedia, datagouv, runs, metrics):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)
@@ -86,6 +89,7 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(FastPath, cache=cache)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the fast path: counts it
     if settings.cors_origins:  # added last, so outermost: the fast path's answers get CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -96,3 +97,42 @@ class Tops(BaseModel):
     datasets: list[Dataset] = Field(
         description="by organization followers, then dataset followers (both descending), then dataset_id"
     )
+class ChangedDataset(BaseModel):
+    dataset_id: str
+    fields: list[str] = Field(description="which of title, organization, followers changed")
+
+
+class Changes(BaseModel):
+    run_date: str
+    previous_run_date: str | None = Field(description="the run date before, in the lake; null on the first")
+    added: list[str] = Field(description="dataset ids matching now and not then (all on the first run date)")
+    removed: list[str]
+    changed: list[ChangedDataset]
+
+
+
+
+class RunOutput(BaseModel):
+    rows: int | None = Field(description="rows the run wrote to it")
+    version: int | None = Field(description="the Delta version its last write produced (null: not Delta)")
+
+
+class Run(BaseModel):
+    run_id: str
+    job: str
+    status: Literal["running", "succeeded", "failed", "abandoned"]
+    started_at: datetime = Field(description="ISO 8601, UTC")
+    finished_at: datetime | None = Field(description="null while running and for an abandoned run")
+    duration_seconds: float | None
+    version: str | None = Field(description="code version: git describe, image build, or package version")
+    mode: str | None = Field(description="`local` or `spark-submit`")
+    error: str | None = Field(description="the run's one-line error")
+    args: dict[str, Any] = Field(description="the job's arguments (settings flags are under `settings`)")
+    settings: dict[str, Any] = Field(description="the settings that shape a run; never a credential")
+    stages: dict[str, float] = Field(description="wall time per stage, in seconds")
+    inputs: dict[str, Any] = Field(description="input fingerprints (dump URIs and sizes, export ids, ...)")
+    outputs: dict[str, RunOutput] = Field(description="per table (or object), rows written and version")
+
+
+class Runs(BaseModel):
+    runs: list[Run] = Field(description="newest first")

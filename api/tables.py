@@ -35,6 +35,10 @@ V = TypeVar("V")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+# The version recorded for an optional table that does not exist yet.
+MISSING = -1
+
+
 class DataUnavailableError(Exception):
     """A dataset cannot be served yet (table missing, empty, unreadable); the message says what to run."""
 
@@ -47,6 +51,8 @@ class Dataset(Generic[V]):
     tables: tuple[Table, ...]
     build: Callable[[Mapping[str, Any]], V]  # {table path: pyarrow.Table} -> view
     hint: str  # the command that produces the tables, quoted in 503 answers
+    # True: a table no job has written yet is an empty answer (`build` gets None), not a 503.
+    optional: bool = False
 
 
 @dataclass
@@ -107,6 +113,15 @@ class TableCache:
     def versions(self) -> dict[str, tuple[int, ...] | None]:
         return {name: state.versions for name, state in self._states.items()}
 
+    def table_versions(self) -> dict[str, int]:
+        """The Delta version each served table was last read at (tables not there yet left out)."""
+        out: dict[str, int] = {}
+        for name, state in self._states.items():
+            for table, version in zip(self._datasets[name].tables, state.versions or (), strict=False):
+                if version != MISSING:
+                    out[table.path] = version
+        return out
+
     def refresh(self, name: str) -> bool:
         """Check the dataset's table versions and rebuild its view if any changed; True if rebuilt.
 
@@ -143,7 +158,10 @@ class TableCache:
             return False
         started = time.perf_counter()
         try:
-            data = {t.path: self._reader.read(t, v) for t, v in zip(dataset.tables, versions, strict=True)}
+            data = {
+                t.path: None if v == MISSING else self._reader.read(t, v)
+                for t, v in zip(dataset.tables, versions, strict=True)
+            }
             view = dataset.build(data)
         except (
             DataUnavailableError
@@ -165,6 +183,8 @@ class TableCache:
 
     def _require_version(self, dataset: Dataset[Any], table: Table) -> int:
         version = self._reader.version(table)
+        if version is None and dataset.optional:
+            return MISSING
         if version is None:
             raise DataUnavailableError(
                 f"table {table.path} does not exist under LAKE_ROOT yet: run `{dataset.hint}`"

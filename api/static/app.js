@@ -132,5 +132,50 @@ async function loadTops() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  Promise.all([loadRepos(), loadWiki(), loadTops()]).then(() => { document.body.dataset.loaded = "true"; });
+  Promise.all([loadRepos(), loadWiki(), loadChanges(), loadTops(), loadRuns()]).then(() => { document.body.dataset.loaded = "true"; });
 });
+// --- data.gouv.fr: changes since the previous run ---
+async function loadChanges() {
+  try {
+    const data = await getJSON("/datagouv/changes");
+    document.getElementById("changes-dates").textContent = data.previous_run_date
+      ? `(${data.previous_run_date} → ${data.run_date})` : `(first run: ${data.run_date})`;
+    const row = (kind, items, text) => el("tr", { "data-change": kind },
+      el("td", {}, kind), el("td", { class: "num" }, fmt.format(items.length)),
+      el("td", {}, items.slice(0, 20).map(text).join(", ") + (items.length > 20 ? ", …" : "")));
+    document.querySelector("#changes-table tbody").replaceChildren(
+      row("added", data.added, (id) => id),
+      row("removed", data.removed, (id) => id),
+      row("changed", data.changed, (c) => `${c.dataset_id} (${c.fields.join(", ")})`));
+  } catch (err) { status("changes-status", err.message); }
+}
+
+// --- runs: the last run of each job (the run ledger) ---
+function duration(seconds) {
+  if (seconds == null) return "";
+  if (seconds < 90) return `${seconds.toFixed(1)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+async function loadRuns() {
+  try {
+    const data = await getJSON("/runs?limit=1000");
+    const last = new Map();
+    for (const run of data.runs) if (!last.has(run.job)) last.set(run.job, run);  // newest first
+    const now = Date.now();
+    const rows = [...last.values()].sort((a, b) => a.job.localeCompare(b.job)).map((r) => {
+      const ended = Date.parse(r.finished_at ?? r.started_at);
+      return el("tr", { "data-job": r.job, "data-status": r.status, class: `run-${r.status}` },
+        el("td", {}, r.job),
+        el("td", {}, r.status),
+        el("td", {}, r.started_at.replace("T", " ").slice(0, 19) + " UTC"),
+        el("td", { class: "num" }, duration(r.duration_seconds)),
+        el("td", { class: "num" }, `${duration(Math.max(0, (now - ended) / 1000))} ago`),
+        el("td", { class: "error-line" }, r.error ?? ""));
+    });
+    document.querySelector("#runs-table tbody").replaceChildren(...rows);
+    if (!rows.length) status("runs-status", "No run recorded yet.");
+  } catch (err) { status("runs-status", err.message); }
+}
+

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as sf
-from pyspark.sql import types as st
 
 from common.tables import DATAGOUV_TOP_FIELDS
 
@@ -71,7 +72,11 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 
 def mentions_mobility(*texts: str | None) -> bool:
-    """True when `mobilite` or `transport` occurs in any text once normalised (see `normalise`)."""
+    """True when `mobilite` or `transport` occurs in any text once normalised (see `normalise`).
+
+    The Python form of the matcher (Spark runs `mentions_mobility_column`); tests hold the two
+    to the same answers.
+    """
     for text in texts:
         if not text:
             continue
@@ -89,6 +94,149 @@ def mentions_mobility(*texts: str | None) -> bool:
     return False
 
 
+# --- the matcher as Spark column functions -------------------------------------------------------
+
+# Planes 0 and 1 hold every character whose image is empty or holds a keyword letter (a test
+# scans the other planes), so the tables below are built from 128k characters, not 1.1M.
+SCANNED_CODE_POINTS = 0x20000
+# What a complex character becomes in the folded text: never a keyword letter, so no keyword runs
+# through it. Its presence sends the text to the exact path (also when the text held it already).
+COMPLEX_MARK = "\uffff"
+
+
+@dataclass(frozen=True)
+class FoldTables:
+    """Arguments of Spark's `translate` and `rlike` that decide the match without Python.
+
+    `translate(text, fold_from, fold_to)` maps each character whose image is one keyword letter
+    to that letter, each complex character (image of several characters, one a keyword letter,
+    e.g. `™` -> `tm`) to COMPLEX_MARK, and deletes characters whose image is empty (combining
+    marks; `translate` deletes what `fold_to` has no counterpart for). Every other character
+    stays as it is and is not a keyword letter. So, for a text without complex characters, a
+    keyword occurs in `normalise(text)` exactly when it occurs in the folded text.
+
+    A text with complex characters is folded again keeping them (`keep_from`, `keep_to`) and
+    matched against `complex_regex` (Java syntax), which spells each keyword with, at each
+    place, the plain letter or a complex character whose image supplies the letters there: the
+    tail of its image may open the keyword, the whole image may sit inside it, the head of its
+    image may close it.
+    """
+
+    fold_from: str
+    fold_to: str
+    keep_from: str
+    keep_to: str
+    complex_regex: str
+
+
+def _images() -> dict[str, str]:
+    """`normalise(c)` for every character it changes (lower-case ASCII letters are their own)."""
+    images = {}
+    for cp in range(SCANNED_CODE_POINTS):
+        if 0xD800 <= cp <= 0xDFFF or (cp < 0x80 and not 0x41 <= cp <= 0x5A):
+            continue
+        char = chr(cp)
+        if (
+            unicodedata.combining(char)
+            or unicodedata.normalize("NFKD", char) != char
+            or char.casefold() != char
+        ):
+            images[char] = normalise(char)
+    return images
+
+
+def _java_class(chars: list[str]) -> str:
+    """A Java regex character class, runs of code points as ranges."""
+    points = sorted(ord(c) for c in chars)
+    parts = []
+    start = 0
+    while start < len(points):
+        end = start
+        while end + 1 < len(points) and points[end + 1] == points[end] + 1:
+            end += 1
+        first, last = points[start], points[end]
+        parts.append(f"\\x{{{first:X}}}" + (f"-\\x{{{last:X}}}" if last != first else ""))
+        start = end + 1
+    return "[" + "".join(parts) + "]"
+
+
+def _word_regex(word: str, complex_images: dict[str, str]) -> str:
+    """Where `word` occurs in a folded text that kept its complex characters (see FoldTables)."""
+
+    def chars(test: Callable[[str], bool]) -> str | None:
+        found = [c for c, image in complex_images.items() if test(image)]
+        return _java_class(found) if found else None
+
+    @functools.cache
+    def rest(done: int) -> str:
+        """The keyword from letter `done` on."""
+        if done == len(word):
+            return ""
+        alternatives = [re.escape(word[done]) + rest(done + 1)]
+        for end in range(done + 2, len(word)):
+            inside = chars(lambda image, piece=word[done:end]: image == piece)  # type: ignore[misc]
+            if inside:
+                alternatives.append(inside + rest(end))
+        closing = chars(lambda image, tail=word[done:]: image.startswith(tail))  # type: ignore[misc]
+        if closing:
+            alternatives.append(closing)
+        return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+    alternatives = []
+    whole = chars(lambda image: word in image)
+    if whole:
+        alternatives.append(whole)
+    alternatives.append(re.escape(word[0]) + rest(1))
+    for done in range(1, len(word)):
+        opening = chars(lambda image, head=word[:done]: image.endswith(head) and word not in image)  # type: ignore[misc]
+        if opening:
+            alternatives.append(opening + rest(done))
+    return "|".join(alternatives)
+
+
+@functools.cache
+def fold_tables() -> FoldTables:
+    """The tables, from this Python's `unicodedata` (the definition's); ~0.1 s, once per process."""
+    letters = set("".join(KEYWORDS))
+    single: list[tuple[str, str]] = []
+    ignorable: list[str] = []
+    complex_images: dict[str, str] = {}
+    for char, image in _images().items():
+        if image == "":
+            ignorable.append(char)
+        elif image in letters:
+            single.append((char, image))
+        elif letters.intersection(image):
+            complex_images[char] = image
+    to_letter = "".join(c for c, _ in single)
+    letters_to = "".join(image for _, image in single)
+    complex_chars = "".join(complex_images)
+    return FoldTables(
+        fold_from=to_letter + complex_chars + "".join(ignorable),
+        fold_to=letters_to + COMPLEX_MARK * len(complex_chars),
+        keep_from=to_letter + "".join(ignorable),
+        keep_to=letters_to,
+        complex_regex="|".join(_word_regex(word, complex_images) for word in KEYWORDS),
+    )
+
+
+def mentions_mobility_column(text: Column) -> Column:
+    """Spark's form of `mentions_mobility` for one text column: true or false, never null.
+
+    Column functions only (no Python worker): one `translate` pass folds the text, then byte
+    searches decide; only a text holding a complex character also takes a regex pass.
+    """
+    tables = fold_tables()
+    folded = sf.translate(text, tables.fold_from, tables.fold_to)
+    kept = sf.translate(text, tables.keep_from, tables.keep_to)
+    found = (
+        folded.contains(KEYWORDS[0])
+        | folded.contains(KEYWORDS[1])
+        | (folded.contains(COMPLEX_MARK) & kept.rlike(tables.complex_regex))
+    )
+    return sf.coalesce(found, sf.lit(False))
+
+
 def _col(name: str) -> Column:
     return sf.col(f"`{name}`")
 
@@ -103,8 +251,8 @@ def match_mobility(datasets: DataFrame) -> DataFrame:
 
     Needs `title`, `description`, `tags`; keeps every column as is.
     """
-    matcher = sf.udf(mentions_mobility, st.BooleanType(), useArrow=False)
-    return datasets.filter(matcher(*[_col(c) for c in MATCH_COLUMNS]))
+    found = [mentions_mobility_column(_col(c)) for c in MATCH_COLUMNS]
+    return datasets.filter(functools.reduce(lambda a, b: a | b, found))
 
 
 def top_organizations(organizations: DataFrame, n: int = TOP_N) -> DataFrame:

@@ -270,6 +270,10 @@ def test_read_only_and_unknown_paths(client: TestClient) -> None:
         "/wikipedia/days",
         "/wikipedia/days/{day}",
         "/datagouv/tops",
+        "/datagouv/changes",
+        "/runs",
+        "/runs/{run_id}",
+        "/metrics",
     }
     assert client.get("/docs").status_code == 200
 

@@ -39,6 +39,9 @@ def test_schema_lists_every_route(api_schema: Any) -> None:
         "GET /health",
         "GET /wikipedia/days",
         "GET /wikipedia/days/{day}",
+        "GET /metrics",
+        "GET /runs",
+        "GET /runs/{run_id}",
     ]
 
 

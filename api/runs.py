@@ -1,0 +1,72 @@
+"""The run ledger's view: each run's record (common.ledger), newest first, for /runs and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from api.tables import Dataset
+from common import tables
+from common.ledger import SUCCEEDED, latest_records
+
+RUN_FIELDS = (
+    "run_id",
+    "job",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "version",
+    "mode",
+    "error",
+    "args",
+    "settings",
+    "stages",
+    "inputs",
+    "outputs",
+)
+
+
+def _iso(value: Any) -> Any:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class RunsView:
+    runs: list[dict[str, Any]]  # the API's records, newest first
+    bodies: dict[str, bytes]  # run_id -> its record, encoded
+    last_success: dict[str, datetime]  # table path -> when the newest succeeded run writing it ended
+    last_success_by_job: dict[str, datetime]
+
+    def select(self, job: str | None, status: str | None, limit: int) -> bytes:
+        chosen = [
+            r
+            for r in self.runs
+            if (job is None or r["job"] == job) and (status is None or r["status"] == status)
+        ]
+        return orjson.dumps({"runs": chosen[:limit]})
+
+
+def build_runs(data: Mapping[str, Any]) -> RunsView:
+    """Collapse the ledger's log into one record per run; an absent ledger is no run at all."""
+    table = data[tables.OPS_RUNS.path]
+    records = [] if table is None else latest_records(table.to_pylist())
+    runs = [{name: _iso(record.get(name)) for name in RUN_FIELDS} for record in records]
+    last_success: dict[str, datetime] = {}
+    by_job: dict[str, datetime] = {}
+    for record in records:  # newest first: the first succeeded run seen per table wins
+        finished = record.get("finished_at")
+        if record["status"] != SUCCEEDED or not isinstance(finished, datetime):
+            continue
+        by_job.setdefault(record["job"], finished)
+        for path in record.get("outputs") or {}:
+            last_success.setdefault(path, finished)
+    return RunsView(runs, {r["run_id"]: orjson.dumps(r) for r in runs}, last_success, by_job)
+
+
+def datasets() -> list[Dataset[Any]]:
+    return [Dataset("runs", (tables.OPS_RUNS,), build_runs, "any job", optional=True)]
