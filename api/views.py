@@ -23,8 +23,6 @@ GITHUB_HINT = "python -m jobs.github_contributors --org ORG"
 WIKI_HINT = "python -m jobs.wikimedia_pageviews --start-date YYYY-MM-DD"
 DATAGOUV_HINT = "python -m jobs.datagouv_catalog"
 DEFAULT_WIKI = "enwiki"
-# Statuses of repositories the job could not read (404): left out, so the API answers 404 for them.
-GONE_STATUSES = frozenset({"not_found", "notfound", "404", "missing", "gone"})
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -108,7 +106,8 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
     org = str(org)
     listed: dict[str, dict[str, Any]] = {}
     for row in repos:
-        if row.get("org") != org or str(row.get("status") or "").lower() in GONE_STATUSES:
+        # A repository that answered 404 has no row (common.tables.REPO_GONE): the API answers 404.
+        if row.get("org") != org:
             continue
         name = str(row["repo"])
         if name not in listed or _newest(row.get("computed_at")) >= _newest(listed[name].get("computed_at")):

@@ -97,7 +97,7 @@ def monthly_rows(
 
 
 def repo_row(
-    org: str, repo: str, created: datetime, total: int, *, status: str = "ok", at: datetime = NOW
+    org: str, repo: str, created: datetime, total: int, *, status: str = tables.REPO_OK, at: datetime = NOW
 ) -> dict[str, Any]:
     return {
         "org": org,
@@ -136,9 +136,9 @@ def write_github(settings: Settings) -> None:
         tables.GITHUB_REPOSITORIES,
         REPOSITORIES,
         [
-            repo_row("acme", "beta", datetime(2023, 11, 2, 8, 30, tzinfo=UTC), 0),
+            # An empty repository (409): listed, with an all-zero series.
+            repo_row("acme", "beta", datetime(2023, 11, 2, 8, 30, tzinfo=UTC), 0, status=tables.REPO_EMPTY),
             repo_row("acme", "alpha", datetime(2023, 1, 15, 10, 0, 5, tzinfo=UTC), 10),
-            repo_row("acme", "gone", datetime(2022, 5, 1, tzinfo=UTC), 0, status="not_found"),
             repo_row("oldorg", "legacy", datetime(2020, 1, 1, tzinfo=UTC), 1, at=EARLIER),
         ],
     )
