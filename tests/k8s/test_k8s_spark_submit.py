@@ -1,6 +1,8 @@
 """One job through `spark-submit`, exactly as the operator would start it: the rendered
 SparkApplication's mainApplicationFile (mapped back through the Dockerfile) and arguments, the
-rendered ConfigMap as the environment, on the GitHub emulator, local master."""
+rendered ConfigMap as the environment, on the GitHub emulator, submitted to the standalone
+cluster of scripts/cluster.sh (executors in other JVMs, without the checkout), the lake on MinIO.
+The jars go with `--jars`, which is what $SPARK_HOME/jars is to the image."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.support import Cluster, cluster
+from tests.conftest import MINIO_ENDPOINT, MINIO_PASSWORD, MINIO_USER
 from tests.k8s.k8s_support import REPO, Stage, image_path_to_repo, of_kind, parse_dockerfile, render, stage
 
-pytestmark = [pytest.mark.k8s, pytest.mark.e2e]
+pytestmark = [pytest.mark.k8s, pytest.mark.e2e, pytest.mark.cluster]
+__all__ = ["cluster"]
 
 ORG = "k8s-e2e-org"
 RUN_DATE = "2026-11-18"
@@ -24,13 +29,13 @@ RUN_DATE = "2026-11-18"
 CLUSTER_ONLY = ("spark.pyspark.", "spark.kubernetes.", "spark.jars.ivy")
 
 
-def _rendered_github_app(lake: Path, api_url: str) -> tuple[dict[str, Any], dict[str, str]]:
+def _rendered_github_app(lake: str, api_url: str) -> tuple[dict[str, Any], dict[str, str]]:
     docs = render(
         [],
         {
             "jobs.github.args.org": ORG,
             "jobs.github.args.runDate": RUN_DATE,
-            "settings.LAKE_ROOT": str(lake),
+            "settings.LAKE_ROOT": lake,
             "settings.GITHUB_API_URL": api_url,
         },
     )
@@ -39,63 +44,84 @@ def _rendered_github_app(lake: Path, api_url: str) -> tuple[dict[str, Any], dict
     return app["spec"], config["data"]
 
 
-def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(tmp_path: Path) -> None:
+def _submit(
+    cluster: Cluster, tmp_path: Path, lake: str, api_url: str, *, ship_jars: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """spark-submit of the rendered github SparkApplication to the cluster."""
+    spark_submit = Path(sys.executable).with_name("spark-submit")
+    assert spark_submit.is_file(), f"{spark_submit} missing (it ships with the pyspark wheel in .venv)"
+    jars = sorted(str(p) for p in (REPO / "jars").glob("*.jar"))
+    assert jars, "jars/ is empty: run `make setup`"
+    spec, settings = _rendered_github_app(lake, api_url)
+    _, stages = parse_dockerfile()
+    main_file = image_path_to_repo(
+        spec["mainApplicationFile"].removeprefix("local://"), stage(stages, "spark")
+    )
+    assert main_file is not None and main_file.is_file()
+    assert spec["arguments"] == ["--org", ORG, "--run-date", RUN_DATE]
+
+    conf = {k: v for k, v in spec["sparkConf"].items() if not k.startswith(CLUSTER_ONLY)}
+    conf.update({"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"})
+    # The driver has the jars on its class path either way; without --jars the executors do not.
+    jar_flags = ["--jars", ",".join(jars)] if ship_jars else ["--driver-class-path", ":".join(jars)]
+    command = [str(spark_submit), "--master", cluster.master, "--driver-memory", "1g", *jar_flags]
+    for key, value in sorted(conf.items()):
+        command += ["--conf", f"{key}={value}"]
+    command += [str(main_file), *spec["arguments"]]
+
+    # The pod's environment: the ConfigMap (envFrom), the lake's credentials (the Secret).
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_", "GITHUB_", "LAKE_"))
+    }
+    env.update(settings)
+    env.update(
+        {
+            "S3_ENDPOINT_URL": cluster.s3_endpoint_url,
+            "AWS_ACCESS_KEY_ID": MINIO_USER,
+            "AWS_SECRET_ACCESS_KEY": MINIO_PASSWORD,
+        }
+    )
+    # ...and the image's own ENV (PYTHONPATH=/opt/app), mapped back to the repository through the
+    # Dockerfile's COPY layout: the driver's; the executors get the code from the factory.
+    env["PYTHONPATH"] = _image_pythonpath_in_repo(stage(stages, "spark"))
+    env.update(
+        {
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "GITHUB_PROGRESS_SECONDS": "60",
+        }
+    )
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _storage() -> dict[str, str]:
+    from common.settings import load_settings
+    from common.storage import delta_storage_options
+
+    return delta_storage_options(
+        load_settings(
+            lake_root="s3a://lake-tests/x",
+            s3_endpoint_url=MINIO_ENDPOINT,
+            aws_access_key_id=MINIO_USER,
+            aws_secret_access_key=MINIO_PASSWORD,
+        )
+    )
+
+
+def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(
+    cluster: Cluster, tmp_path: Path, unique_name: str
+) -> None:
     if not (REPO / "jobs" / "github_contributors" / "__main__.py").is_file():
         pytest.skip("jobs/github_contributors is not there yet")
     from emulators.github import start
     from emulators.github_data import expected_series, generate_org
 
-    spark_submit = Path(sys.executable).with_name("spark-submit")
-    assert spark_submit.is_file(), f"{spark_submit} missing (it ships with the pyspark wheel in .venv)"
-    jars = sorted(str(p) for p in (REPO / "jars").glob("*.jar"))
-    assert jars, "jars/ is empty: run `make setup`"
-
     data = tmp_path / "github"
     generate_org(data, ORG, repos=5, commits=150, seed=11)
-    server = start(data)
+    server = start(data, host=cluster.service_host)
+    lake = f"s3a://lake-tests/{unique_name}"
     try:
-        lake = tmp_path / "lake"
-        spec, settings = _rendered_github_app(lake, server.url)
-        _, stages = parse_dockerfile()
-        main_file = image_path_to_repo(
-            spec["mainApplicationFile"].removeprefix("local://"), stage(stages, "spark")
-        )
-        assert main_file is not None and main_file.is_file()
-        assert spec["arguments"] == ["--org", ORG, "--run-date", RUN_DATE]
-
-        conf = {k: v for k, v in spec["sparkConf"].items() if not k.startswith(CLUSTER_ONLY)}
-        conf.update({"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"})
-        command = [
-            str(spark_submit),
-            "--master",
-            "local[2]",
-            "--driver-memory",
-            "1g",
-            "--jars",
-            ",".join(jars),
-        ]
-        for key, value in sorted(conf.items()):
-            command += ["--conf", f"{key}={value}"]
-        command += [str(main_file), *spec["arguments"]]
-
-        # The pod's environment: the ConfigMap (envFrom); no secrets are needed by the emulator.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PYSPARK_", "SPARK_", "GITHUB_", "LAKE_"))
-        }
-        env.update(settings)
-        # ...and the image's own ENV (PYTHONPATH=/opt/app: executors unpickle jobs.* functions),
-        # mapped back to the repository through the Dockerfile's COPY layout.
-        env["PYTHONPATH"] = _image_pythonpath_in_repo(stage(stages, "spark"))
-        env.update(
-            {
-                "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable,
-                "GITHUB_PROGRESS_SECONDS": "60",
-            }
-        )
-        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        proc = _submit(cluster, tmp_path, lake, server.url)
         assert proc.returncode == 0, (
             f"spark-submit failed ({proc.returncode}):\n{_python_errors(proc.stderr)}"
         )
@@ -104,8 +130,8 @@ def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(tmp_pa
 
     from deltalake import DeltaTable
 
-    table = DeltaTable(str(lake / "github" / "new_contributors_monthly")).to_pyarrow_table()
-    rows = table.to_pylist()
+    uri = f"s3://lake-tests/{unique_name}/github/new_contributors_monthly"
+    rows = DeltaTable(uri, storage_options=_storage()).to_pyarrow_table().to_pylist()
     got: dict[str, list[tuple[str, int, int]]] = {}
     for row in sorted(rows, key=lambda r: (r["repo"], r["month"])):
         assert row["org"] == ORG
@@ -113,6 +139,38 @@ def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(tmp_pa
             (row["month"], int(row["new_contributors"]), int(row["total_contributors"]))
         )
     assert got == expected_series(data, ORG, date.fromisoformat(RUN_DATE))
+
+
+def test_executors_without_the_jars_fail_in_one_line_naming_the_class(
+    cluster: Cluster, tmp_path: Path, unique_name: str
+) -> None:
+    """The jars on the driver only: the executors' S3A write cannot load its class; the error line
+    says so (not `An error occurred while calling o134.save`), and no gold table is published."""
+    from emulators.github import start
+    from emulators.github_data import generate_org
+
+    data = tmp_path / "github"
+    generate_org(data, ORG, repos=2, commits=40, seed=3)
+    server = start(data, host=cluster.service_host)
+    lake = f"s3a://lake-tests/{unique_name}"
+    try:
+        proc = _submit(cluster, tmp_path, lake, server.url, ship_jars=False)
+    finally:
+        server.stop()
+    assert proc.returncode == 1, _python_errors(proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("github_contributors: error:")]
+    assert len(lines) == 1, _python_errors(proc.stderr)
+    assert "ClassNotFoundException" in lines[0] and "An error occurred" not in lines[0], lines[0]
+
+    from common.settings import load_settings
+    from common.storage import s3_client
+
+    reader = load_settings(
+        s3_endpoint_url=MINIO_ENDPOINT, aws_access_key_id=MINIO_USER, aws_secret_access_key=MINIO_PASSWORD
+    )
+    prefix = f"{unique_name}/github/new_contributors_monthly/"
+    listed = s3_client(reader).list_objects_v2(Bucket="lake-tests", Prefix=prefix)
+    assert listed.get("KeyCount", 0) == 0
 
 
 def _python_errors(stderr: str) -> str:
