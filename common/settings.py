@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     spark_master: str | None = None
     spark_driver_memory: str = "2g"
+    # Tests and drills only: `<job>.<defect>` plants that defect in the job's gold rows just before
+    # its quality gates audit them (common.gates), proving a bad publish is stopped.
+    quality_fault: str | None = None
     # Automation accounts of type User (so neither `author.type == Bot` nor a `[bot]` suffix
     # tells): big organizations' merge, CI and sync robots.
     github_bot_logins: str = DEFAULT_BOT_LOGINS
