@@ -18,7 +18,10 @@ pytestmark = pytest.mark.unit
 RUN = date(2024, 3, 15)
 SERIES = "org string, repo string, month string, new_contributors long, total_contributors long"
 REPOS = "org string, repo string, created_at timestamp"
-COMMITS = "org string, repo string, author_login string, author_email string, author_name string, author_date timestamp"
+COMMITS = (
+    "org string, repo string, author_login string, author_email string, author_name string, "
+    "author_date timestamp"
+)
 
 
 def _series(spark: Any, rows: list[tuple[str, str, int, int]]) -> Any:
@@ -27,7 +30,9 @@ def _series(spark: Any, rows: list[tuple[str, str, int, int]]) -> Any:
 
 def _good(spark: Any) -> tuple[Any, Any, Any]:
     series = _series(spark, [("a", "2024-01", 2, 2), ("a", "2024-02", 0, 2), ("a", "2024-03", 1, 3)])
-    repos = spark.createDataFrame([("o", "a", datetime(2024, 1, 9)), ("o", "late", datetime(2024, 6, 1))], REPOS)
+    repos = spark.createDataFrame(
+        [("o", "a", datetime(2024, 1, 9)), ("o", "late", datetime(2024, 6, 1))], REPOS
+    )
     commits = spark.createDataFrame(
         [
             ("o", "a", "Ann", None, None, datetime(2024, 1, 2)),
@@ -90,15 +95,23 @@ D1, D2 = date(2024, 1, 1), date(2024, 1, 2)
 
 def _wiki(spark: Any) -> tuple[Any, Any, Any]:
     summary = spark.createDataFrame(
-        [("enwiki", D1, 24, True, "A", 90, "Z", 1, 3), ("enwiki", D2, 23, False, None, None, None, None, None)],
+        [
+            ("enwiki", D1, 24, True, "A", 90, "Z", 1, 3),
+            ("enwiki", D2, 23, False, None, None, None, None, None),
+        ],
         SUMMARY,
     )
     top = spark.createDataFrame(
-        [("enwiki", D1, 1, "Cats", 50, 2), ("enwiki", D1, 2, "Dogs", 50, 1), ("enwiki", D1, 3, "Birds", 7, 1)],
+        [
+            ("enwiki", D1, 1, "Cats", 50, 2),
+            ("enwiki", D1, 2, "Dogs", 50, 1),
+            ("enwiki", D1, 3, "Birds", 7, 1),
+        ],
         TOP,
     )
     members = spark.createDataFrame(
-        [("A", "Cats", False), ("B", "Dogs", False), ("C", "Birds", False), ("A", "Hidden_stubs", True)], MEMBERS
+        [("A", "Cats", False), ("B", "Dogs", False), ("C", "Birds", False), ("A", "Hidden_stubs", True)],
+        MEMBERS,
     )
     return summary, top, members
 
@@ -153,7 +166,7 @@ def test_datagouv_gates_name_each_defect(spark: Any) -> None:
     assert datagouv.datasets_in_export(planted, matching) == Violation(
         "every Mongo document's dataset is in the CSV", 1, ("planted-unknown-dataset",)
     )
-    many, matching31 = _tops(spark, orgs=31)
+    many, _ = _tops(spark, orgs=31)
     found = datagouv.at_most_top_n_organizations(many)
     assert found is not None and found.count == 31
     fractional = tops.withColumn("dataset_followers", tops["dataset_followers"] + 0.5)
