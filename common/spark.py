@@ -40,6 +40,12 @@ PROJECT_PACKAGES = ("common", "jobs")
 EXECUTOR_WAIT_SECONDS = 90.0
 
 
+# A JVM takes its default locale and charset from LC_ALL/LANG: Spark's lower() and upper() follow
+# that locale (a Turkish one lower-cases "I" to dotless "ı"), and Java 17 reads the C locale's
+# charset as ASCII. Pinned on the driver and the executors, so no answer depends on the machine's.
+JVM_LOCALE_OPTIONS = "-Duser.language=en -Duser.country=US -Dfile.encoding=UTF-8"
+
+
 def jars_dir() -> Path:
     return Path(os.environ.get("SPARK_JARS_DIR", PROJECT_ROOT / "jars"))
 
@@ -96,6 +102,7 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Tables the API reads with delta-rs stay on features it supports.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        "spark.executor.extraJavaOptions": JVM_LOCALE_OPTIONS,
         **s3a_conf(settings),
     }
     master = settings.spark_master or "local[*]"
@@ -118,7 +125,9 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
                 "spark.sql.shuffle.partitions": str(max(4, cores * 2)),
                 "spark.ui.enabled": os.environ.get("SPARK_UI_ENABLED", "false"),
                 "spark.ui.showConsoleProgress": "false",
-                "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF}",
+                "spark.driver.extraJavaOptions": (
+                    f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF} {JVM_LOCALE_OPTIONS}"
+                ),
             }
         )
         if standalone(master):

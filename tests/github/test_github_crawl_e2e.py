@@ -38,6 +38,17 @@ def series_of(spark: Any, settings: Settings, org: str) -> dict[str, list[tuple[
     return out
 
 
+def gold_created_at(spark: Any, settings: Settings) -> dict[str, str]:
+    """`created_at` of github/repositories as UTC text (the session's zone is UTC)."""
+    rows = (
+        spark.read.format("delta")
+        .load(lake_path(settings, "github/repositories"))
+        .selectExpr("repo", "date_format(created_at, \"yyyy-MM-dd'T'HH:mm:ss'Z'\") AS created_at")
+        .collect()
+    )
+    return {row["repo"]: row["created_at"] for row in rows}
+
+
 def commit_count(spark: Any, settings: Settings, org: str) -> tuple[int, int]:
     df = spark.read.format("delta").load(lake_path(settings, "github/commits")).where(f"org = '{org}'")
     return df.count(), df.select("repo", "sha").distinct().count()
@@ -81,6 +92,9 @@ def test_crawl_with_faults_then_304_recrawl_then_new_commits(
     gold = spark.read.format("delta").load(lake_path(settings, "github/repositories")).collect()
     assert sorted(r["repo"] for r in gold) == sorted(n for n, r in repos.items() if r["status"] != "gone")
     assert {r["repo"]: r["status"] for r in gold}["alpha"] == "empty"
+    # The listing's instants exactly, whatever the machine's zone (CI runs this file far from UTC).
+    stamps = gold_created_at(spark, settings)
+    assert stamps == {n: r["created_at"] for n, r in repos.items() if r["status"] != "gone"}
 
     # Nothing new: one conditional request per repository, every commits answer a 304 (or 409/404).
     server.set_faults(error_rate=0.0, drop_rate=0.0, secondary_rate=0.0)

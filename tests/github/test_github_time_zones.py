@@ -4,7 +4,7 @@ A repository created at 00:30 UTC on the 1st of a month, another at 23:30 UTC on
 a month, commits at both edges: a local-time reading anywhere (Python, the JVM, Spark) moves one
 of them into the next or the previous month. The job runs in this process (whatever zone the
 suite runs in; CI runs it under Pacific/Auckland and America/Los_Angeles too) and as a subprocess
-under zones far from UTC; the gold tables are read with delta-rs (no Spark session zone involved)
+under zones far from UTC and other locales; the gold tables are read with delta-rs (no Spark session zone involved)
 and the API answers are checked byte for byte.
 """
 
@@ -219,24 +219,23 @@ def test_month_edges_in_this_process(
     check_api(settings.lake_root, dict(os.environ))
 
 
+# Far from UTC on both sides; the C locale; and a JVM whose default locale is Turkish (what
+# LC_ALL=tr_TR.UTF-8 gives it where that locale is installed), which lower-cases "I" to "ı".
+ZONES = {
+    "auckland-tr": {"TZ": "Pacific/Auckland", "JAVA_TOOL_OPTIONS": "-Duser.language=tr -Duser.country=TR"},
+    "la-c": {"TZ": "America/Los_Angeles", "LC_ALL": "C"},
+}
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize(
-    ("zone", "lc_all"), [("Pacific/Auckland", None), ("America/Los_Angeles", "C")], ids=["auckland", "la-c"]
-)
+@pytest.mark.parametrize("machine", list(ZONES.values()), ids=list(ZONES))
 def test_month_edges_cli_far_from_utc(
-    server: emulator.EmulatorServer, tmp_path: Path, zone: str, lc_all: str | None
+    server: emulator.EmulatorServer, tmp_path: Path, machine: dict[str, str]
 ) -> None:
-    """The CLI, its JVM and the API each in a process whose zone (and locale) is far from UTC."""
+    """The CLI, its JVM and the API each in a process whose zone and locale are far from UTC's."""
     lake = str(tmp_path / "lake")
-    env = {
-        **os.environ,
-        "TZ": zone,
-        "GITHUB_API_URL": server.url,
-        "LAKE_ROOT": lake,
-    }
-    env.pop("GITHUB_TOKEN", None)
-    if lc_all is not None:
-        env["LC_ALL"] = lc_all
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "JAVA_TOOL_OPTIONS")}
+    env.update({"GITHUB_API_URL": server.url, "LAKE_ROOT": lake, **machine})
     started = _now()
     done = subprocess.run(
         [sys.executable, "-m", "jobs.github_contributors", "--org", ORG, "--run-date", RUN_DATE.isoformat()],
