@@ -202,3 +202,4 @@ def test_the_jobs_spark_dump_reader_agrees_on_the_real_dumps(
     message = str(info.value)
     assert "\n" not in message and len(message) < 300
     assert "not terminated" in message or "truncated" in message
+    assert "dewiki-20240901-linktarget.sql.gz" in message  # names the file
