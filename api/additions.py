@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from api.tables import Dataset, DataUnavailableError
-from api.views import DATAGOUV_HINT, GITHUB_HINT, WIKI_HINT, _iso_utc, _newest, _rows
+from api.views import DATAGOUV_HINT, GITHUB_HINT, WIKI_HINT, _day, _iso_utc, _newest, _rows
 from common import tables
 
 # --- GitHub: contributors ---
@@ -53,6 +53,86 @@ def build_contributors(data: Mapping[str, Any]) -> ContributorsView:
     return ContributorsView(bodies)
 
 
+# --- data.gouv.fr: changes since the previous run date ---
+
+
+@dataclass(frozen=True)
+class ChangesView:
+    latest: str
+    bodies: dict[str, bytes]  # run_date -> answer
+
+
+def build_changes(data: Mapping[str, Any]) -> ChangesView:
+    runs = _rows(data[tables.DATAGOUV_CHANGE_RUNS.path])
+    if not runs:
+        raise DataUnavailableError(f"no data.gouv.fr run yet: run `{DATAGOUV_HINT}`")
+    lists: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"added": [], "removed": [], "changed": []})
+    for row in _rows(data[tables.DATAGOUV_CHANGES.path]):
+        change, dataset_id = str(row["change"]), str(row["dataset_id"])
+        entry: Any = {"dataset_id": dataset_id, "fields": list(row.get("fields") or [])}
+        lists[_day(row["run_date"])][change].append(dataset_id if change != "changed" else entry)
+    bodies = {}
+    for run in runs:
+        run_date = _day(run["run_date"])
+        found = lists[run_date]
+        previous = run.get("previous_run_date")
+        bodies[run_date] = orjson.dumps(
+            {
+                "run_date": run_date,
+                "previous_run_date": None if previous is None else _day(previous),
+                "added": sorted(found["added"]),
+                "removed": sorted(found["removed"]),
+                "changed": sorted(found["changed"], key=lambda c: c["dataset_id"]),
+            }
+        )
+    return ChangesView(max(bodies), bodies)
+
+
+# --- Wikipedia: the day's top articles and their flags ---
+
+SERVED_TOP = 25
+NO_TOP = b',"top":[],"most_requested_unflagged":null'
+
+
+@dataclass(frozen=True)
+class WikiTopView:
+    extras: dict[tuple[str, str], bytes]  # (wiki, day) -> `,"top":[...],"most_requested_unflagged":...`
+
+    def extend(self, wiki: str, day: str, body: bytes) -> bytes:
+        """The day's answer (a JSON object) with the two keys added before its closing brace."""
+        return body[:-1] + self.extras.get((wiki, day), NO_TOP) + b"}"
+
+
+def _share(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def build_wiki_top(data: Mapping[str, Any]) -> WikiTopView:
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in _rows(data[tables.WIKI_TOP_ARTICLES.path]):
+        grouped[(str(row["wiki"]), _day(row["day"]))].append(row)
+    extras = {}
+    for key, rows in grouped.items():
+        rows.sort(key=lambda r: int(r["rank"]))
+        top = [
+            {
+                "rank": int(r["rank"]),
+                "title": r["title"],
+                "views": int(r["views"] or 0),
+                "mobile_share": _share(r.get("mobile_share")),
+                "peak_hour_share": _share(r.get("peak_hour_share")),
+                "flags": list(r.get("flags") or []),
+            }
+            for r in rows[:SERVED_TOP]
+        ]
+        clean = next((r for r in rows if not r.get("flags")), None)
+        unflagged = None if clean is None else {"title": clean["title"], "views": int(clean["views"] or 0)}
+        extras[key] = (
+            b',"top":' + orjson.dumps(top) + b',"most_requested_unflagged":' + orjson.dumps(unflagged)
+        )
+    return WikiTopView(extras)
+
+
 def datasets(github_org: str | None) -> list[Dataset[Any]]:
     """The additions' datasets, served beside `api.views.datasets`."""
     github_hint = (
@@ -60,7 +140,11 @@ def datasets(github_org: str | None) -> list[Dataset[Any]]:
     )
     return [
         Dataset("github_contributors", (tables.GITHUB_CONTRIBUTORS,), build_contributors, github_hint),
+        Dataset(
+            "datagouv_changes",
+            (tables.DATAGOUV_CHANGE_RUNS, tables.DATAGOUV_CHANGES),
+            build_changes,
+            DATAGOUV_HINT,
+        ),
+        Dataset("wikipedia_top", (tables.WIKI_TOP_ARTICLES,), build_wiki_top, WIKI_HINT),
     ]
-
-
-__all__ = ["DATAGOUV_HINT", "WIKI_HINT", "ContributorsView", "DataUnavailableError", "datasets"]

@@ -73,6 +73,15 @@ class TopCategory(BaseModel):
     articles: int
 
 
+class TopArticle(BaseModel):
+    rank: int
+    title: str
+    views: int
+    mobile_share: float | None = Field(description="en.m views / all views, from the hourly files")
+    peak_hour_share: float | None = Field(description="share of the day's views in its busiest hour")
+    flags: list[str] = Field(description="peak_hour, mobile_share, spike: the thresholds crossed")
+
+
 class WikiDay(BaseModel):
     day: str
     wiki: str
@@ -81,6 +90,12 @@ class WikiDay(BaseModel):
     most_requested: MostRequested | None
     least_requested: LeastRequested | None
     top_categories: list[TopCategory]
+    top: list[TopArticle] | None = Field(
+        default=None, description="the day's 25 most requested articles and their traffic flags"
+    )
+    most_requested_unflagged: MostRequested | None = Field(
+        default=None, description="the most requested article without a flag"
+    )
 
 
 class Dataset(BaseModel):
@@ -92,11 +107,6 @@ class Dataset(BaseModel):
     organization_followers: int | None
 
 
-class Tops(BaseModel):
-    run_date: str
-    datasets: list[Dataset] = Field(
-        description="by organization followers, then dataset followers (both descending), then dataset_id"
-    )
 class ChangedDataset(BaseModel):
     dataset_id: str
     fields: list[str] = Field(description="which of title, organization, followers changed")
@@ -110,6 +120,11 @@ class Changes(BaseModel):
     changed: list[ChangedDataset]
 
 
+class Tops(BaseModel):
+    run_date: str
+    datasets: list[Dataset] = Field(
+        description="by organization followers, then dataset followers (both descending), then dataset_id"
+    )
 
 
 class RunOutput(BaseModel):

@@ -33,6 +33,41 @@ MONTHLY = pa.schema(
         ("new_contributors", pa.int64()),
         ("total_contributors", pa.int64()),
         ("computed_at", TS),
+        # The bots/identities additions (docs/contract.md 6.3): here every contributor is human.
+        ("new_humans", pa.int64()),
+        ("new_bots", pa.int64()),
+        ("new_humans_merged", pa.int64()),
+    ]
+)
+CONTRIBUTORS = pa.schema(
+    [
+        ("org", pa.string()),
+        ("repo", pa.string()),
+        ("identity", pa.string()),
+        ("kind", pa.string()),
+        ("first_commit_at", TS),
+        ("commits", pa.int64()),
+        ("merged_identity", pa.string()),
+        ("computed_at", TS),
+    ]
+)
+CHANGE_RUNS = pa.schema(
+    [
+        ("run_date", pa.string()),
+        ("previous_run_date", pa.string()),
+        ("matching", pa.int64()),
+        ("added", pa.int64()),
+        ("removed", pa.int64()),
+        ("changed", pa.int64()),
+    ]
+)
+CHANGES = pa.schema(
+    [
+        ("run_date", pa.string()),
+        ("previous_run_date", pa.string()),
+        ("dataset_id", pa.string()),
+        ("change", pa.string()),
+        ("fields", pa.list_(pa.string())),
     ]
 )
 SUMMARY = pa.schema(
@@ -91,6 +126,9 @@ def monthly_rows(
                 "new_contributors": new,
                 "total_contributors": total,
                 "computed_at": at,
+                "new_humans": new,
+                "new_bots": 0,
+                "new_humans_merged": new,
             }
         )
     return rows
@@ -150,6 +188,25 @@ def write_github(settings: Settings) -> None:
             *monthly_rows("acme", "alpha", ALPHA),
             *monthly_rows("acme", "beta", [("2023-11", 0), ("2023-12", 0), ("2024-01", 0)]),
             *monthly_rows("oldorg", "legacy", [("2020-01", 1)], at=EARLIER),
+        ],
+    )
+    first = datetime(2023, 1, 20, 9, 0, tzinfo=UTC)
+    write(
+        settings,
+        tables.GITHUB_CONTRIBUTORS,
+        CONTRIBUTORS,
+        [
+            {
+                "org": "acme",
+                "repo": "alpha",
+                "identity": who,
+                "kind": "human",
+                "first_commit_at": first,
+                "commits": 1,
+                "merged_identity": who,
+                "computed_at": NOW,
+            }
+            for who in ("ann", "bob@corp.com")
         ],
     )
 
@@ -253,6 +310,41 @@ def write_datagouv(settings: Settings) -> None:
             tops_row("2024-05-08", "d2", 7, "RATP", 800),
             tops_row("2024-05-08", "d1", 5, "SNCF", 1000),
             tops_row("2024-05-08", "d0", 9, "SNCF", 1000),
+        ],
+    )
+    write(
+        settings,
+        tables.DATAGOUV_CHANGE_RUNS,
+        CHANGE_RUNS,
+        [
+            {
+                "run_date": "2024-05-01",
+                "previous_run_date": None,
+                "matching": 1,
+                "added": 1,
+                "removed": 0,
+                "changed": 0,
+            },
+            {
+                "run_date": "2024-05-08",
+                "previous_run_date": "2024-05-01",
+                "matching": 4,
+                "added": 3,
+                "removed": 0,
+                "changed": 0,
+            },
+        ],
+    )
+    write(
+        settings,
+        tables.DATAGOUV_CHANGES,
+        CHANGES,
+        [
+            {"run_date": d, "previous_run_date": p, "dataset_id": i, "change": "added", "fields": []}
+            for d, p, i in [
+                ("2024-05-01", None, "d1"),
+                *[("2024-05-08", "2024-05-01", i) for i in ("d0", "d2", "d3")],
+            ]
         ],
     )
 

@@ -8,30 +8,45 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ViewsDep
-from api.models import Tops
+from api.models import Changes, Tops
 from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
 
 router = APIRouter(prefix="/datagouv", tags=["datagouv"])
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-@router.get("/tops", response_model=Tops, responses={**NOT_FOUND, **UNAVAILABLE})
-async def tops(
-    views: ViewsDep,
-    run_date: Annotated[
-        str | None, Query(pattern=DATE, description="YYYY-MM-DD; the latest run date by default")
-    ] = None,
-) -> JSONBytes:
-    if run_date is None:
-        view = views.datagouv()
-        return JSONBytes(view.bodies[view.latest])
+RunDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD; the latest run date by default")]
+
+
+def _valid(run_date: str) -> None:
     try:
         date.fromisoformat(run_date)
     except ValueError:
         raise HTTPException(
             status_code=422, detail=f"'{run_date}' is not a valid date (YYYY-MM-DD)"
         ) from None
+
+
+@router.get("/tops", response_model=Tops, responses={**NOT_FOUND, **UNAVAILABLE})
+async def tops(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
+    if run_date is None:
+        view = views.datagouv()
+        return JSONBytes(view.bodies[view.latest])
+    _valid(run_date)
     body = views.datagouv().bodies.get(run_date)
+    if body is None:
+        raise HTTPException(status_code=404, detail=f"no data.gouv.fr run on {run_date}")
+    return JSONBytes(body)
+
+
+@router.get("/changes", response_model=Changes, responses={**NOT_FOUND, **UNAVAILABLE})
+async def changes(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
+    """Datasets added, removed and changed (title, organization, followers) since the previous run date."""
+    if run_date is None:
+        view = views.datagouv_changes()
+        return JSONBytes(view.bodies[view.latest])
+    _valid(run_date)
+    body = views.datagouv_changes().bodies.get(run_date)
     if body is None:
         raise HTTPException(status_code=404, detail=f"no data.gouv.fr run on {run_date}")
     return JSONBytes(body)

@@ -48,4 +48,5 @@ async def get_day(
     body = view.day_body.get((chosen, day))
     if body is None:
         raise HTTPException(status_code=404, detail=f"day {day} not computed for {chosen}")
-    return JSONBytes(body)
+    top = views.wiki_top()
+    return JSONBytes(body if top is None else top.extend(chosen, day, body))

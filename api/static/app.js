@@ -28,8 +28,15 @@ function plural(count, word) { return `${fmt.format(count)} ${word}${count === 1
 function status(id, message) { document.getElementById(id).textContent = message || ""; }
 
 // --- GitHub ---
+// "humans only" asks for the series without bots (?exclude_bots=true): same shape, human counts.
+function humansOnly() { return document.getElementById("kind-select").value === "humans"; }
+
 async function loadRepos() {
   try {
+    document.getElementById("kind-select").addEventListener("change", () => {
+      const select = document.getElementById("repo-select");
+      if (select.value) showRepo(select.value);
+    });
     const data = await getJSON("/github/repos");
     document.getElementById("github-org").textContent = `(${data.org})`;
     const select = document.getElementById("repo-select");
@@ -50,7 +57,10 @@ async function showRepo(repo) {
   const canvas = document.getElementById("contributors-chart");
   canvas.dataset.ready = "false";
   try {
-    const data = await getJSON(`/github/repos/${encodeURIComponent(repo)}/new-contributors`);
+    const humans = humansOnly();
+    const query = humans ? "?exclude_bots=true" : "";
+    const data = await getJSON(`/github/repos/${encodeURIComponent(repo)}/new-contributors${query}`);
+    const who = humans ? "human contributors" : "contributors";
     status("github-status", "");
     const months = data.months;
     const last = months.length ? months[months.length - 1].total_contributors : 0;
@@ -64,9 +74,9 @@ async function showRepo(repo) {
       data: {
         labels: months.map((m) => m.month),
         datasets: [
-          { type: "bar", label: "new contributors", data: months.map((m) => m.new_contributors),
+          { type: "bar", label: `new ${who}`, data: months.map((m) => m.new_contributors),
             backgroundColor: "rgba(37, 99, 235, 0.65)", yAxisID: "y", order: 2 },
-          { type: "line", label: "total contributors (cumulative)", data: months.map((m) => m.total_contributors),
+          { type: "line", label: `total ${who} (cumulative)`, data: months.map((m) => m.total_contributors),
             borderColor: "#f97316", backgroundColor: "#f97316", pointRadius: 2, cubicInterpolationMode: "monotone",
             yAxisID: "y1", order: 1 },
         ],
@@ -85,6 +95,7 @@ async function showRepo(repo) {
     if (chart) chart.destroy();
     chart = new Chart(canvas, config);
     canvas.dataset.repo = data.repo;
+    canvas.dataset.kind = humans ? "humans" : "all";
     canvas.dataset.points = String(chart.data.labels.length);
     canvas.dataset.ready = "true";
   } catch (err) { status("github-status", err.message); }
@@ -97,6 +108,20 @@ function article(entry, withTies) {
   return el("span", {}, text);
 }
 
+// The most requested article, marked when the day's top flags it, with the best unflagged one.
+function mostRequested(day) {
+  const cell = el("span", {}, article(day.most_requested, false));
+  const first = (day.top || [])[0];
+  if (first && day.most_requested && first.title === day.most_requested.title && first.flags.length) {
+    cell.append(el("span", { class: "flag", title: "suspicious traffic", "data-flags": first.flags.join(",") },
+      `flagged: ${first.flags.join(", ")}`));
+    if (day.most_requested_unflagged) {
+      cell.append(el("div", { class: "muted" }, "unflagged: ", article(day.most_requested_unflagged, false)));
+    }
+  }
+  return cell;
+}
+
 async function loadWiki() {
   try {
     const list = await getJSON("/wikipedia/days");
@@ -106,7 +131,7 @@ async function loadWiki() {
     const rows = days.map((d) => el("tr", { "data-day": d.day },
       el("td", {}, d.day),
       el("td", {}, `${d.hours}/24 `, d.complete ? "" : el("span", { class: "badge" }, "incomplete")),
-      el("td", {}, article(d.most_requested, false)),
+      el("td", {}, mostRequested(d)),
       el("td", {}, article(d.least_requested, true)),
       el("td", {}, el("ol", {}, ...d.top_categories.map((c) =>
         el("li", {}, `${c.category} – ${plural(c.views, "view")}, ${plural(c.articles, "article")}`))))));
@@ -131,9 +156,6 @@ async function loadTops() {
   } catch (err) { status("datagouv-status", err.message); }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  Promise.all([loadRepos(), loadWiki(), loadChanges(), loadTops(), loadRuns()]).then(() => { document.body.dataset.loaded = "true"; });
-});
 // --- data.gouv.fr: changes since the previous run ---
 async function loadChanges() {
   try {
@@ -179,3 +201,6 @@ async function loadRuns() {
   } catch (err) { status("runs-status", err.message); }
 }
 
+document.addEventListener("DOMContentLoaded", () => {
+  Promise.all([loadRepos(), loadWiki(), loadChanges(), loadTops(), loadRuns()]).then(() => { document.body.dataset.loaded = "true"; });
+});

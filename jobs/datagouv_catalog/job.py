@@ -20,21 +20,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from common import ledger
 from common.cli import settings_from_args
 from common.errors import PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
-from common.storage import check_lake, ensure_bucket, lake_path
-from common.tables import DATAGOUV_TOPS
-from jobs.datagouv_catalog import extract, load, transform
+from common.storage import check_lake, ensure_bucket, is_delta, lake_path
+from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
+from jobs.datagouv_catalog import changes, extract, gates, load, transform
 
 log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_DATABASE = "datagouv"
 EXPORT_NAME = "datasets.csv"
+CHANGE_RUNS_SCHEMA = (
+    "run_date string, previous_run_date string, matching long, added long, removed long, changed long"
+)
 
 
 def today_in_paris(now: datetime | None = None) -> date:
@@ -61,6 +65,7 @@ class _Stopwatch:
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.summary.stages[stage] = round(self.summary.stages.get(stage, 0.0) + now - self.last, 3)
+        ledger.add_stage_time(stage, now - self.last)
         self.last = now
 
 
@@ -115,15 +120,22 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
         summary.matching = matching.count()
         top_orgs = transform.top_organizations(organizations)
         tops = transform.tops(matching, top_orgs, run_date).persist()
+        # Write-audit-publish: no CSV object, Delta partition or document unless the rows pass.
+        tops = gates.plant(settings.quality_fault, tops)
+        gates.audit(tops, matching)
+        watch.lap("audit")
         docs = [row.asDict() for row in tops.collect()]
         summary.tops = len(docs)
         watch.lap("spark_read_match")
 
         summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
+        ledger.record_output(summary.export_uri, summary.matching)
         watch.lap("export")
 
         load.write_delta_partition(tops, lake_path(settings, DATAGOUV_TOPS.path), run_date)
         watch.lap("delta")
+        _write_changes(spark, settings, changes.matches(matching, organizations, run_date), run_date)
+        watch.lap("changes")
         tops.unpersist()
     finally:
         matching.unpersist()
@@ -133,7 +145,29 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
         doc["dataset_followers"] = int(doc["dataset_followers"])
         doc["organization_followers"] = int(doc["organization_followers"])
     load.replace_run_date(mongo_uri, database, run_date, mongo_docs)
+    ledger.record_output(f"mongodb:{database}.{load.COLLECTION}", len(mongo_docs))
     watch.lap("mongo")
+
+
+def _write_changes(spark: SparkSession, settings: Settings, matches: DataFrame, run_date: str) -> None:
+    """The run's `datagouv/matches` partition, then the changes of every run date, recomputed from
+    all of them (rerunning an older date moves its successor's difference too)."""
+    matches_path = lake_path(settings, DATAGOUV_MATCHES.path)
+    runs_path = lake_path(settings, DATAGOUV_CHANGE_RUNS.path)
+    load.write_delta_partition(matches, matches_path, run_date)
+    all_matches = spark.read.format("delta").load(matches_path)
+    known = spark.createDataFrame([(run_date,)], "run_date string")
+    if is_delta(spark, runs_path):  # run dates whose matching set was empty have no matches row
+        known = known.unionByName(spark.read.format("delta").load(runs_path).select("run_date"))
+    dates = changes.run_dates(all_matches, known).cache()
+    diff = changes.changes(all_matches, dates).cache()
+    summary = changes.run_summary(all_matches, dates, diff).collect()  # read before overwriting its table
+    diff.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        lake_path(settings, DATAGOUV_CHANGES.path)
+    )
+    spark.createDataFrame(summary, CHANGE_RUNS_SCHEMA).write.format("delta").mode("overwrite").save(runs_path)
+    diff.unpersist()
+    dates.unpersist()
 
 
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
@@ -177,6 +211,9 @@ def run(
         landed = extract.land_exports(settings, run_date, redownload=redownload)
         watch.lap("download")
     summary.downloaded_bytes = landed.downloaded_bytes
+    ledger.record_input(
+        "landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in extract.RAW_NAMES.items()}
+    )
     try:
         process(spark, settings, landed, run_date, uri, database, summary, watch)
     except PlatformError:

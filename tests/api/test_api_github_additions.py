@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,15 +15,12 @@ from api.settings import ApiSettings
 from common import tables
 from common.settings import Settings
 from common.storage import delta_rs_uri, lake_path
-from tests.api import lake_data
+from emulators import lake_data
 
-MONTHLY_KINDS = pa.schema(
-    [
-        *lake_data.MONTHLY,
-        ("new_humans", pa.int64()),
-        ("new_bots", pa.int64()),
-        ("new_humans_merged", pa.int64()),
-    ]
+MONTHLY_KINDS = lake_data.MONTHLY
+# The contract's columns only: a table the job wrote before the additions.
+MONTHLY_CONTRACT = pa.schema(
+    [f for f in lake_data.MONTHLY if not f.name.startswith("new_") or f.name == "new_contributors"]
 )
 CONTRIBUTORS = pa.schema(
     [
@@ -120,8 +118,8 @@ def test_exclude_bots_unknown_repo_is_404(client: TestClient) -> None:
 def test_exclude_bots_before_the_job_wrote_the_columns_is_503(
     client: TestClient, filled_settings: ApiSettings
 ) -> None:
-    rows = lake_data.monthly_rows("acme", "alpha", lake_data.ALPHA)  # the contract's columns only
-    replace_table(filled_settings, tables.GITHUB_NEW_CONTRIBUTORS, lake_data.MONTHLY, rows)
+    rows = lake_data.monthly_rows("acme", "alpha", lake_data.ALPHA)
+    replace_table(filled_settings, tables.GITHUB_NEW_CONTRIBUTORS, MONTHLY_CONTRACT, rows)
     fresh = TestClient(create_app(filled_settings))
     response = fresh.get("/github/repos/alpha/new-contributors?exclude_bots=true")
     assert response.status_code == 503
@@ -160,7 +158,9 @@ def test_contributors_unknown_or_gone_repo_is_404(client: TestClient) -> None:
         assert repo in response.json()["detail"]
 
 
-def test_contributors_table_missing_is_503_naming_the_job(filled_settings: ApiSettings) -> None:
-    response = TestClient(create_app(filled_settings)).get("/github/repos/alpha/contributors")
+def test_contributors_table_missing_is_503_naming_the_job(api_settings: ApiSettings) -> None:
+    lake_data.write_github(api_settings)
+    shutil.rmtree(lake_path(api_settings, tables.GITHUB_CONTRIBUTORS.path))
+    response = TestClient(create_app(api_settings)).get("/github/repos/alpha/contributors")
     assert response.status_code == 503
     assert "python -m jobs.github_contributors" in response.json()["detail"]
