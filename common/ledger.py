@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -323,6 +324,7 @@ class Run:
             self.run_id = f"{self.started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.store = LedgerStore(self.settings)
         self._started = time.monotonic()
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -331,7 +333,8 @@ class Run:
         try:
             yield
         finally:
-            self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 3)
+            with self._lock:  # jobs time stages in threads too
+                self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 3)
 
     def row(self, status: str, error: str | None = None) -> dict[str, Any]:
         final = status != RUNNING
@@ -480,6 +483,14 @@ def stage(name: str) -> Iterator[None]:
         return
     with run.stage(name):
         yield
+
+
+def add_stage_time(name: str, seconds: float) -> None:
+    """Add `seconds` to a stage of the current run (for jobs that time stages as laps)."""
+    run = _current
+    if run is not None:
+        with run._lock:
+            run.stages[name] = round(run.stages.get(name, 0.0) + seconds, 3)
 
 
 def record_input(name: str, value: Any) -> None:

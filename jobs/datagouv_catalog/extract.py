@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import requests
 import urllib3
 from pyspark.sql import DataFrame, SparkSession
+from common import ledger
 from pyspark.sql import types as st
 
 from common.errors import SourceError, StorageError, one_line
@@ -272,6 +273,8 @@ def _land_one(session: requests.Session, store: RawStore, urls: list[str], name:
                 log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
                 continue
             if got is None:
+            # The export resource (its URL names the resource id) as the run ledger's input.
+            ledger.record_input(f"source:{name}", {"url": url, "bytes": got.size, "sha256": got.sha256})
                 error = f"GET {url} answered 404"
                 continue
             if name == RAW_NAMES["dataset"]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as sf
 
+from common import ledger
 from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
 from common.schema import add_missing_columns
@@ -25,9 +26,9 @@ from common.tables import (
     GITHUB_REPOSITORIES,
     REPO_OK,
 )
-from jobs.github_contributors import identities, load, resume, transform
+from jobs.github_contributors import gates, identities, load, resume, transform
 from jobs.github_contributors.client import GitHubClient
-from jobs.github_contributors.crawl import CrawlConfig
+from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
 from jobs.github_contributors.identity_source import read_identity_map
 from jobs.github_contributors.pending import PendingStore
@@ -80,6 +81,7 @@ def run(
         )
     statuses = repository_statuses(crawled)
     report.count(crawled, statuses, client.stats.as_dict())
+    ledger.record_input("github", _fingerprint(settings, report))
     for name in report.gone:
         log.warning("repository %s/%s answered 404 (deleted or private): skipped", org, name)
     statuses = stored_statuses(statuses)
@@ -96,6 +98,10 @@ def run(
         repos = spark.createDataFrame(load.repository_rows(org, listing, statuses), load.REPO_SCHEMA)
         series, totals = _transform(spark, commits_path, org, repos, run_date)
         series = series.cache()
+        # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
+        with ledger.stage("audit"):
+            series = gates.plant(settings.quality_fault, series)
+            gates.audit(series, repos, _readable_commits(spark, commits_path, org, repos), run_date)
         kinds = _load_additions(
             spark, settings, org, commits_path, repos, series, run_date, identity_map, now
         )
@@ -156,6 +162,28 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
         if progress_seconds > 0:
             progress.poll()
     return resume.collect(org, heads, landed, todo.plans, lambda head: store.get_json(f"plans/{head}.json"))
+
+
+def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
+    """The run's input as the ledger records it: where, how many repositories, how many were 304s."""
+    unchanged = report.statuses.get(UNCHANGED, 0)
+    return {
+        "api": settings.github_api_url,
+        "org": report.org,
+        "repositories": report.repos,
+        "not_modified_repositories": unchanged,
+        "not_modified_share": round(unchanged / report.repos, 4) if report.repos else 0.0,
+        "requests": report.requests,
+        "not_modified_requests": report.not_modified,
+    }
+
+
+def _readable_commits(spark: SparkSession, commits_path: str, org: str, repos: DataFrame) -> DataFrame:
+    """The org's silver commits of the repositories that answered (the gates count their people)."""
+    commits = load.read_org(spark, commits_path, org)
+    if commits is None:
+        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
+    return commits.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
 
 
 def _transform(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from common import ledger
 from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import UNCHANGED
 from jobs.github_contributors.resume import Crawled
@@ -66,10 +67,11 @@ class RunReport:
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
-        """Add the block's wall-clock seconds to `stages[stage]`."""
+        """Add the block's wall-clock seconds to `stages[stage]` (and to the run ledger's)."""
         started = time.monotonic()
         try:
-            yield
+            with ledger.stage(stage):
+                yield
         finally:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
 

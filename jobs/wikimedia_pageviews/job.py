@@ -15,6 +15,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
+from common import ledger
 from common.cli import settings_from_args
 from common.schema import add_missing_columns
 from common.settings import Settings
@@ -29,7 +30,7 @@ from common.tables import (
     WIKI_TOP_ARTICLES,
     WIKI_TOP_CATEGORIES,
 )
-from jobs.wikimedia_pageviews import extract, hourly, load, traffic, transform
+from jobs.wikimedia_pageviews import extract, gates, hourly, load, traffic, transform
 from jobs.wikimedia_pageviews.dimensions import read_dimension, refresh_dimensions
 from jobs.wikimedia_pageviews.extract import Landing
 
@@ -67,7 +68,8 @@ class Stages:
     def stage(self, name: str) -> Iterator[None]:
         started = time.monotonic()
         try:
-            yield
+            with ledger.stage(name):
+                yield
         finally:
             with self._lock:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
@@ -75,6 +77,17 @@ class Stages:
     def summary(self) -> str:
         parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
         return f"wikimedia_pageviews: {time.monotonic() - self.started:.2f}s in all: {parts}"
+
+
+def _fingerprint(settings: Settings, landing: Landing, wiki: str, days: list[date]) -> dict[str, object]:
+    """The run's inputs as the ledger records them: the dumps (URI and size) and the hourly files."""
+    return {
+        "dumps_url": settings.wikimedia_dumps_url,
+        "wiki": wiki,
+        "hourly_files": {day.isoformat(): landing.hours(day) for day in days},
+        "missing_hourly_files": len(landing.missing),
+        "sql_dumps": {t: [uri, landing.dump_sizes.get(t)] for t, uri in sorted(landing.dumps.items()) if uri},
+    }
 
 
 def _start_spark(settings: Settings, stages: Stages) -> SparkSession:
@@ -135,6 +148,7 @@ def main(args: argparse.Namespace) -> int:
         with stages.stage("land"):
             landing = extract.land(settings, wiki, days, args.sql_dump_date, workers=args.download_workers)
         spark = starting.result()
+    ledger.record_input("wikimedia", _fingerprint(settings, landing, wiki, days))
     for day in days:
         log.info(
             "%s: %d hourly files%s",
@@ -198,7 +212,12 @@ def main(args: argparse.Namespace) -> int:
     hours = spark.createDataFrame([(day, landing.hours(day)) for day in days], "day date, hours int")
     summary = transform.daily_summary(daily, hours, wiki)
     top = transform.top_categories(daily, members, wiki)
-    flagged = _top_articles(spark, settings, landing, wiki, days, daily, redirects)
+    # Write-audit-publish: no gold table is written unless the day answers pass the gates.
+    with stages.stage("audit"):
+        summary = gates.plant(settings.quality_fault, summary)
+        gates.audit(summary, top, members)
+    with stages.stage("top_articles"):
+        flagged = _top_articles(spark, settings, landing, wiki, days, daily, redirects)
     summary = summary.join(traffic.most_unflagged(flagged), "day", "left")
     add_missing_columns(spark, lake_path(settings, WIKI_DAILY_SUMMARY.path), summary.schema)
     gold = {WIKI_DAILY_SUMMARY.path: summary, WIKI_TOP_CATEGORIES.path: top}
