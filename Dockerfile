@@ -1,6 +1,7 @@
 # Two images from one file (build from the repository root after `make setup`, which fills jars/):
 #
-#   docker build --target spark -t dataplatform-spark:0.1.0 .   # jobs, run by the spark-operator
+#   docker build --target spark --build-arg GIT_SHA=$(git describe --always --dirty) \
+#     -t dataplatform-spark:0.1.0 .                              # jobs, run by the spark-operator
 #   docker build --target api   -t dataplatform-api:0.1.0 .     # read-only API, no JVM
 #
 # Layer order: Python dependencies first (they change rarely), the jars next, the source last, so
@@ -75,6 +76,10 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/app
 COPY common/ /opt/app/common/
 COPY jobs/ /opt/app/jobs/
+# The code version the run ledger records (common/ledger.py): the image has no .git, so the
+# build bakes it in: docker build --build-arg GIT_SHA=$(git describe --always --dirty) ...
+ARG GIT_SHA=unknown
+ENV DATAPLATFORM_VERSION=git:${GIT_SHA}
 
 # The base image's non-root user (uid/gid 185); numeric so that runAsNonRoot can verify it.
 USER 185:185
