@@ -193,3 +193,87 @@ def _raw_cells(record: bytes) -> list[bytes]:
             cells.append(b";".join(current))
             current, quotes = [], 0
     return cells
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_the_job_on_the_real_slice_exports_its_bytes(  # noqa: PLR0917 - fixtures
+    sample: Path,
+    records: list[list[str]],
+    spark: Any,
+    s3_lake: Any,
+    mongo_uri: str,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The whole job over HTTP (emulator serving the real file), MinIO and the Mongo server.
+
+    No real organizations export was found, so the organizations file is derived from the slice's
+    own `organization_id`/`organization` cells, followers = datasets in the slice (ties by id).
+    """
+    from pymongo import MongoClient
+
+    from common.settings import load_settings
+    from common.storage import s3_client
+    from emulators import datagouv as emulator
+    from jobs.datagouv_catalog.job import run
+
+    root = tmp_path / "catalogue"
+    root.mkdir()
+    (root / datagouv_data.DATASETS_FILE).write_bytes(sample.read_bytes())
+    rows = by_id(records)
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows.values():
+        if row["organization_id"]:
+            key = (row["organization_id"], row["organization"])
+            counts[key] = counts.get(key, 0) + 1
+    lines = ['"id";"name";"metric.followers"']
+    lines += [f'"{i}";"{n.replace(chr(34), chr(34) * 2)}";{c}' for (i, n), c in sorted(counts.items())]
+    (root / datagouv_data.ORGANIZATIONS_FILE).write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0]))[:30]
+    top = {org_id: (name, followers) for (org_id, name), followers in ranked}
+    ids = reference_ids(records)
+    expected_docs = sorted(
+        (
+            {
+                "dataset_id": i,
+                "title": rows[i]["title"],
+                "dataset_followers": int(rows[i]["metric.followers"] or 0),
+                "organization": top[rows[i]["organization_id"]][0],
+                "organization_id": rows[i]["organization_id"],
+                "organization_followers": top[rows[i]["organization_id"]][1],
+            }
+            for i in ids
+            if rows[i]["organization_id"] in top
+        ),
+        key=lambda d: d["dataset_id"],
+    )
+    with sample.open("rb") as fh:
+        pieces = list(load.iter_records(fh))
+    expected_export = pieces[0] + b"".join(p for p in pieces[1:] if load._first_cell(p) in ids)
+
+    server = emulator.start(root)
+    bucket, database, run_date = f"dg-{unique_name}", f"dg_{unique_name}", "2026-01-16"
+    try:
+        monkeypatch.setenv("DATAGOUV_API_URL", server.api_url)
+        monkeypatch.setenv("DATAGOUV_BUCKET", bucket)
+        settings = load_settings()
+        summary = run(settings, run_date, mongo_uri=mongo_uri, database=database, spark=spark)
+    finally:
+        server.stop()
+    assert summary.matching == MATCHING
+    body = s3_client(settings).get_object(Bucket=bucket, Key=f"{run_date}/datasets.csv")["Body"].read()
+    assert body == expected_export  # the source's bytes, cells and line breaks untouched
+
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    try:
+        docs = list(client[database]["tops"].find({"run_date": run_date}, {"_id": 0, "run_date": 0}))
+        client.drop_database(database)
+    finally:
+        client.close()
+    assert expected_docs and sorted(docs, key=lambda d: d["dataset_id"]) == expected_docs
+    s3 = s3_client(settings)
+    s3.delete_object(Bucket=bucket, Key=f"{run_date}/datasets.csv")
+    s3.delete_bucket(Bucket=bucket)
