@@ -373,6 +373,10 @@ class _Handler(QuietHandler):
             links.append(f'<{base}?{urlencode({**rest, "cursor": _cursor(offset + per_page)})}>; rel="next"')
             last = (len(items) - 1) // per_page * per_page
             links.append(f'<{base}?{urlencode({**rest, "cursor": _cursor(last)})}>; rel="last"')
+        if offset > 0:  # as GitHub does past page 1 (recorded answers: next, last, first, prev)
+            links.append(f'<{base}?{urlencode({**rest, "cursor": _cursor(0)})}>; rel="first"')
+            prev = max(0, offset - per_page)
+            links.append(f'<{base}?{urlencode({**rest, "cursor": _cursor(prev)})}>; rel="prev"')
         if links:
             headers["Link"] = ", ".join(links)
         payload = json.dumps(page, separators=(",", ":")).encode()

@@ -133,6 +133,10 @@ def test_head_item_on_a_real_first_page(exchanges: list[dict[str, Any]], replay:
     assert result.meta["estimate"] >= 1
 
 
+def _rels(link: str) -> list[str]:
+    return [part.split('rel="', 1)[1].split('"', 1)[0] for part in link.split(",") if 'rel="' in part]
+
+
 def _next(exchange: dict[str, Any]) -> str:
     link = header(exchange, "link") or ""
     for part in link.split(","):
@@ -299,8 +303,11 @@ def test_emulator_commits_and_limits_have_the_real_shapes(
             for path, kind in _shape(item):
                 assert path in real, f"the emulator serves {path!r}, which real commits do not have"
                 assert kind in real[path] or kind == "null", f"{path}: emulator {kind}, real {real[path]}"
-        # A `Link` the way GitHub writes it: requests parses `next` out of both.
+        # A `Link` the way GitHub writes it: past page 1, the same relations in the same order.
         assert page.links["next"]["url"].startswith(server.url)
+        second = client.get(page.links["next"]["url"])
+        real_page_2 = commit_pages(exchanges, PYGITHUB_2020)[1]
+        assert list(second.links) == [rel for rel in _rels(header(real_page_2, "link") or "")]
         server.set_budget("tok", 0, reset_in=600)
         limited = GitHubClient(server.url, ["tok"]).session.get(
             f"{server.url}/orgs/acme", headers={"Authorization": "Bearer tok"}
