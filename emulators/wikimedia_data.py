@@ -551,16 +551,44 @@ _BENCH_CODES = (
 )
 
 
+_BENCH_WORDS = tuple(
+    f"{w}{i}" for i, w in enumerate(("Alpha", "Beta", "Gamma", "Delta", "Épsilon", "Zeta", "Eta", "東京"))
+)
+
+
+def bench_vocabulary() -> list[str]:
+    """The 200,000 titles of the benchmark's hourly files (one vocabulary for every hour, as real
+    hours share their titles)."""
+    shared = random.Random(1234)
+    return [
+        "_".join(shared.choice(_BENCH_WORDS) for _ in range(shared.randint(1, 4))) + f"_{n}"
+        for n in range(200_000)
+    ]
+
+
+def build_bench_wiki() -> Wiki:
+    """`build_wiki` plus the benchmark's vocabulary: every title an article (a tenth of them also
+    reached through a redirect), each in the category of its first word, and every fifth in a
+    second one; the whole job then resolves and ranks real work, not an empty join."""
+    wiki = build_wiki()
+    categories = [f"Bench_{word}" for word in _BENCH_WORDS]
+    for category in categories:
+        wiki.add_page(14, category)
+    for n, title in enumerate(bench_vocabulary()):
+        page = wiki.add_page(0, title)
+        first = _BENCH_WORDS.index(title.split("_", 1)[0])
+        wiki.links.append((page, categories[first], "page"))
+        if n % 5 == 0:
+            wiki.links.append((page, categories[(first + 1) % len(categories)], "page"))
+        if n % 10 == 0:
+            wiki.redirects.append((wiki.add_page(0, f"Redirect_to_{n}", redirect=True), 0, title, ""))
+    return wiki
+
+
 def write_bench_file(path: Path, lines: int = 1_000_000, seed: int = 0) -> None:
     """An hourly file of realistic shape: codes in blocks, Zipf-like titles, mostly small counts."""
     rng = random.Random(seed)
-    shared = random.Random(1234)  # one vocabulary for every hour, as real hours share their titles
-    words = [
-        f"{w}{i}" for i, w in enumerate(("Alpha", "Beta", "Gamma", "Delta", "Épsilon", "Zeta", "Eta", "東京"))
-    ]
-    vocabulary = [
-        "_".join(shared.choice(words) for _ in range(shared.randint(1, 4))) + f"_{n}" for n in range(200_000)
-    ]
+    vocabulary = bench_vocabulary()
     namespaces = ("", "", "", "", "", "", "Special:", "Talk:", "File:", "Category:", "Wikipedia:")
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=6, newline="\n") as out:
@@ -577,6 +605,78 @@ def write_bench_file(path: Path, lines: int = 1_000_000, seed: int = 0) -> None:
                 views = 1 if rng.random() < 0.6 else int(rng.paretovariate(1.2))
                 buf.append(f"{code} {title} {views} 0\n")
             out.write("".join(buf))
+
+
+_MYSQLDUMP_BYTE_ESCAPES = {0: b"\\0", 10: b"\\n", 13: b"\\r", 26: b"\\Z", 34: b'\\"', 39: b"\\'", 92: b"\\\\"}
+
+
+def _sql_bytes(raw: bytes) -> bytes:
+    """A binary value as mysqldump writes it (the escapes it uses, every other byte raw)."""
+    return b"'" + b"".join(_MYSQLDUMP_BYTE_ESCAPES.get(b, bytes((b,))) for b in raw) + b"'"
+
+
+def write_bench_categorylinks(
+    path: Path, rows: int = 2_000_000, seed: int = 0, per_insert: int = 10_000
+) -> int:
+    """An enwiki-shaped `categorylinks` dump (legacy layout, as enwiki published it until 2025).
+
+    Rows in primary-key order (`cl_from`, then `cl_to`), a few categories per page drawn from a
+    Zipf-like vocabulary (some titles non-ASCII or with a quote), binary UCA sort keys (bytes that
+    need escapes), long INSERT lines. Returns the uncompressed size in bytes.
+    """
+    rng = random.Random(seed)
+    stems = (
+        "Living_people",
+        "births",
+        "deaths",
+        "Articles_with_short_description",
+        "People_from_",
+        "Albums",
+        "Rock_'n'_roll_songs",
+        "Villes_de_France",
+        "東京都の区",
+        "Écrivains",
+        "Cities_in_",
+        "Species",
+    )
+    vocabulary = [f"{rng.choice(stems)}_{n}" if n > 3 else rng.choice(stems) for n in range(150_000)]
+    kinds = [b"'page'"] * 18 + [b"'subcat'", b"'file'"]
+    columns = [(c, _CL_TYPES[c]) for c in CATEGORYLINKS_COLUMNS["legacy"]]
+    head = render_dump("enwiki", "categorylinks", columns, []).split(
+        b"/*!40000 ALTER TABLE `categorylinks` ENABLE"
+    )[0]
+    size = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        out.write(head)
+        size += len(head)
+        page, written, batch = 10, 0, []
+        while written < rows:
+            page += rng.randint(1, 30)
+            names = {
+                vocabulary[min(int(rng.paretovariate(0.7)) - 1, len(vocabulary) - 1)]
+                for _ in range(rng.randint(1, 6))
+            }
+            for name in sorted(names):
+                if written == rows:
+                    break
+                sortkey = bytes(rng.randrange(256) for _ in range(rng.randint(4, 12)))
+                day = f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+                stamp = f"'{day} 0{rng.randint(0, 9)}:2{rng.randint(0, 9)}:19'"
+                batch.append(
+                    b"(%d,%s,%s,%s,'','uca-default-u-kn',%s)"
+                    % (page, sql_value(name).encode(), _sql_bytes(sortkey), stamp.encode(), rng.choice(kinds))
+                )
+                written += 1
+                if len(batch) == per_insert or written == rows:
+                    line = b"INSERT INTO `categorylinks` VALUES " + b",".join(batch) + b";\n"
+                    out.write(line)
+                    size += len(line)
+                    batch = []
+        tail = b"/*!40000 ALTER TABLE `categorylinks` ENABLE KEYS */;\n\n-- Dump completed\n"
+        out.write(tail)
+        size += len(tail)
+    return size
 
 
 def main() -> None:

@@ -228,7 +228,9 @@ def main(args: argparse.Namespace) -> int:
 
     with ThreadPoolExecutor(len(gold), thread_name_prefix="gold") as pool:
         list(pool.map(write_gold, gold))
-    for row in summary.orderBy("day").collect():
+    with stages.stage("report"):
+        answers = summary.orderBy("day").collect()
+    for row in answers:
         log.info(
             "%s %s: hours=%d most=%s (%s) least=%s (%s, ties %s)",
             wiki,

@@ -143,7 +143,8 @@ def render(rows: list[list[bytes]], rng: random.Random, *, tuples: int = 40) -> 
             ]
         )
         glue = rng.choice([b",", b",\n", b", ", b",\r\n\t"])
-        out.append(head + glue.join(b"(" + b",".join(r) + b")" for r in batch) + rng.choice([b";\n", b"\n;\n"]))
+        tuples_text = glue.join(b"(" + b",".join(r) + b")" for r in batch)
+        out.append(head + tuples_text + rng.choice([b";\n", b"\n;\n"]))
         if rng.random() < 0.2:
             out.append(b"/*!40000 ALTER TABLE `t` ENABLE KEYS */;\n-- between statements\n")
     out.append(b"/*!40000 ALTER TABLE `t` ENABLE KEYS */;\n-- Dump completed\n")
@@ -243,6 +244,14 @@ def test_truncated_dump_fails_alike(spark: Any, tmp_path: Path) -> None:
     _fails_alike(spark, tmp_path, cut, "truncated or malformed tuple")
     unterminated = data[: data.rindex(b")") + 1]
     _fails_alike(spark, tmp_path, unterminated, "not terminated by ';'")
+
+
+def test_truncated_gzip_names_the_file(spark: Any, tmp_path: Path) -> None:
+    data = gzip.compress(render(random_rows(3000, 5), random.Random(5)), compresslevel=1)
+    path = tmp_path / "cut.sql.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DumpError, match=r"^SQL dump cut\.sql\.gz: cannot read .*cut\.sql\.gz"):
+        spark_rows(spark, path)
 
 
 def test_malformed_dumps_fail_alike(spark: Any, tmp_path: Path) -> None:

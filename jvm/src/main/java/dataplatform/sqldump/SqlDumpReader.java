@@ -30,7 +30,8 @@ import org.apache.spark.sql.types.StructType;
  * stands for itself), {@code NULL} or bare numbers; a string's bytes become text as Python's
  * {@code decode("utf-8", errors="replace")} does. A malformed dump fails the task with a one-line
  * {@link SqlDumpException}, never skips a tuple. Memory: a 1 MiB buffer that grows only for a
- * longer tuple (at most 64 MiB) or a preamble (at most 16 MiB), and one row.
+ * longer tuple (at most 64 MiB) or a preamble (at most 16 MiB), one row, and the few blocks a
+ * compressed file is inflated ahead by ({@link ReadAhead}).
  */
 final class SqlDumpReader implements PartitionReader<InternalRow> {
   private static final int BUFFER = 1 << 20;
@@ -128,7 +129,7 @@ final class SqlDumpReader implements PartitionReader<InternalRow> {
       in = raw;
     } else {
       decompressor = CodecPool.getDecompressor(codec);
-      in = codec.createInputStream(raw, decompressor);
+      in = new ReadAhead(codec.createInputStream(raw, decompressor), name);
     }
   }
 
