@@ -32,7 +32,7 @@ import pyarrow as pa  # noqa: E402
 from deltalake import write_deltalake  # noqa: E402
 
 from common import tables  # noqa: E402
-from tests.api import lake_data  # noqa: E402  (the gold tables' exact schemas)
+from emulators import lake_data  # noqa: E402  (the gold tables' exact schemas)
 
 WORK = ROOT / "bench" / "work" / "api_lake"
 RESULT = ROOT / "bench" / "results" / "api_wrk.json"
@@ -74,7 +74,7 @@ def write_lake(root: Path, repos: int) -> str:
                 "repo": f"repo-{i:03d}",
                 "created_at": created,
                 "total_contributors": total,
-                "status": "ok",
+                "status": tables.REPO_OK,
                 "fork": i % 10 == 0,
                 "archived": i % 17 == 0,
                 "computed_at": now,

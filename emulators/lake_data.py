@@ -1,4 +1,5 @@
-"""Small gold tables of exactly the jobs' schemas, written with delta-rs (no Spark) for the API tests."""
+"""Small gold tables of exactly the jobs' schemas, written with delta-rs (no Spark): the API's tests
+and its benchmark start from them."""
 
 from __future__ import annotations
 

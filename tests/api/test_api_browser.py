@@ -15,7 +15,7 @@ from playwright.sync_api import Route, sync_playwright
 
 from api.main import create_app
 from api.settings import ApiSettings
-from tests.api import lake_data
+from emulators import lake_data
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

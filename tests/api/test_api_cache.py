@@ -14,7 +14,7 @@ from api.settings import ApiSettings
 from api.tables import Dataset, DataUnavailableError, DeltaReader, TableCache
 from api.views import datasets
 from common import tables
-from tests.api import lake_data
+from emulators import lake_data
 
 pytestmark = pytest.mark.unit
 

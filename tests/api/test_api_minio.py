@@ -11,7 +11,7 @@ from api.main import create_app
 from api.settings import ApiSettings, load_api_settings
 from common.settings import Settings
 from common.storage import ensure_bucket, split_s3
-from tests.api import lake_data
+from emulators import lake_data
 
 pytestmark = pytest.mark.integration
 

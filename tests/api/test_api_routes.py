@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
-from tests.api import lake_data
+from emulators import lake_data
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from api.main import create_app
 from api.settings import ApiSettings
-from tests.api import lake_data
+from emulators import lake_data
 
 pytestmark = pytest.mark.unit
 EXAMPLES = 40  # per operation and mode: 6 operations x 2 modes, a few seconds in all

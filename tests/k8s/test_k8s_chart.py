@@ -258,6 +258,7 @@ def test_api_deployment_has_probes_resources_and_non_root(value_set: str) -> Non
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["API_HOST"] == "0.0.0.0"
+    assert "MONGO_URI" not in env  # the API reads only the lake
     port = container["ports"][0]["containerPort"]
     assert env["API_PORT"] == str(port)
     (service,) = [d for d in of_kind(docs, "Service") if d["metadata"]["name"] == "dataplatform-api"]
