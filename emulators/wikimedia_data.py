@@ -400,8 +400,13 @@ def generate_tree(
     missing: Sequence[datetime] = (),
     dump_date: str = "latest",
     seed: int = 42,
+    burst: datetime | None = None,
 ) -> dict[str, Any]:
-    """Write a dumps tree under `root` and return what was made (start, days, missing hours...)."""
+    """Write a dumps tree under `root` and return what was made (start, days, missing hours...).
+
+    `burst`: the hourly file (its timestamp) where `BURST_TITLE` gets `BURST_VIEWS` more desktop
+    views, automated-looking traffic the top's flags must catch (see `add_burst`).
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}")
     language = wiki.removesuffix("wiki").replace("_", "-")
@@ -412,6 +417,8 @@ def generate_tree(
     for offset in range(days):
         for ts in day_file_times(start + timedelta(days=offset)):
             lines = hour_lines(ts, codes, rng)
+            if ts == burst:
+                lines = add_burst(lines, codes[0])
             if ts in missing_set:
                 continue
             path = root / hourly_relative(ts)
@@ -444,10 +451,29 @@ def generate_tree(
     return info
 
 
+BURST_TITLE = "Cheesecake"
+BURST_VIEWS = 40000
+# The demo's burst: the fourth day, the hour ending 15:00 UTC.
+DEMO_BURST = datetime.combine(DEMO_START + timedelta(days=3), datetime.min.time()) + timedelta(hours=15)
+
+
+def add_burst(lines: list[str], desktop: str) -> list[str]:
+    """The hour's lines with `BURST_VIEWS` more desktop views of `BURST_TITLE` (no random draw, so
+    every other line of the tree stays as it was)."""
+    out = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) == 4 and fields[0] == desktop and fields[1] == BURST_TITLE:
+            fields[2] = str(int(fields[2]) + BURST_VIEWS)
+        out.append(" ".join(fields))
+    return out
+
+
 def generate_demo(root: Path) -> dict[str, Any]:
-    """The demo's 7-day sample (a few KB per file), one hour missing on the third day."""
+    """The demo's 7-day sample (a few KB per file), one hour missing on the third day, and a burst
+    of automated-looking views of one article on the fourth (`DEMO_BURST`)."""
     missing = [datetime.combine(DEMO_START + timedelta(days=2), datetime.min.time()) + timedelta(hours=6)]
-    return generate_tree(root, DEMO_START, 7, missing=missing)
+    return generate_tree(root, DEMO_START, 7, missing=missing, burst=DEMO_BURST)
 
 
 # --- the answers, recomputed in plain Python ----------------------------------------------------
@@ -696,3 +722,73 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def expected_top(root: Path, start_date: date | str, days: int = 7, wiki: str = "enwiki") -> dict[str, Any]:
+    """Each day's top articles with their signals, recomputed from the files (no Spark, no job
+    code): `{day: [{"rank", "title", "views", "mobile_share", "peak_hour_share", "flags"}]}`,
+    with the thresholds the contract documents (0.5 of the views in one hour, 0.4 from the day's
+    median mobile share, 10 times the mean of the run's previous days)."""
+    start = date.fromisoformat(start_date) if isinstance(start_date, str) else start_date
+    truth = json.loads((root / TRUTH_DIR / f"{wiki}.json").read_text())
+    by_id = {pid: (ns, title, red) for pid, ns, title, red in truth["pages"]}
+    articles = {title for ns, title, red in by_id.values() if ns == 0 and not red}
+    resolve = {title: title for title in articles}
+    for source, ns, target, interwiki in truth["redirects"]:
+        src_ns, src_title, red = by_id[source]
+        if src_ns == 0 and red and ns == 0 and not interwiki and target in articles:
+            resolve[src_title] = target
+    language = wiki.removesuffix("wiki").replace("_", "-")
+    desktop, mobile = language, f"{language}.m"
+    history: list[dict[str, int]] = []
+    out: dict[str, Any] = {}
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        cells: dict[str, dict[tuple[str, bool], int]] = defaultdict(lambda: defaultdict(int))
+        for ts in day_file_times(day):
+            path = root / hourly_relative(ts)
+            if not path.exists():
+                continue
+            for raw in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
+                fields = raw.split(" ")
+                if len(fields) != 4 or fields[0] not in (desktop, mobile) or not fields[2].isdigit():
+                    continue
+                article = resolve.get(ucfirst(fields[1]))
+                if article is not None and article != "Main_Page" and int(fields[2]) > 0:
+                    cells[article][(hourly_relative(ts), fields[0] == mobile)] += int(fields[2])
+        totals = {a: sum(c.values()) for a, c in cells.items()}
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
+        entries: list[dict[str, Any]] = []
+        for rank, (title, views) in enumerate(ranked, start=1):
+            per_hour: dict[str, int] = defaultdict(int)
+            for (hour, _), n in cells[title].items():
+                per_hour[hour] += n
+            mobile_views = sum(n for (_, is_mobile), n in cells[title].items() if is_mobile)
+            entries.append(
+                {
+                    "rank": rank,
+                    "title": title,
+                    "views": views,
+                    "mobile_share": mobile_views / views,
+                    "peak_hour_share": max(per_hour.values()) / views,
+                }
+            )
+        shares = sorted(e["mobile_share"] for e in entries)
+        half = len(shares) // 2
+        median = (
+            (shares[half] if len(shares) % 2 else (shares[half - 1] + shares[half]) / 2) if shares else 0.0
+        )
+        for entry in entries:
+            flags = []
+            if entry["peak_hour_share"] >= 0.5:
+                flags.append("peak_hour")
+            if abs(entry["mobile_share"] - median) >= 0.4:
+                flags.append("mobile_share")
+            if history:
+                mean = sum(h.get(entry["title"], 0) for h in history) / len(history)
+                if entry["views"] / max(mean, 1.0) >= 10.0:
+                    flags.append("spike")
+            entry["flags"] = flags
+        history.append(totals)
+        out[day.isoformat()] = entries
+    return out
