@@ -1,4 +1,4 @@
-"""The Spark matcher (column functions) against the Python matcher and the definition, on tricky text.
+"""The Spark matcher (in the JVM) against the Python matcher and the definition, on tricky text.
 
 `mentions_mobility_column` must give, for every text, the answer of `reference_match` (NFKD,
 combining marks dropped, case-folded, substring): checked here on hand-picked cases (every French
@@ -215,7 +215,7 @@ def mentions_mobility_plain(text: str) -> bool:
 def _spark_answers(spark: Any, texts: list[str | None]) -> list[bool]:
     schema = st.StructType([st.StructField("i", st.IntegerType()), st.StructField("t", st.StringType())])
     frame = spark.createDataFrame(list(enumerate(texts)), schema)
-    rows = frame.select("i", mentions_mobility_column(frame["t"]).alias("m")).orderBy("i").collect()
+    rows = frame.select("i", mentions_mobility_column(spark, frame["t"]).alias("m")).orderBy("i").collect()
     return [r["m"] for r in rows]
 
 
