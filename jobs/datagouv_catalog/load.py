@@ -31,6 +31,7 @@ from pymongo import ASCENDING, MongoClient, ReplaceOne
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pyspark.sql import DataFrame
 
+from common.delta import Written, replace_where
 from common.errors import ConfigError, PlatformError, StorageError, one_line
 from common.settings import Settings
 from common.storage import s3_client
@@ -123,15 +124,9 @@ def upload_export(settings: Settings, local: Path, bucket: str, key: str) -> Non
 # --- Delta ------------------------------------------------------------------------------------
 
 
-def write_delta_partition(frame: DataFrame, path: str, run_date: str) -> None:
+def write_delta_partition(frame: DataFrame, path: str, run_date: str) -> Written:
     """Replace the run date's partition of a Delta table partitioned by `run_date` (idempotent)."""
-    (
-        frame.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"run_date = '{run_date}'")
-        .partitionBy("run_date")
-        .save(path)
-    )
+    return replace_where(frame, path, f"run_date = '{run_date}'", partition_by=("run_date",))
 
 
 # --- Mongo ------------------------------------------------------------------------------------

@@ -7,14 +7,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import functions as sf
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
+from common import delta
+from common.delta import Written
 from common.errors import StorageError, one_line
 from common.schema import add_missing_columns
 from common.storage import is_delta
-from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
+from common.tables import GITHUB_COMMITS, REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import parse_ts
 
 if TYPE_CHECKING:
@@ -93,42 +94,20 @@ def read_landed_commits(spark: SparkSession, paths: list[str]) -> DataFrame:
     ).dropDuplicates(["org", "repo", "sha"])
 
 
-def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> None:
+def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> Written:
     """MERGE on (org, repo, sha): a rerun never duplicates. `replace` rewrites the org (full refresh)."""
     try:
         add_missing_columns(spark, path, commits.schema)
-        if replace or not is_delta(spark, path):
-            write_org(commits, path, org, partition_by=("org",), create=not is_delta(spark, path))
-            return
-        target = DeltaTable.forPath(spark, path)
-        (
-            target.alias("t")
-            .merge(commits.alias("s"), "t.org = s.org AND t.repo = s.repo AND t.sha = s.sha")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-    except StorageError:
-        raise
     except Exception as exc:
         raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+    if replace:
+        return write_org(commits, path, org, partition_by=GITHUB_COMMITS.partition_by)
+    return delta.merge(commits, path, GITHUB_COMMITS.key, partition_by=GITHUB_COMMITS.partition_by)
 
 
-def write_org(
-    df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ...] = (), create: bool | None = None
-) -> None:
-    """Replace exactly this org's rows (replaceWhere), creating the table the first time."""
-    try:
-        writer = df.write.format("delta").mode("overwrite")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        if create is None:
-            create = not is_delta(df.sparkSession, path)
-        if not create:
-            writer = writer.option("replaceWhere", f"org = '{org}'")
-        writer.save(path)
-    except Exception as exc:
-        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+def write_org(df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ...] = ()) -> Written:
+    """Replace exactly this org's rows, creating the table the first time."""
+    return delta.replace_where(df, path, f"org = '{org}'", partition_by=partition_by)
 
 
 def state_rows(state: DataFrame | None) -> dict[str, dict[str, Any]]:

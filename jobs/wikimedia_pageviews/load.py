@@ -8,6 +8,8 @@ from datetime import date
 
 from pyspark.sql import DataFrame
 
+from common.delta import Written, replace_where
+
 log = logging.getLogger(__name__)
 
 
@@ -21,13 +23,6 @@ def wiki_predicate(wiki: str) -> str:
     return f"wiki = '{wiki}'"
 
 
-def replace(df: DataFrame, uri: str, predicate: str, partition_by: Sequence[str] = ()) -> None:
-    """Atomically replace the rows matching `predicate` with `df` (creates the table when new).
-
-    A rerun writes the same rows again; a run killed before the commit leaves the old version.
-    """
-    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(uri)
-    log.info("wrote %s (%s)", uri, predicate)
+def replace(df: DataFrame, uri: str, predicate: str, partition_by: Sequence[str] = ()) -> Written:
+    """Atomically replace the rows matching `predicate` with `df` (see common.delta.replace_where)."""
+    return replace_where(df, uri, predicate, partition_by=partition_by)

@@ -1,0 +1,91 @@
+"""The jobs' two Delta writes: replace the rows a run rebuilt (`replaceWhere`), or upsert on a key
+(MERGE). Both create the table when it is new, fail with one StorageError line naming the table,
+and say which table version they committed, so a run can record what it produced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from common.errors import StorageError, one_line
+from common.storage import is_delta
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Written:
+    """One commit of a write: the table, the version it made, how many rows it took in."""
+
+    path: str
+    version: int
+    rows: int | None  # the rows written (or, for a MERGE, the source rows); None if Delta did not say
+
+
+def replace_where(df: DataFrame, path: str, predicate: str, *, partition_by: Sequence[str] = ()) -> Written:
+    """Atomically replace the rows matching `predicate` with `df`; creates the table when new.
+
+    Rows outside the predicate are untouched; a row of `df` outside it fails the write (Delta
+    checks), so a wrong predicate cannot drop data. A rerun writes the same rows again; a run
+    killed before the commit leaves the previous version.
+    """
+    try:
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+        written = _last_commit(df.sparkSession, path, "numOutputRows")
+    except Exception as exc:
+        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+    log.info("wrote %s (%s): version %d, %s rows", path, predicate, written.version, written.rows)
+    return written
+
+
+def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequence[str] = ()) -> Written:
+    """Upsert `df` on `key` (its rows must be unique on it): a rerun never duplicates a row.
+
+    A new table is created with `df` as its first version.
+    """
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    try:
+        if not is_delta(spark, path):
+            writer = df.write.format("delta").mode("append")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.save(path)
+            written = _last_commit(spark, path, "numOutputRows")
+        else:
+            condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+            (
+                DeltaTable.forPath(spark, path)
+                .alias("t")
+                .merge(df.alias("s"), condition)
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+            written = _last_commit(spark, path, "numSourceRows")
+    except Exception as exc:
+        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+    log.info("merged into %s on %s: version %d, %s rows", path, ", ".join(key), written.version, written.rows)
+    return written
+
+
+def _last_commit(spark: SparkSession, path: str, metric: str) -> Written:
+    """The newest commit of the table (a job is the only writer of its rows, so its own)."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    if row is None:
+        raise StorageError(f"{path}: no commit after the write")
+    metrics = row["operationMetrics"] or {}
+    rows = metrics.get(metric)
+    return Written(path, int(row["version"]), int(rows) if rows is not None else None)
