@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as sf
-from pyspark.sql import types as st
 
-from jobs.datagouv_catalog.transform import MATCH_COLUMNS, mentions_mobility
+from jobs.datagouv_catalog.transform import MATCH_COLUMNS, mentions_mobility_column
 
 # The fields whose difference makes a dataset "changed", in the order the answers list them.
 COMPARED = ("title", "organization", "followers")
@@ -40,9 +39,10 @@ def matches(matching: DataFrame, organizations: DataFrame, run_date: str) -> Dat
     `metric.followers`) and the organizations export (`id`, `name`); a dataset of an organization
     the export does not list keeps a null `organization`.
     """
-    test = sf.udf(mentions_mobility, st.BooleanType(), useArrow=False)
+    spark = matching.sparkSession
     matched = sf.filter(
-        sf.array(*[sf.when(test(_col(c)), sf.lit(c)) for c in MATCH_COLUMNS]), lambda c: c.isNotNull()
+        sf.array(*[sf.when(mentions_mobility_column(spark, _col(c)), sf.lit(c)) for c in MATCH_COLUMNS]),
+        lambda c: c.isNotNull(),
     )
     followers = sf.coalesce(_col("metric.followers").try_cast("double").cast("long"), sf.lit(0).cast("long"))
     names = organizations.groupBy(_col("id").alias("organization_id")).agg(  # a repeated id: one name

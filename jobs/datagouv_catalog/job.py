@@ -118,24 +118,23 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
     try:
         ids = {row["id"] for row in matching.select("id").collect() if row["id"] is not None}
         summary.matching = matching.count()
+        watch.lap("read_match")
         top_orgs = transform.top_organizations(organizations)
         tops = transform.tops(matching, top_orgs, run_date).persist()
         # Write-audit-publish: no CSV object, Delta partition or document unless the rows pass.
         tops = gates.plant(settings.quality_fault, tops)
         gates.audit(tops, matching)
-        watch.lap("audit")
         docs = [row.asDict() for row in tops.collect()]
         summary.tops = len(docs)
-        watch.lap("spark_read_match")
+        watch.lap("tops_audit")
 
         summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
         ledger.record_output(summary.export_uri, summary.matching)
         watch.lap("export")
 
         load.write_delta_partition(tops, lake_path(settings, DATAGOUV_TOPS.path), run_date)
-        watch.lap("delta")
-        _write_changes(spark, settings, changes.matches(matching, organizations, run_date), run_date)
-        watch.lap("changes")
+        watch.lap("delta_tops")
+        _write_changes(spark, settings, changes.matches(matching, organizations, run_date), run_date, watch)
         tops.unpersist()
     finally:
         matching.unpersist()
@@ -149,12 +148,15 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
     watch.lap("mongo")
 
 
-def _write_changes(spark: SparkSession, settings: Settings, matches: DataFrame, run_date: str) -> None:
+def _write_changes(
+    spark: SparkSession, settings: Settings, matches: DataFrame, run_date: str, watch: _Stopwatch
+) -> None:
     """The run's `datagouv/matches` partition, then the changes of every run date, recomputed from
     all of them (rerunning an older date moves its successor's difference too)."""
     matches_path = lake_path(settings, DATAGOUV_MATCHES.path)
     runs_path = lake_path(settings, DATAGOUV_CHANGE_RUNS.path)
     load.write_delta_partition(matches, matches_path, run_date)
+    watch.lap("delta_matches")
     all_matches = spark.read.format("delta").load(matches_path)
     known = spark.createDataFrame([(run_date,)], "run_date string")
     if is_delta(spark, runs_path):  # run dates whose matching set was empty have no matches row
@@ -162,10 +164,13 @@ def _write_changes(spark: SparkSession, settings: Settings, matches: DataFrame, 
     dates = changes.run_dates(all_matches, known).cache()
     diff = changes.changes(all_matches, dates).cache()
     summary = changes.run_summary(all_matches, dates, diff).collect()  # read before overwriting its table
+    watch.lap("changes")
     diff.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
         lake_path(settings, DATAGOUV_CHANGES.path)
     )
+    watch.lap("delta_changes")
     spark.createDataFrame(summary, CHANGE_RUNS_SCHEMA).write.format("delta").mode("overwrite").save(runs_path)
+    watch.lap("delta_change_runs")
     diff.unpersist()
     dates.unpersist()
 
@@ -224,6 +229,7 @@ def run(
     finally:
         if own:
             spark.stop()
+            watch.lap("spark_stop")
     return summary
 
 
