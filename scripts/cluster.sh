@@ -143,7 +143,7 @@ start_worker() {  # i
     "$(spark_home)/bin/spark-class" org.apache.spark.deploy.worker.Worker
     --host "$host" --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" --work-dir "$dir/work"
     --webui-port 0 "spark://$MASTER_HOST:$MASTER_PORT")
-  if [ "$(id -u)" = 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
     # Hide the checkout's folders (not the hidden ones: .venv holds the interpreter, .cluster the
     # worker's own dirs) in a mount namespace of the worker's own.
     local hide=""

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 RUN_DATE = date(2026, 11, 22)
 ORG = "acme-cluster"
 WIKI_START = date(2026, 3, 2)
-WIKI_DAYS = 2
+WIKI_DAYS = 1
 
 
 def _reader(lake_root: str, **extra: Any) -> Settings:
@@ -69,6 +69,7 @@ def test_github_job_survives_a_worker_killed_mid_crawl(
         wait_until(lambda: len(store.names("items", ".meta.json")) >= 1, job, log, "the first crawled item")
         cluster.kill_worker(1)
         landed_at_kill = len(store.names("items", ".meta.json"))
+        cluster.restore_workers()  # as a supervisor would; the new executor starts from nothing
         code = job.wait(timeout=600)
     finally:
         _stop(job)
@@ -108,7 +109,8 @@ def test_wikimedia_job_survives_a_worker_killed_mid_aggregation(
     try:
         wait_until(aggregating, job, log, "the aggregation")
         cluster.kill_worker(2)
-        code = job.wait(timeout=600)
+        cluster.restore_workers()
+        code = job.wait(timeout=900)
     finally:
         _stop(job)
         server.stop()

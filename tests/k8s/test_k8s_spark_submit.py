@@ -77,6 +77,8 @@ def _submit(
     env.update(
         {
             "S3_ENDPOINT_URL": cluster.s3_endpoint_url,
+            # The driver pod's own address, in the operator's case: one the executors can reach.
+            "SPARK_LOCAL_IP": cluster.service_host,
             "AWS_ACCESS_KEY_ID": MINIO_USER,
             "AWS_SECRET_ACCESS_KEY": MINIO_PASSWORD,
         }
