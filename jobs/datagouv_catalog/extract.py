@@ -12,7 +12,6 @@ import csv
 import itertools
 import json
 import logging
-import random
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -22,13 +21,12 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import requests
-import urllib3
 from pyspark.sql import DataFrame, SparkSession
-from common import ledger
 from pyspark.sql import types as st
 
+from common import ledger
 from common.errors import SourceError, StorageError, one_line
-from common.http import DEFAULT_TIMEOUT, download, make_session
+from common.http import DEFAULT_TIMEOUT, backoff_delay, download, make_session
 from common.settings import Settings
 from common.storage import RawStore, is_s3, s3_client, split_s3
 
@@ -268,22 +266,18 @@ def _land_one(session: requests.Session, store: RawStore, urls: list[str], name:
                 error = str(exc)
                 log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
                 continue
-            except urllib3.exceptions.HTTPError as exc:  # a body cut short surfaces from urllib3 itself
-                error = f"GET {url}: truncated download ({one_line(exc, limit=200)})"
-                log.warning("%s (try %d/%d)", error, attempt, DOWNLOAD_ATTEMPTS)
-                continue
             if got is None:
-            # The export resource (its URL names the resource id) as the run ledger's input.
-            ledger.record_input(f"source:{name}", {"url": url, "bytes": got.size, "sha256": got.sha256})
                 error = f"GET {url} answered 404"
                 continue
             if name == RAW_NAMES["dataset"]:
                 _land_parts(store, got.path, name, workdir)
             _put(store, got.path, name)
             log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
+            # The export resource (its URL names the resource id) as the run ledger's input.
+            ledger.record_input(f"source:{name}", {"url": url, "bytes": got.size, "sha256": got.sha256})
             return got.size
         if attempt < DOWNLOAD_ATTEMPTS:
-            time.sleep(min(10.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+            time.sleep(backoff_delay(attempt, cap=10.0))
     raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {error}")
 
 

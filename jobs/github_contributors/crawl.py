@@ -19,7 +19,6 @@ import hashlib
 import heapq
 import json
 import logging
-import math
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -371,7 +370,3 @@ def split_for_partitions(items: list[dict[str, Any]], partitions: int) -> list[l
         content.append(item)
         heapq.heappush(bins, (load + float(item.get("cost", 1.0)), idx, content))
     return [content for _, _, content in sorted(bins, key=lambda b: b[1]) if content]
-
-
-def min_pages(commits: int) -> int:
-    return math.ceil(commits / PER_PAGE)

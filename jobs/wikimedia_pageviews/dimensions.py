@@ -95,11 +95,10 @@ def build_dimensions(
     `articles_ready` set) as soon as those two are parsed, while the larger categorylinks dump
     is still being parsed; only the category members wait for it.
     """
-    s3 = extract.s3_options(settings)
     links_uri = landing.dumps["categorylinks"]
     if links_uri is None:
         raise SourceError("the categorylinks dump is missing")
-    layout = transform.categorylinks_layout(extract.read_header(links_uri, s3).columns)
+    layout = transform.categorylinks_layout(extract.read_header(links_uri, settings).columns)
     log.info("categorylinks layout: %s", layout)
     tables = ["page", "redirect", "categorylinks", "page_props"]
     if layout == "normalised":

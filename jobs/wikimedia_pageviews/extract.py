@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import random
 import re
 import shutil
 import tempfile
@@ -25,9 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
-import urllib3
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
@@ -35,7 +32,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 from common.errors import SourceError
 from common.http import DEFAULT_TIMEOUT, download, make_session
 from common.settings import Settings
-from common.storage import RawStore, is_s3, split_s3
+from common.storage import RawStore, is_s3, s3_client, split_s3
 from jobs.wikimedia_pageviews.sqldump import DumpError, DumpHeader, Value, iter_dump, parse_header
 
 log = logging.getLogger(__name__)
@@ -148,22 +145,9 @@ class Lander:
         return int(length) if resp.status_code == 200 and length is not None else None
 
     def _fetch(self, url: str, workdir: Path) -> tuple[Path, int] | None:
-        """`common.http.download`, plus a retry when the body is cut short (urllib3 ProtocolError)."""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                got = download(self._session(), url, workdir, gzip_check=True, attempts=self.attempts)
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt == self.attempts:
-                    cause = type(exc).__name__
-                    raise SourceError(f"GET {url} failed after {attempt} tries: {cause}") from None
-                delay = min(30.0, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
-                log.warning(
-                    "download %s broke off (%s), try %d/%d", url, type(exc).__name__, attempt, self.attempts
-                )
-                time.sleep(delay)
-                continue
-            return None if got is None else (got.path, got.size)
-        return None
+        """`common.http.download` (a body cut short is one of its retried failures); None on 404."""
+        got = download(self._session(), url, workdir, gzip_check=True, attempts=self.attempts)
+        return None if got is None else (got.path, got.size)
 
     def land_one(self, item: Item, workdir: Path, progress: _Progress) -> str | None:
         """The file's URI in the raw zone, or None when the source answers 404."""
@@ -225,41 +209,23 @@ def land(
 # --- reading with Spark ---------------------------------------------------------------------------
 
 
-def s3_options(settings: Settings) -> dict[str, str | None]:
-    """What an executor needs to open a raw file on S3 (shipped with the task, never logged)."""
-    secret = settings.aws_secret_access_key
-    return {
-        "endpoint_url": settings.s3_endpoint_url,
-        "aws_access_key_id": settings.aws_access_key_id,
-        "aws_secret_access_key": secret.get_secret_value() if secret else None,
-        "region_name": settings.aws_region,
-    }
-
-
-def open_raw(uri: str, s3: dict[str, str | None]) -> gzip.GzipFile:
+def open_raw(uri: str, settings: Settings) -> gzip.GzipFile:
     """A decompressed byte stream of a landed `.gz` file, local or on S3 (never read whole)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        client = boto3.client(
-            "s3",
-            endpoint_url=s3["endpoint_url"],
-            aws_access_key_id=s3["aws_access_key_id"],
-            aws_secret_access_key=s3["aws_secret_access_key"],
-            region_name=s3["region_name"],
-        )
-        body: Any = client.get_object(Bucket=bucket, Key=key)["Body"]
+        body: Any = s3_client(settings).get_object(Bucket=bucket, Key=key)["Body"]
         return gzip.GzipFile(fileobj=body, mode="rb")
     return gzip.GzipFile(uri, mode="rb")
 
 
-def read_header(uri: str, s3: dict[str, str | None]) -> DumpHeader:
+def read_header(uri: str, settings: Settings) -> DumpHeader:
     """The dump's CREATE TABLE, read from its first bytes on the driver."""
     headers: list[DumpHeader] = []
-    with open_raw(uri, s3) as stream:
+    with open_raw(uri, settings) as stream:
         rows = iter_dump(stream, (), on_header=headers.append)
         next(rows, None)
     if not headers:
-        with open_raw(uri, s3) as stream:
+        with open_raw(uri, settings) as stream:
             return parse_header(stream.read(16 << 20))
     return headers[0]
 
