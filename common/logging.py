@@ -48,6 +48,8 @@ def setup_logging(level: str | None = None) -> None:
     """Configure the root logger once; later calls only adjust the level."""
     global _configured
     root = logging.getLogger()
+    # LOG_LEVEL is read here, not through Settings: logging starts before any setting is parsed
+    # (so a bad setting is itself logged) and in Spark's Python workers, which build no Settings.
     root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
     if _configured:
         return

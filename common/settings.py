@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     spark_master: str | None = None
     spark_driver_memory: str = "2g"
+    # Where the Delta, S3A and pageviews jars are (filled by `make setup`); unset: the project's jars/.
+    spark_jars_dir: str | None = None
+    spark_ui_enabled: bool = False
+    spark_log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = "WARN"
+    # Database of the data.gouv.fr `tops` collection (the job's --mongo-database overrides it).
+    mongo_database: str = Field(default="datagouv", min_length=1)
+    # How often the GitHub crawl logs its progress (seconds; 0: only at the end).
+    github_progress_seconds: float = Field(default=10.0, ge=0.0)
     # Tests and drills only: `<job>.<defect>` plants that defect in the job's gold rows just before
     # its quality gates audit them (common.gates), proving a bad publish is stopped.
     quality_fault: str | None = None
@@ -47,6 +55,11 @@ class Settings(BaseSettings):
     # A .mailmap merging emails and names into one contributor: a path under LAKE_ROOT, an
     # absolute path or s3a:// URI, or an http(s) URL. Unset: no merging beyond noreply emails.
     github_identity_map: str | None = None
+
+    @field_validator("spark_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("lake_root")
     @classmethod

@@ -46,13 +46,15 @@ EXECUTOR_WAIT_SECONDS = 90.0
 JVM_LOCALE_OPTIONS = "-Duser.language=en -Duser.country=US -Dfile.encoding=UTF-8"
 
 
-def jars_dir() -> Path:
-    return Path(os.environ.get("SPARK_JARS_DIR", PROJECT_ROOT / "jars"))
+def jars_dir(settings: Settings | None = None) -> Path:
+    """SPARK_JARS_DIR, else the project's jars/."""
+    chosen = (settings or Settings()).spark_jars_dir
+    return Path(chosen) if chosen else PROJECT_ROOT / "jars"
 
 
-def local_jars() -> list[str]:
+def local_jars(settings: Settings | None = None) -> list[str]:
     """The jar files to put on `spark.jars`; fails with a clear line when setup was not run."""
-    folder = jars_dir()
+    folder = jars_dir(settings)
     jars = sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
     missing = [prefix for prefix in REQUIRED_JARS if not any(Path(j).name.startswith(prefix) for j in jars)]
     if missing:
@@ -120,10 +122,10 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
                 "spark.master": master,
                 # On the JVM's launch classpath rather than spark.jars: in local mode the driver is
                 # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
-                "spark.driver.extraClassPath": os.pathsep.join(local_jars()),
+                "spark.driver.extraClassPath": os.pathsep.join(local_jars(settings)),
                 "spark.driver.memory": settings.spark_driver_memory,
                 "spark.sql.shuffle.partitions": str(max(4, cores * 2)),
-                "spark.ui.enabled": os.environ.get("SPARK_UI_ENABLED", "false"),
+                "spark.ui.enabled": str(settings.spark_ui_enabled).lower(),
                 "spark.ui.showConsoleProgress": "false",
                 "spark.driver.extraJavaOptions": (
                     f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF} {JVM_LOCALE_OPTIONS}"
@@ -131,7 +133,7 @@ def build_conf(settings: Settings, app_name: str) -> dict[str, str]:
             }
         )
         if standalone(master):
-            conf.update(standalone_conf(master))
+            conf.update(standalone_conf(settings, master))
     return conf
 
 
@@ -161,14 +163,14 @@ def driver_host(master: str) -> str:
         return str(probe.getsockname()[0])
 
 
-def standalone_conf(master: str) -> dict[str, str]:
+def standalone_conf(settings: Settings, master: str) -> dict[str, str]:
     """Executors in other JVMs, maybe on other machines: ship the jars, bind where they can call."""
     host = driver_host(master)
     return {
         # The driver serves these to each executor, which loads them into its task class loader
         # (the image has them in $SPARK_HOME/jars instead). The driver keeps them on its launch
         # class path as well (above), where Delta's SQL extension must be at session start.
-        "spark.jars": ",".join(local_jars()),
+        "spark.jars": ",".join(local_jars(settings)),
         "spark.driver.host": host,
         "spark.driver.bindAddress": host,
     }
@@ -235,7 +237,7 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
     for key, value in build_conf(settings, app_name).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.spark_log_level)
     running_on = spark.sparkContext.master or ""
     if standalone(running_on):
         ship_project(spark)

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,6 @@ from jobs.datagouv_catalog import changes, extract, gates, load, transform
 log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
-DEFAULT_DATABASE = "datagouv"
 EXPORT_NAME = "datasets.csv"
 CHANGE_RUNS_SCHEMA = (
     "run_date string, previous_run_date string, matching long, added long, removed long, changed long"
@@ -199,11 +197,12 @@ def run(
     run_date: str,
     *,
     mongo_uri: str | None = None,
-    database: str = DEFAULT_DATABASE,
+    database: str | None = None,
     redownload: bool = False,
     spark: SparkSession | None = None,
 ) -> Summary:
     """One run; uses `spark` when given (tests), else starts (and stops) the job's own session."""
+    database = database or settings.mongo_database
     summary = Summary(run_date=run_date)
     watch = _Stopwatch(summary)
     uri = mongo_uri or settings.mongo_uri.get_secret_value()
@@ -243,7 +242,7 @@ def _reraise_spark(exc: Exception) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     run_date = (args.run_date or today_in_paris()).isoformat()
-    database = args.mongo_database or os.environ.get("MONGO_DATABASE") or DEFAULT_DATABASE
+    database = args.mongo_database or settings.mongo_database
     started = time.perf_counter()
     summary = run(settings, run_date, database=database, redownload=args.redownload)
     total = time.perf_counter() - started

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -249,7 +248,6 @@ def main(args: argparse.Namespace) -> int:
     if resp.status_code == 404:
         raise PlatformError(f"GitHub organization '{args.org}' not found at {settings.github_api_url}")
     spark = get_spark(settings, NAME)
-    progress = float(os.environ.get("GITHUB_PROGRESS_SECONDS", "10"))
     run(
         spark,
         settings,
@@ -257,6 +255,6 @@ def main(args: argparse.Namespace) -> int:
         run_date,
         full_refresh=args.full_refresh,
         concurrency=args.concurrency,
-        progress_seconds=progress,
+        progress_seconds=settings.github_progress_seconds,
     )
     return 0

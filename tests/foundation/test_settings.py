@@ -146,3 +146,39 @@ def test_unreachable_mongo_names_the_setting(tmp_path: Path) -> None:
     proc = _doctor({"LAKE_ROOT": str(tmp_path), "MONGO_URI": "mongodb://127.0.0.1:9"}, "--mongo")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("doctor: error: MONGO_URI: cannot reach")
+
+
+def test_operational_knobs_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Spark, progress and Mongo knobs come from Settings like every other setting."""
+    for var in (
+        "SPARK_UI_ENABLED",
+        "SPARK_LOG_LEVEL",
+        "SPARK_JARS_DIR",
+        "MONGO_DATABASE",
+        "GITHUB_PROGRESS_SECONDS",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert (s.spark_ui_enabled, s.spark_log_level, s.spark_jars_dir) == (False, "WARN", None)
+    assert (s.mongo_database, s.github_progress_seconds) == ("datagouv", 10.0)
+    assert build_conf(s, "app")["spark.ui.enabled"] == "false"
+    monkeypatch.setenv("SPARK_UI_ENABLED", "true")
+    monkeypatch.setenv("SPARK_LOG_LEVEL", "error")
+    monkeypatch.setenv("MONGO_DATABASE", "other")
+    monkeypatch.setenv("GITHUB_PROGRESS_SECONDS", "0")
+    s = load_settings()
+    assert build_conf(s, "app")["spark.ui.enabled"] == "true"
+    assert (s.spark_log_level, s.mongo_database, s.github_progress_seconds) == ("ERROR", "other", 0.0)
+    monkeypatch.setenv("SPARK_JARS_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match=f"SPARK_JARS_DIR: {tmp_path} lacks"):
+        build_conf(load_settings(), "app")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("SPARK_LOG_LEVEL", "loud"), ("GITHUB_PROGRESS_SECONDS", "-1"), ("SPARK_UI_ENABLED", "maybe")],
+)
+def test_wrong_operational_knob_names_itself(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=f"^{var}: "):
+        load_settings()
