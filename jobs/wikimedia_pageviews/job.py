@@ -35,10 +35,9 @@ from jobs.wikimedia_pageviews.dimensions import read_dimension, refresh_dimensio
 from jobs.wikimedia_pageviews.extract import Landing
 
 # The aggregation meets ~1M (day, title) groups per task. Spark's first-level "fast" hash map holds
-# 65k entries: once full, every row probes it in vain before the main map (profiled: ~15% of the
-# stage; still ~25% slower with it on after the pageviews source came). Off for this job only;
-# small aggregations elsewhere keep it. (A 1 MB `io.file.buffer.size` helped the text source; the
-# pageviews source buffers its own reads, and it measured no different there, so it is gone.)
+# 65k entries: once full, every row probes it in vain before the main map (the stage is ~25% slower
+# with it on). Off for this job only; small aggregations elsewhere keep it. No read buffer is set:
+# the pageviews source buffers its own reads.
 SESSION_CONF = {
     "spark.sql.codegen.aggregate.map.twolevel.enabled": "false",
 }
