@@ -403,8 +403,9 @@ def addition_identity(item: dict[str, Any]) -> str | None:
 
 def is_bot(item: dict[str, Any], bot_logins: frozenset[str] = BOT_LOGINS) -> bool:
     author = item.get("author") or {}
-    login = str(author.get("login") or "").lower()
     email = str((item.get("commit", {}).get("author") or {}).get("email") or "")
+    noreply = _NOREPLY.match(email)
+    login = str(author.get("login") or (noreply.group(1) if noreply else "")).lower()
     return (
         author.get("type") == "Bot"
         or login.endswith("[bot]")

@@ -127,7 +127,8 @@ def with_identity(commits: DataFrame) -> DataFrame:
 def with_bot(commits: DataFrame, bot_logins: frozenset[str]) -> DataFrame:
     """Add `is_bot` (per commit): author.type Bot, login or email local part ending in `[bot]`,
     or login in `bot_logins`. Needs `author_type` (null when the crawl did not record it)."""
-    login = sf.lower(sf.col("author_login"))
+    # The login a noreply email stands for counts as the login (the additions' identity rule).
+    login = sf.coalesce(sf.lower(sf.col("author_login")), _noreply(sf.col("author_email")))
     listed = login.isin(sorted(bot_logins)) if bot_logins else sf.lit(False)
     is_bot = (
         (sf.col("author_type") == "Bot")

@@ -78,12 +78,21 @@ def test_bot_is_type_suffix_or_listed_login_and_nothing_else(spark: Any) -> None
         ("o", "r", "dependabot[bot]", None, "x@y.z", "d", D),  # login suffix (type not recorded)
         ("o", "r", None, None, "49699333+dependabot[bot]@users.noreply.github.com", "d", D),  # email suffix
         ("o", "r", "Facebook-GitHub-Bot", "User", "f@fb.com", "f", D),  # listed, case-insensitive
+        (
+            "o",
+            "r",
+            None,
+            None,
+            "6422482+facebook-github-bot@users.noreply.github.com",
+            "f",
+            D,
+        ),  # listed noreply
         ("o", "r", "robotnik", "User", "bot@corp.com", "Robot", D),  # "bot" in names: still human
         ("o", "r", None, None, "ci[bot].example@corp.com", "CI", D),  # [bot] not before @: human
         ("o", "r", None, None, None, "Nobody", D),
     ]
     out = identities.with_bot(commits(spark, rows), frozenset({"facebook-github-bot"})).select("is_bot")
-    assert [r["is_bot"] for r in out.collect()] == [True, True, True, True, False, False, False]
+    assert [r["is_bot"] for r in out.collect()] == [True, True, True, True, True, False, False, False]
 
 
 def test_contributors_kind_first_commit_and_count(spark: Any) -> None:
