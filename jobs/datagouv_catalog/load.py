@@ -33,6 +33,7 @@ from pyspark.sql import DataFrame
 
 from common.delta import Written, replace_where
 from common.errors import ConfigError, PlatformError, StorageError, one_line
+from common.http import backoff_delay
 from common.settings import Settings
 from common.storage import s3_client
 
@@ -152,7 +153,7 @@ def with_mongo_retries(what: str, action: Callable[[], T], attempts: int = MONGO
             if attempt == attempts:
                 raise StorageError(f"MongoDB unreachable ({what}) after {attempts} tries: {first}") from None
             log.warning("MongoDB %s failed (%s), try %d/%d", what, first, attempt, attempts)
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(backoff_delay(attempt))
         except OperationFailure as exc:
             if exc.code in (13, 18):
                 raise ConfigError("MONGO_URI", f"rejected by the server ({exc.code})") from None
