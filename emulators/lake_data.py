@@ -4,7 +4,7 @@ and its benchmark start from them."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from deltalake import write_deltalake
@@ -155,7 +155,7 @@ def write(
     table: tables.Table,
     schema: pa.Schema,
     rows: list[dict[str, Any]],
-    mode: str = "overwrite",
+    mode: Literal["append", "overwrite"] = "overwrite",
 ) -> None:
     uri = delta_rs_uri(lake_path(settings, table.path))
     data = pa.Table.from_pylist(rows, schema=schema)
@@ -164,7 +164,7 @@ def write(
         uri,
         data,
         mode=mode,
-        storage_options=options or None,  # type: ignore[arg-type]
+        storage_options=options or None,
         partition_by=list(table.partition_by) or None,
     )
 
