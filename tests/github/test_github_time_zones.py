@@ -4,8 +4,8 @@ A repository created at 00:30 UTC on the 1st of a month, another at 23:30 UTC on
 a month, commits at both edges: a local-time reading anywhere (Python, the JVM, Spark) moves one
 of them into the next or the previous month. The job runs in this process (whatever zone the
 suite runs in; CI runs it under Pacific/Auckland and America/Los_Angeles too) and as a subprocess
-under zones far from UTC and other locales; the gold tables are read with delta-rs (no Spark session zone involved)
-and the API answers are checked byte for byte.
+under zones far from UTC and other locales; the gold tables are read with delta-rs (no Spark
+session zone involved) and the API answers are checked exactly.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def test_month_edges_cli_far_from_utc(
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # generous: CI machines are shared
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
