@@ -29,6 +29,7 @@ class StorageError(PlatformError):
 _JAVA_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*)(?=:|$)")
 # The line of a Python traceback that names the exception (`ModuleNotFoundError: No module ...`).
 _PYTHON_RAISE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::.*)?$")
+_LAMBDA_MISMATCH = "cannot assign instance of java.lang.invoke.SerializedLambda"
 _PY4J_CALL = re.compile(r"^An error occurred while calling [\w.]+\.?$")
 
 
@@ -43,6 +44,10 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     text = _full_text(exc)
     line = _root_line(text) or type(exc).__name__
     line = _JAVA_CLASS.sub(r"\1", line.strip())
+    if _LAMBDA_MISMATCH in line:
+        # Java deserialization's way of saying that the class a task's lambda belongs to is not on
+        # the executor's class path: the cause is missing jars, not a cast.
+        line = f"a class the executors cannot load (their jars lack it): {line}"
     return line[:limit]
 
 

@@ -101,6 +101,5 @@ def test_executor_that_cannot_import_a_module_names_it(cluster: Cluster, tmp_pat
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("probe: error:")]
-    assert lines == ["probe: error: Py4JJavaError: ModuleNotFoundError: No module named 'tests'"], (
-        proc.stderr[-3000:]
-    )
+    expected = "probe: error: PythonException: ModuleNotFoundError: No module named 'tests'"
+    assert lines == [expected], proc.stderr[-3000:]

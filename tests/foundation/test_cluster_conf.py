@@ -61,6 +61,8 @@ def test_master_url_and_an_unreachable_master_are_one_line() -> None:
     assert str(caught.value) == expected
 
 
+LAMBDA = "cannot assign instance of java.lang.invoke.SerializedLambda to field x.y of type scala.Function0"
+LOAD = "a class the executors cannot load (their jars lack it): "
 PY4J_CALL = "An error occurred while calling o101.save."
 PY4J_S3A = """An error occurred while calling o134.save.
 : org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 3.0 failed 4 times, \
@@ -107,6 +109,10 @@ ModuleNotFoundError: No module named 'tests'
         (PY4J_IMPORT, "ModuleNotFoundError: No module named 'tests'"),
         (f"{PY4J_CALL}\n: org.apache.hadoop.fs.s3a.AWSBadRequestException: x", "AWSBadRequestException: x"),
         ("plain message\nsecond line", "plain message"),
+        (
+            f"{PY4J_CALL}\nCaused by: java.lang.ClassCastException: {LAMBDA}",
+            f"{LOAD}ClassCastException: {LAMBDA}",
+        ),
         ("", "RuntimeError"),
     ],
 )
