@@ -184,6 +184,65 @@ def median_stages(runs: list[dict[str, float]]) -> dict[str, float]:
     return {n: round(statistics.median(s.get(n, 0.0) for s in runs), 2) for n in sorted(names)}
 
 
+def write_result(
+    args: argparse.Namespace,
+    size: int,
+    jobs: list[dict[str, Any]],
+    baselines: list[dict[str, Any]],
+    load_before: list[float],
+) -> dict[str, Any]:
+    """The result of the rounds done so far (written after each round: a long run keeps its data)."""
+    job_wall = statistics.median(r["wall_s"] for r in jobs)
+    pandas_wall = statistics.median(r["wall_s"] for r in baselines)
+    settings = load_settings()
+    result = {
+        "benchmark": "datagouv_e2e",
+        "datasets": args.datasets,
+        "organizations": args.organizations,
+        "catalogue_bytes": size,
+        "lake": "minio" if args.s3_lake else "local",
+        "runs": len(jobs),
+        "job_wall_s_median": job_wall,
+        "pandas_wall_s_median": pandas_wall,
+        "ratio": round(job_wall / pandas_wall, 2),
+        "target_ratio": TARGET_RATIO,
+        "meets_target": job_wall / pandas_wall <= TARGET_RATIO,
+        "job_cpu_s_median": statistics.median(r["cpu_s"] for r in jobs),
+        "pandas_cpu_s_median": statistics.median(r["cpu_s"] for r in baselines),
+        "job_stages_s_median": median_stages([r["summary"]["stages"] for r in jobs]),
+        "pandas_stages_s_median": median_stages([r["result"]["stages"] for r in baselines]),
+        "matching": jobs[-1]["summary"]["matching"],
+        "tops": jobs[-1]["summary"]["tops"],
+        "memory": {
+            "spark_master": settings.spark_master or "local[*]",
+            "spark_driver_memory": settings.spark_driver_memory,
+            "executor": "the driver JVM (local mode: one JVM, executors are its threads)",
+            "job_max_rss_mib": max(r["max_rss_mib"] for r in jobs),
+            "pandas_max_rss_mib": max(r["max_rss_mib"] for r in baselines),
+        },
+        "job_runs": [
+            {k: v for k, v in r.items() if k != "summary"} | {"stages_s": r["summary"]["stages"]}
+            for r in jobs
+        ],
+        "pandas_runs": [
+            {k: v for k, v in r.items() if k != "result"} | {"stages_s": r["result"]["stages"]}
+            for r in baselines
+        ],
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "cpus": os.cpu_count(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    if args.s3_lake and RESULT.exists():
+        # The reference result is the local-lake one; a MinIO-lake run is kept beside it.
+        previous = json.loads(RESULT.read_text())
+        previous["minio_lake"] = result
+        result = previous
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=60000)
@@ -224,6 +283,7 @@ def main() -> int:
                 raise SystemExit(f"answers differ: job {got['matching']}/{got['tops']}, pandas {expected}")
             if job_documents(database) != sorted(expected["documents"], key=lambda d: d["dataset_id"]):
                 raise SystemExit("the job's Mongo documents differ from pandas' documents")
+            result = write_result(args, size, jobs, baselines, load_before)
     finally:
         server.stop()
         from pymongo import MongoClient
@@ -234,54 +294,6 @@ def main() -> int:
         cleanup_s3(f"bench-datagouv-{tag}", "", drop_bucket=True)
         if args.s3_lake:
             cleanup_s3("bench-lake", f"datagouv-{tag}-")
-    job_wall = statistics.median(r["wall_s"] for r in jobs)
-    pandas_wall = statistics.median(r["wall_s"] for r in baselines)
-    settings = load_settings()
-    result = {
-        "benchmark": "datagouv_e2e",
-        "datasets": args.datasets,
-        "organizations": args.organizations,
-        "catalogue_bytes": size,
-        "lake": "minio" if args.s3_lake else "local",
-        "runs": args.runs,
-        "job_wall_s_median": job_wall,
-        "pandas_wall_s_median": pandas_wall,
-        "ratio": round(job_wall / pandas_wall, 2),
-        "target_ratio": TARGET_RATIO,
-        "meets_target": job_wall / pandas_wall <= TARGET_RATIO,
-        "job_cpu_s_median": statistics.median(r["cpu_s"] for r in jobs),
-        "pandas_cpu_s_median": statistics.median(r["cpu_s"] for r in baselines),
-        "job_stages_s_median": median_stages([r["summary"]["stages"] for r in jobs]),
-        "pandas_stages_s_median": median_stages([r["result"]["stages"] for r in baselines]),
-        "matching": jobs[-1]["summary"]["matching"],
-        "tops": jobs[-1]["summary"]["tops"],
-        "memory": {
-            "spark_master": settings.spark_master or "local[*]",
-            "spark_driver_memory": settings.spark_driver_memory,
-            "executor": "the driver JVM (local mode: one JVM, executors are its threads)",
-            "job_max_rss_mib": max(r["max_rss_mib"] for r in jobs),
-            "pandas_max_rss_mib": max(r["max_rss_mib"] for r in baselines),
-        },
-        "job_runs": [
-            {k: v for k, v in r.items() if k != "summary"} | {"stages_s": r["summary"]["stages"]}
-            for r in jobs
-        ],
-        "pandas_runs": [
-            {k: v for k, v in r.items() if k != "result"} | {"stages_s": r["result"]["stages"]}
-            for r in baselines
-        ],
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "cpus": os.cpu_count(),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    if args.s3_lake and RESULT.exists():
-        # The reference result is the local-lake one; a MinIO-lake run is kept beside it.
-        previous = json.loads(RESULT.read_text())
-        previous["minio_lake"] = result
-        result = previous
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 
