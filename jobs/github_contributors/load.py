@@ -158,3 +158,15 @@ def crawl_state_rows(
             (org, name, statuses[name], source.get("etag"), source.get("newest_sha"), None, True, now)
         )
     return rows
+
+
+def state_changed(rows: Sequence[tuple[Any, ...]], previous: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether `crawl_state_rows` differ from the stored rows in anything but `updated_at` (an
+    all-304 rerun then leaves the table at its version)."""
+    fields = [f.name for f in STATE_SCHEMA.fields if f.name != "updated_at"]
+    stored = {name: tuple(row.get(f) for f in fields) for name, row in previous.items()}
+    fresh = {
+        row[1]: tuple(v for f, v in zip(STATE_SCHEMA.fieldNames(), row, strict=True) if f != "updated_at")
+        for row in rows
+    }
+    return fresh != stored

@@ -17,6 +17,8 @@ from jobs.github_contributors.crawl import UNCHANGED
 from jobs.github_contributors.resume import Crawled
 
 NAME = "github_contributors"
+# The write stage's parts, each timed only when its table(s) were rewritten.
+WRITE_STAGES = ("merge", "audit", "gold", "crawl_state")
 
 
 def add_up(counters: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -111,5 +113,10 @@ class RunReport:
             f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
             f"{self.resumed_items} resumed), "
             f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
-            f"write {self.write_seconds:.1f}s"
+            f"write {self.write_seconds:.1f}s ({self.write_breakdown()})"
         )
+
+    def write_breakdown(self) -> str:
+        """Where the write stage went; a table left as it was (inputs unchanged) says so."""
+        parts = [f"{name} {self.stages[name]:.1f}s" for name in WRITE_STAGES if name in self.stages]
+        return ", ".join(parts) or "no table rewritten"

@@ -54,6 +54,27 @@ def commit_count(spark: Any, settings: Settings, org: str) -> tuple[int, int]:
     return df.count(), df.select("repo", "sha").distinct().count()
 
 
+TABLES = (
+    "github/commits",
+    "github/crawl_state",
+    "github/new_contributors_monthly",
+    "github/repositories",
+    "github/contributors",
+)
+
+
+def versions(spark: Any, settings: Settings) -> dict[str, int]:
+    """Each GitHub table's newest Delta version (a rewrite, even of equal rows, adds one)."""
+    from delta.tables import DeltaTable
+
+    out = {}
+    for table in TABLES:
+        row = DeltaTable.forPath(spark, lake_path(settings, table)).history(1).first()
+        assert row is not None
+        out[table] = int(row["version"])
+    return out
+
+
 @pytest.fixture
 def org_root(tmp_path: Path) -> Path:
     root = tmp_path / "gh"
@@ -99,7 +120,9 @@ def test_crawl_with_faults_then_304_recrawl_then_new_commits(
     # Nothing new: one conditional request per repository, every commits answer a 304 (or 409/404).
     server.set_faults(error_rate=0.0, drop_rate=0.0, secondary_rate=0.0)
     server.reset_counters()
+    before = versions(spark, settings)
     second = run(spark, settings, ORG, RUN_DATE, concurrency=8, progress_seconds=0)
+    assert versions(spark, settings) == before, "same inputs and run month: no table rewritten"
     stats = server.stats()
     assert stats["by_kind"]["commits"] == len(repos)
     assert stats["by_kind"]["repos"] == 1  # the listing page, asked with its ETag
@@ -114,11 +137,25 @@ def test_crawl_with_faults_then_304_recrawl_then_new_commits(
     )
     server.reset_counters()
     third = run(spark, settings, ORG, RUN_DATE, concurrency=8, progress_seconds=0)
+    after = versions(spark, settings)
+    # One MERGE of the two repositories' new commits; the org's gold is recomputed (a first
+    # contribution is org-wide), crawl_state for the two new ETags.
+    assert after == {table: version + 1 for table, version in before.items()}
     assert third.new_commits == len(added)
     assert server.stats()["by_kind"]["commits"] == len(repos) + 1  # 130 new commits need a second page
     assert series_of(spark, settings, ORG) == expected_series(org_root, ORG, RUN_DATE)
     assert commit_count(spark, settings, ORG) == (total + len(added), total + len(added))
     assert not PendingStore(settings, ORG).names("items")
+
+    # Nothing new but the next month: only the gold tables (they depend on the run month).
+    next_month = date(2026, 12, 3)
+    fourth = run(spark, settings, ORG, next_month, concurrency=8, progress_seconds=0)
+    assert fourth.new_commits == 0
+    moved = versions(spark, settings)
+    assert moved["github/commits"] == after["github/commits"]
+    assert moved["github/crawl_state"] == after["github/crawl_state"]
+    assert moved["github/new_contributors_monthly"] == after["github/new_contributors_monthly"] + 1
+    assert series_of(spark, settings, ORG) == expected_series(org_root, ORG, next_month)
 
 
 @pytest.mark.e2e
