@@ -33,15 +33,17 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_schema_lists_every_route(api_schema: Any) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
+        "GET /datagouv/changes",
         "GET /datagouv/tops",
         "GET /github/repos",
+        "GET /github/repos/{repo}/contributors",
         "GET /github/repos/{repo}/new-contributors",
         "GET /health",
-        "GET /wikipedia/days",
-        "GET /wikipedia/days/{day}",
         "GET /metrics",
         "GET /runs",
         "GET /runs/{run_id}",
+        "GET /wikipedia/days",
+        "GET /wikipedia/days/{day}",
     ]
 
 
