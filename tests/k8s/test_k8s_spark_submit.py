@@ -143,11 +143,6 @@ def test_github_job_runs_through_spark_submit_with_the_rendered_arguments(
     assert got == expected_series(data, ORG, date.fromisoformat(RUN_DATE))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="seen on the cluster before the line was looked for on stdout too (spark-submit's PythonRunner "
-    "merges the Python driver's stderr into its stdout): exit 1, the root cause in Spark's log",
-)
 def test_executors_without_the_jars_fail_in_one_line_naming_the_class(
     cluster: Cluster, tmp_path: Path, unique_name: str
 ) -> None:
