@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,8 @@ def test_bots_identities_tables_and_api(
     people = expected_contributors(org_root, ORG)
     got: dict[str, list[tuple[str, str, str, int]]] = {}
     for row in _table(spark, settings, GITHUB_CONTRIBUTORS.path):
-        stamp = row["first_commit_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        # collect() gives a naive datetime in the process's zone: astimezone reads it as such.
+        stamp = row["first_commit_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         got.setdefault(row["repo"], []).append((row["identity"], row["kind"], stamp, row["commits"]))
     assert {repo: sorted(rows, key=lambda r: (r[2], r[0])) for repo, rows in got.items()} == {
         repo: rows for repo, rows in people.items() if rows
