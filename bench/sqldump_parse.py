@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import logging
 import os
 import resource
@@ -27,13 +26,13 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_result  # noqa: E402
 from common.settings import load_settings  # noqa: E402
 from emulators.wikimedia_data import write_bench_categorylinks  # noqa: E402
 
@@ -196,13 +195,8 @@ def main() -> None:
                 round(REAL_ROWS * median["python_parser"] / args.rows) if "python_parser" in median else None
             ),
         },
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s", json.dumps(result, indent=2))
+    write_result(RESULT, result, load_before)
 
 
 if __name__ == "__main__":

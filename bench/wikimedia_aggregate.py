@@ -11,20 +11,20 @@ hits all three alike; the medians are compared. Writes bench/results/wikimedia_a
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_result  # noqa: E402
 from common.settings import load_settings  # noqa: E402
 from emulators.wikimedia_data import hourly_relative, write_bench_file  # noqa: E402
 
@@ -164,13 +164,8 @@ def main() -> None:
         "zcat_rows_per_second": round(total_lines / median["zcat"]),
         "same_answer": checks["spark"] == checks["duckdb"],
         "groups_and_views": {k: list(v) for k, v in checks.items()},
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s", json.dumps(result, indent=2))
+    write_result(RESULT, result, load_before)
 
 
 if __name__ == "__main__":

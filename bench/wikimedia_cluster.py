@@ -18,12 +18,13 @@ import os
 import statistics
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_result  # noqa: E402
 from bench.wikimedia_aggregate import bench_files, time_spark  # noqa: E402
 from common.settings import Settings, load_settings  # noqa: E402
 from common.storage import ensure_bucket, s3_client  # noqa: E402
@@ -168,13 +169,8 @@ def main() -> None:
         "scaling_efficiency": round(median[1] / median[2] / 2, 2),
         "same_answer": results[1]["groups_and_views"] == results[2]["groups_and_views"],
         "machine_cores": os.cpu_count(),
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s", json.dumps(result, indent=2))
+    write_result(RESULT, result, load_before)
 
 
 if __name__ == "__main__":

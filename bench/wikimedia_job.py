@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.wikimedia_aggregate import CODES, WORK, bench_files, time_duckdb  # noqa: E402
+from bench.results_file import write_result  # noqa: E402
 from emulators import wikimedia as emulator  # noqa: E402
 from emulators.wikimedia_data import (  # noqa: E402
     ARTICLES,
@@ -241,13 +241,8 @@ def main() -> None:
         },
         "most_requested": {k: list(v) for k, v in answers.items()},
         "same_answer": answers.get("job") == answers["duckdb"],
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s", json.dumps(result, indent=2))
+    write_result(RESULT, result, load_before)
 
 
 if __name__ == "__main__":
