@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.wikimedia_aggregate import CODES, WORK, bench_files, time_duckdb  # noqa: E402
 from bench.results_file import write_result  # noqa: E402
+from bench.wikimedia_aggregate import CODES, WORK, bench_files, time_duckdb  # noqa: E402
 from emulators import wikimedia as emulator  # noqa: E402
 from emulators.wikimedia_data import (  # noqa: E402
     ARTICLES,
