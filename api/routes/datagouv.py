@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -27,26 +28,27 @@ def _valid(run_date: str) -> None:
         ) from None
 
 
-@router.get("/tops", response_model=Tops, responses={**NOT_FOUND, **UNAVAILABLE})
-async def tops(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
+def _by_run_date(view_of: Callable[[], Any], run_date: str | None) -> JSONBytes:
+    """The body of one run date (the latest when none is given): 422 for a bad date, 404 unknown.
+
+    The date is checked before the table is looked up, so a bad date is 422 even with no table.
+    """
     if run_date is None:
-        view = views.datagouv()
+        view = view_of()
         return JSONBytes(view.bodies[view.latest])
     _valid(run_date)
-    body = views.datagouv().bodies.get(run_date)
+    body = view_of().bodies.get(run_date)
     if body is None:
         raise HTTPException(status_code=404, detail=f"no data.gouv.fr run on {run_date}")
     return JSONBytes(body)
+
+
+@router.get("/tops", response_model=Tops, responses={**NOT_FOUND, **UNAVAILABLE})
+async def tops(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
+    return _by_run_date(views.datagouv, run_date)
 
 
 @router.get("/changes", response_model=Changes, responses={**NOT_FOUND, **UNAVAILABLE})
 async def changes(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
     """Datasets added, removed and changed (title, organization, followers) since the previous run date."""
-    if run_date is None:
-        view = views.datagouv_changes()
-        return JSONBytes(view.bodies[view.latest])
-    _valid(run_date)
-    body = views.datagouv_changes().bodies.get(run_date)
-    if body is None:
-        raise HTTPException(status_code=404, detail=f"no data.gouv.fr run on {run_date}")
-    return JSONBytes(body)
+    return _by_run_date(views.datagouv_changes, run_date)
