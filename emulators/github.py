@@ -24,6 +24,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -151,7 +152,7 @@ class EmulatorServer(BackgroundServer):
     def set_budget(self, token: str, remaining: int, reset_in: float) -> None:
         """Force a token's primary budget (e.g. exhausted until `reset_in` seconds from now)."""
         with self.lock:
-            self.budgets[token] = Budget(remaining, int(time.time() + reset_in))
+            self.budgets[token] = Budget(remaining, math.ceil(time.time() + reset_in))
 
     def reset_counters(self) -> None:
         with self.lock:
@@ -207,7 +208,7 @@ class _Handler(QuietHandler):
         budget = em.budgets.get(key)
         now = time.time()
         if budget is None or now >= budget.reset:
-            budget = Budget(em.rate_limit, int(now + em.reset_in))
+            budget = Budget(em.rate_limit, math.ceil(now + em.reset_in))
             em.budgets[key] = budget
         return budget
 

@@ -57,7 +57,9 @@ def test_github_job_survives_a_worker_killed_mid_crawl(
     root = tmp_path / "gh"
     generate_org(root, ORG, repos=8, commits=700, seed=7)
     server = github_emulator.start(root, host=cluster.service_host, tokens=["tok-1"])
-    server.set_faults(latency=0.1)  # slow enough that the crawl is still running when a worker dies
+    # Each page answers in 0.6 s, so a repository of ~7 pages takes seconds: the empty ones land first
+    # and the crawl is still running when a worker dies.
+    server.set_faults(latency=0.6)
     lake = f"s3a://lake-tests/{unique_name}"
     settings = _reader(lake, github_api_url=server.url)
     store = PendingStore(settings, ORG)
