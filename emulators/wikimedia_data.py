@@ -727,7 +727,8 @@ if __name__ == "__main__":
 def expected_top(root: Path, start_date: date | str, days: int = 7, wiki: str = "enwiki") -> dict[str, Any]:
     """Each day's top articles with their signals, recomputed from the files (no Spark, no job
     code): `{day: [{"rank", "title", "views", "mobile_share", "peak_hour_share", "flags"}]}`,
-    with the thresholds the contract documents (0.5 of the views in one hour, 0.4 from the day's
+    with the thresholds the contract documents (0.5 of the views in one hour on a day of at least
+    100 views, 0.4 from the day's
     median mobile share, 10 times the mean of the run's previous days)."""
     start = date.fromisoformat(start_date) if isinstance(start_date, str) else start_date
     truth = json.loads((root / TRUTH_DIR / f"{wiki}.json").read_text())
@@ -780,7 +781,7 @@ def expected_top(root: Path, start_date: date | str, days: int = 7, wiki: str = 
         )
         for entry in entries:
             flags = []
-            if entry["peak_hour_share"] >= 0.5:
+            if entry["peak_hour_share"] >= 0.5 and entry["views"] >= 100:
                 flags.append("peak_hour")
             if abs(entry["mobile_share"] - median) >= 0.4:
                 flags.append("mobile_share")

@@ -117,7 +117,8 @@ def _top_articles(  # noqa: PLR0917 - the run's context, passed explicitly
     top = traffic.top_articles(daily).cache()
     candidates = traffic.candidate_titles(redirects, top).cache()
     started = time.monotonic()
-    rows = hourly.read_by_hour(spark, landing.hourly, transform.wiki_codes(wiki))
+    titles = [row["title"] for row in candidates.select("title").distinct().collect()]
+    rows = hourly.read_by_hour(spark, landing.hourly, transform.wiki_codes(wiki), titles)
     flagged = traffic.signals(top, traffic.hourly_views(rows, candidates), daily).cache()
     load.replace(
         flagged.select(F.lit(wiki).alias("wiki"), "*"),

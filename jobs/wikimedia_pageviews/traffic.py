@@ -5,15 +5,17 @@ computes, from the hourly files, three signals and flags an article when one cro
 documented threshold:
 
 - `peak_hour`: the share of the day's views in its busiest hour is at least `PEAK_HOUR_SHARE`
-  (an evenly read article has ~1/24; a crawler hammering one page for an hour has most of it);
+  (an evenly read article has ~1/24; a crawler hammering one page for an hour has most of it),
+  on a day the article has at least `PEAK_HOUR_MIN_VIEWS` views (with a handful of views, half of
+  them in one hour is chance, not a crawler);
 - `mobile_share`: its mobile share (`en.m` / both) is at least `MOBILE_DEVIATION` away from the
   median of the day's top articles (scripts rarely browse like the day's readers do);
 - `spike`: its views are at least `SPIKE_RATIO` times its own mean over the run's previous days
   (0 on a day it had none); not computed on the run's first day.
 
-Per-hour, per-code views come from a second read of the day's files (`hourly.read_by_hour`),
-kept to the titles that resolve to a top article (`candidate_titles`), so the main aggregation
-is untouched.
+Per-hour, per-code views come from a second, filtered scan of the day's files
+(`hourly.read_by_hour`): only the lines of titles that resolve to a top article
+(`candidate_titles`) become rows, so the main aggregation is untouched.
 Pure transforms: DataFrames in and out.
 """
 
@@ -27,6 +29,7 @@ from jobs.wikimedia_pageviews.transform import normalise_title
 TOP_N = 100
 SERVED_TOP = 25  # how many the API's day answer lists
 PEAK_HOUR_SHARE = 0.5
+PEAK_HOUR_MIN_VIEWS = 100
 MOBILE_DEVIATION = 0.4
 SPIKE_RATIO = 10.0
 FLAGS = ("peak_hour", "mobile_share", "spike")
@@ -105,7 +108,10 @@ def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
     relative = F.when(F.col("_days") > 0, F.col("views") / F.greatest(mean, F.lit(1.0)))
     rows = history.join(median, "day", "left").withColumn("views_vs_previous", relative)
     raised = F.array(
-        F.when(F.col("peak_hour_share") >= PEAK_HOUR_SHARE, F.lit("peak_hour")),
+        F.when(
+            (F.col("peak_hour_share") >= PEAK_HOUR_SHARE) & (F.col("views") >= PEAK_HOUR_MIN_VIEWS),
+            F.lit("peak_hour"),
+        ),
         F.when(F.abs(F.col("mobile_share") - F.col("_median")) >= MOBILE_DEVIATION, F.lit("mobile_share")),
         F.when(F.col("views_vs_previous") >= SPIKE_RATIO, F.lit("spike")),
     )

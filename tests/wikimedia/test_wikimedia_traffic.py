@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
 from typing import Any
 
@@ -10,7 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
 from jobs.wikimedia_pageviews import traffic
-from jobs.wikimedia_pageviews.hourly import hour_of
+from jobs.wikimedia_pageviews.hourly import read_by_hour
 
 pytestmark = pytest.mark.unit
 
@@ -104,6 +105,26 @@ def test_signals_and_flags_at_the_documented_thresholds(spark: Any) -> None:
     )
 
 
+def test_peak_hour_needs_a_minimum_of_views(spark: Any) -> None:
+    """60% of the day in one hour flags 1000 views, not 99 (a handful of readers at once)."""
+    top = spark.createDataFrame(
+        [(D1, 1, "Busy", 1000), (D1, 2, "Small", 99)], "day date, rank int, title string, views long"
+    )
+    hourly = spark.createDataFrame(
+        [
+            (D1, "Busy", "h01", False, 600),
+            (D1, "Busy", "h02", False, 400),
+            (D1, "Small", "h01", False, 60),
+            (D1, "Small", "h02", False, 39),
+        ],
+        HOURLY,
+    )
+    daily = top.select("day", "title", "views")
+    out = {r["title"]: r for r in traffic.signals(top, hourly, daily).collect()}
+    assert out["Busy"]["peak_hour_share"] == 0.6 and out["Busy"]["flags"] == ["peak_hour"]
+    assert out["Small"]["peak_hour_share"] == round(60 / 99, 4) and out["Small"]["flags"] == []
+
+
 def test_most_unflagged_is_the_best_ranked_clean_article(spark: Any) -> None:
     flagged = spark.createDataFrame(
         [(D1, 1, "A", 9, True), (D1, 2, "B", 8, False), (D1, 3, "C", 7, False), (D2, 1, "A", 9, True)],
@@ -116,5 +137,25 @@ def test_most_unflagged_is_the_best_ranked_clean_article(spark: Any) -> None:
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
-def test_hour_of_names_the_file() -> None:
-    assert hour_of("s3a://lake/raw/wikimedia/2026/2026-03/pageviews-20260302-010000.gz") == "20260302-010000"
+def test_read_by_hour_keeps_only_lines_that_may_name_a_wanted_title(spark: Any, tmp_path: Any) -> None:
+    """The `pageviews` source's `titles` filter: raw titles whose first letter differs in case
+    are kept (Spark normalises them), other titles, other wikis and bad lines are not rows."""
+    lines = {
+        "010000": ["en Dog 5 0", "en.m dog 7 0", "en Cat 3 0", "de Dog 9 0", "en Dog x 0", "en Dogs 1 0"],
+        "020000": ["en.m Dog 2 0", "en \u00e9t\u00e9 4 0", "en \u00c9t\u00e9 1 0"],
+    }
+    uris = []
+    for hour, rows in lines.items():
+        path = tmp_path / f"pageviews-20260302-{hour}.gz"
+        path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+        uris.append(str(path))
+    out = read_by_hour(spark, {D1: uris}, ("en", "en.m"), ["Dog", "\u00c9t\u00e9"])
+    got = sorted(tuple(r) for r in out.collect())
+    assert got == [
+        (D1, "20260302-010000", False, "Dog", 5),
+        (D1, "20260302-010000", True, "dog", 7),
+        (D1, "20260302-020000", False, "\u00c9t\u00e9", 1),
+        (D1, "20260302-020000", False, "\u00e9t\u00e9", 4),
+        (D1, "20260302-020000", True, "Dog", 2),
+    ]
+    assert read_by_hour(spark, {D1: uris}, ("en", "en.m"), []).count() == 0

@@ -17,7 +17,8 @@ final class LineParser {
 
   private final byte[][] prefixes;
 
-  /** Title bounds and views of the last GOOD line. */
+  /** Title bounds, views and the index of the matched code of the last GOOD line. */
+  int code;
   int titleStart;
   int titleLength;
   long views;
@@ -31,11 +32,11 @@ final class LineParser {
 
   /** NO_MATCH (another wiki), GOOD (fields set) or BAD for the line {@code b[start, end)}. */
   int parse(byte[] b, int start, int end) {
-    int code = matchedPrefix(b, start, end);
-    if (code < 0) {
+    int matched = matchedPrefix(b, start, end);
+    if (matched < 0) {
       return NO_MATCH;
     }
-    int title = start + code;
+    int title = start + prefixes[matched].length;
     int first = -1;
     int second = -1;
     for (int i = title; i < end; i++) {
@@ -62,10 +63,11 @@ final class LineParser {
     return GOOD;
   }
 
-  /** Length of the matched "code " prefix, or -1. */
+  /** Index of the matched "code " prefix (also kept in {@code code}), or -1. */
   private int matchedPrefix(byte[] b, int start, int end) {
     outer:
-    for (byte[] p : prefixes) {
+    for (int k = 0; k < prefixes.length; k++) {
+      byte[] p = prefixes[k];
       if (end - start < p.length) {
         continue;
       }
@@ -74,7 +76,8 @@ final class LineParser {
           continue outer;
         }
       }
-      return p.length;
+      code = k;
+      return k;
     }
     return -1;
   }

@@ -15,10 +15,12 @@ import org.apache.hadoop.io.compress.Decompressor;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.codegen.UnsafeRowWriter;
 import org.apache.spark.sql.connector.read.PartitionReader;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
- * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows.
+ * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows; with a
+ * title filter, only its good lines, as (title, views, code, file).
  *
  * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
  * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
@@ -35,8 +37,11 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private final Configuration conf;
   private final String[] paths;
   private final LineParser parser;
-  private final UnsafeRowWriter writer = new UnsafeRowWriter(2, 64);
+  private final TitleFilter titles;
+  private final UTF8String[] codeNames;
+  private final UnsafeRowWriter writer;
   private int nextPath;
+  private UTF8String fileName;
 
   private InputStream in;
   private Decompressor decompressor;
@@ -48,10 +53,13 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private int lineStart;
   private int lineEnd;
 
-  PageviewsReader(Configuration conf, String[] paths, String[] codes) {
+  PageviewsReader(Configuration conf, String[] paths, String[] codes, TitleFilter titles) {
     this.conf = conf;
     this.paths = paths;
     this.parser = new LineParser(codes);
+    this.titles = titles;
+    this.codeNames = Arrays.stream(codes).map(UTF8String::fromString).toArray(UTF8String[]::new);
+    this.writer = new UnsafeRowWriter(titles == null ? 2 : 4, 64);
   }
 
   @Override
@@ -79,6 +87,18 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       if (kind == LineParser.NO_MATCH) {
         continue;
       }
+      if (titles != null) {
+        int start = parser.titleStart;
+        if (kind != LineParser.GOOD || !titles.keeps(buf, start, start + parser.titleLength)) {
+          continue;
+        }
+        writer.reset();
+        writer.write(0, buf, start, parser.titleLength);
+        writer.write(1, parser.views);
+        writer.write(2, codeNames[parser.code]);
+        writer.write(3, fileName);
+        return true;
+      }
       writer.reset();
       writer.zeroOutNullBytes();
       if (kind == LineParser.GOOD) {
@@ -104,6 +124,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   private void open(String file) throws IOException {
     Path path = new Path(file);
+    fileName = UTF8String.fromString(file);
     InputStream raw = path.getFileSystem(conf).open(path, BUFFER);
     CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
     if (codec == null) {

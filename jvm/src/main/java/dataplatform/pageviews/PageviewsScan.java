@@ -29,9 +29,11 @@ import org.apache.spark.util.SerializableConfiguration;
 final class PageviewsScan implements Scan, Batch {
   private final List<String> paths;
   private final String[] codes;
+  private final TitleFilter titles;
 
   PageviewsScan(CaseInsensitiveStringMap options) {
     this.paths = paths(options);
+    this.titles = titles(options);
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
       throw new IllegalArgumentException(
@@ -39,6 +41,18 @@ final class PageviewsScan implements Scan, Batch {
     }
     this.codes =
         Arrays.stream(codes.split(",")).map(String::trim).filter(c -> !c.isEmpty()).toArray(String[]::new);
+  }
+
+  private static TitleFilter titles(CaseInsensitiveStringMap options) {
+    String json = options.get("titles");
+    if (json == null) {
+      return null;
+    }
+    try {
+      return new TitleFilter(new ObjectMapper().readValue(json, String[].class));
+    } catch (IOException e) {
+      throw new IllegalArgumentException("pageviews: option 'titles' is not a JSON array of strings", e);
+    }
   }
 
   private static List<String> paths(CaseInsensitiveStringMap options) {
@@ -60,12 +74,13 @@ final class PageviewsScan implements Scan, Batch {
 
   @Override
   public StructType readSchema() {
-    return PageviewsSource.SCHEMA;
+    return titles == null ? PageviewsSource.SCHEMA : PageviewsSource.FILTERED_SCHEMA;
   }
 
   @Override
   public String description() {
-    return "pageviews codes=" + String.join(",", codes) + " files=" + paths.size();
+    return "pageviews codes=" + String.join(",", codes) + " files=" + paths.size()
+        + (titles == null ? "" : " filtered by title");
   }
 
   @Override
@@ -116,7 +131,7 @@ final class PageviewsScan implements Scan, Batch {
     Broadcast<SerializableConfiguration> conf =
         JavaSparkContext.fromSparkContext(spark.sparkContext())
             .broadcast(new SerializableConfiguration(spark.sessionState().newHadoopConf()));
-    return new PageviewsReaderFactory(conf, codes);
+    return new PageviewsReaderFactory(conf, codes, titles);
   }
 
   /** The files one task reads, in order. */
