@@ -22,9 +22,10 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import datagouv, github, health, metrics, runs, wikipedia
 from api.runs import datasets as run_datasets
 from api.settings import ApiSettings, load_api_settings
-from api.tables import DeltaReader, TableCache
+from api.tables import TableCache
 from api.views import datasets
 from common.logging import redact, setup_logging
+from common.storage import DeltaReader
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

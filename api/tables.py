@@ -21,12 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
-
 from common.logging import redact
-from common.settings import Settings
-from common.storage import DELTA_RS_CLIENT_DEFAULTS, delta_rs_uri, delta_storage_options, lake_path
+from common.storage import DeltaReader
 from common.tables import Table
 
 log = logging.getLogger(__name__)
@@ -62,31 +58,6 @@ class _State:
     error: str | None = None
     checked_at: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class DeltaReader:
-    """Reads tables under LAKE_ROOT with delta-rs (local folder or S3/MinIO), no JVM."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        options = {k: str(v) for k, v in delta_storage_options(settings).items()}
-        self._options = {**DELTA_RS_CLIENT_DEFAULTS, **options} if settings.lake_is_s3 else options
-
-    def uri(self, table: Table) -> str:
-        return delta_rs_uri(lake_path(self._settings, table.path))
-
-    def version(self, table: Table) -> int | None:
-        """The table's latest committed version, or None when there is no Delta table there."""
-        try:
-            return int(
-                DeltaTable(self.uri(table), storage_options=self._options, without_files=True).version()
-            )
-        except TableNotFoundError:
-            return None
-
-    def read(self, table: Table, version: int) -> Any:
-        """The whole table at exactly `version`, as a pyarrow Table."""
-        return DeltaTable(self.uri(table), version=version, storage_options=self._options).to_pyarrow_table()
 
 
 class TableCache:

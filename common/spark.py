@@ -247,3 +247,22 @@ def get_spark(settings: Settings, app_name: str) -> SparkSession:
 
     ledger.tag_spark(spark)  # the run's Delta commits name it: the ledger finds its outputs
     return spark
+
+
+class LazySpark:
+    """The job's session, started on first use: a run that finds nothing to do (every source
+    unchanged) never pays Spark's start-up. `started` says whether it ran."""
+
+    def __init__(self, settings: Settings, app_name: str) -> None:
+        self.settings = settings
+        self.app_name = app_name
+        self._session: SparkSession | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+    def get(self) -> SparkSession:
+        if self._session is None:
+            self._session = get_spark(self.settings, self.app_name)
+        return self._session

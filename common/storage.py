@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from common.settings import Settings
+    from common.tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +256,47 @@ def delta_storage_options(settings: Settings) -> dict[str, Any]:
 def delta_rs_uri(spark_uri: str) -> str:
     """delta-rs wants `s3://` where Spark wants `s3a://`."""
     return "s3://" + spark_uri[len("s3a://") :] if spark_uri.startswith("s3a://") else spark_uri
+
+
+class DeltaReader:
+    """Reads tables under LAKE_ROOT with delta-rs (local folder or S3/MinIO), no JVM."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        options = {k: str(v) for k, v in delta_storage_options(settings).items()}
+        self._options = {**DELTA_RS_CLIENT_DEFAULTS, **options} if settings.lake_is_s3 else options
+
+    def uri(self, table: Table) -> str:
+        return delta_rs_uri(lake_path(self._settings, table.path))
+
+    def version(self, table: Table) -> int | None:
+        """The table's latest committed version, or None when there is no Delta table there."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return int(
+                DeltaTable(self.uri(table), storage_options=self._options, without_files=True).version()
+            )
+        except TableNotFoundError:
+            return None
+
+    def read(self, table: Table, version: int) -> Any:
+        """The whole table at exactly `version`, as a pyarrow Table."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri(table), version=version, storage_options=self._options).to_pyarrow_table()
+
+    def rows_where(self, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+        """The latest version's rows whose `column` equals `value` (none when there is no table):
+        a job's small control tables, read without starting Spark."""
+        import pyarrow.dataset as ds
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            dataset = DeltaTable(self.uri(table), storage_options=self._options).to_pyarrow_dataset()
+        except TableNotFoundError:
+            return []
+        # One thread: see LedgerStore.read (delta-rs's threaded scan may abort at exit).
+        return list(dataset.to_table(filter=ds.field(column) == value, use_threads=False).to_pylist())

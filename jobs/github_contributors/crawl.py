@@ -97,12 +97,16 @@ class ItemResult:
     commits: list[dict[str, Any]]
 
 
+def conditional(item: dict[str, Any]) -> bool:
+    """A head that asks with the last run's ETag: a 304 ends it, else it reads until the known sha."""
+    return item["kind"] == "head" and bool(item.get("etag")) and bool(item.get("known_sha"))
+
+
 def run_head(client: GitHubClient, item: dict[str, Any]) -> ItemResult:
     org, repo = item["org"], item["repo"]
     path = f"repos/{org}/{repo}/commits"
     meta: dict[str, Any] = {"id": item["id"], "kind": "head", "org": org, "repo": repo, "pages": 0}
-    etag = item["etag"] if item.get("known_sha") else None
-    resp = client.get(path, params={"per_page": PER_PAGE}, etag=etag)
+    resp = client.get(path, params={"per_page": PER_PAGE}, etag=item["etag"] if conditional(item) else None)
     meta["pages"] = 1
     if resp.status_code == 304:
         return ItemResult({**meta, "status": UNCHANGED, "complete": True}, [])
@@ -298,7 +302,7 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     client.seed_budgets(list(config.budgets))
     metas: list[dict[str, Any]] = []
     heads = [i for i in items if i["kind"] == "head"]
-    metas.extend(_run_pool(client, store, heads, config.threads))
+    metas.extend(run_items(client, store, heads, config.threads))
     open_heads = [m for m in metas if not m.get("complete")] + [
         i["head"] for i in items if i["kind"] == "open"
     ]
@@ -307,7 +311,7 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     for head in open_heads:
         store.put_json(f"plans/{head['id']}.json", [w for w in windows if w["repo"] == head["repo"]])
     windows += [i for i in items if i["kind"] == "window"]
-    metas.extend(_run_pool(client, store, windows, config.threads))
+    metas.extend(run_items(client, store, windows, config.threads))
     log.info(
         "partition done: %d items, %d requests, %d retries, %d 304s",
         len(metas),
@@ -318,10 +322,13 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     yield from (json.dumps(m) for m in metas)
 
 
-def _run_pool(
+def run_items(
     client: GitHubClient, store: PendingStore, items: list[dict[str, Any]], threads: int
 ) -> list[dict[str, Any]]:
-    """Run items on `threads` threads, biggest first; land each one; stop at the first failure."""
+    """Run items on `threads` threads, biggest first; land each one; stop at the first failure.
+
+    Each meta carries its own request counters, so `client` must not be one whose counters are
+    also summed (the driver's)."""
     if not items:
         return []
     todo = iter(sorted(items, key=lambda i: -float(i.get("cost", 1.0))))

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
 from common.schema import add_missing_columns
 from common.settings import Settings
-from common.spark import get_spark
+from common.spark import LazySpark
 from common.storage import check_lake, lake_path
 from common.tables import (
     GITHUB_COMMITS,
@@ -29,7 +30,7 @@ from common.tables import (
 )
 from jobs.github_contributors import gates, identities, load, resume, transform
 from jobs.github_contributors.client import GitHubClient
-from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig
+from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig, run_items
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
 from jobs.github_contributors.identity_source import read_identity_map
 from jobs.github_contributors.pending import PendingStore
@@ -48,7 +49,7 @@ GOLD_INPUTS_FILE = "gold_inputs.json"
 
 
 def run(
-    spark: SparkSession,
+    spark: SparkSession | LazySpark,
     settings: Settings,
     org: str,
     run_date: date,
@@ -57,20 +58,33 @@ def run(
     concurrency: int = 32,
     progress_seconds: float = 10.0,
 ) -> RunReport:
-    """The whole job for one organization; idempotent, resumable (see jobs.github_contributors.crawl)."""
+    """The whole job for one organization; idempotent, resumable (see jobs.github_contributors.crawl).
+
+    `spark` may be a LazySpark: the listing, the last run's crawl state and the conditional
+    requests need no Spark, so a run where every repository answered 304 and nothing else
+    changed ends without starting it.
+    """
     report = RunReport(org)
+
+    def session() -> SparkSession:
+        if not isinstance(spark, LazySpark):
+            return spark
+        if not spark.started:
+            with report.timed("spark_start"):
+                return spark.get()
+        return spark.get()
+
     identity_map = read_identity_map(settings)  # a bad map ends the run before the crawl
     client = GitHubClient(settings.github_api_url, settings.github_tokens)
     listing_store = PendingStore(settings, org, "listing")
     with report.timed("list"):
         listing, listing_cache = _list(client, listing_store, org, full_refresh)
     report.repos = len(listing)
-    state_path = lake_path(settings, GITHUB_CRAWL_STATE.path)
-    previous = {} if full_refresh else load.state_rows(load.read_org(spark, state_path, org))
+    previous = {} if full_refresh else load.state_rows(settings, org)
     store = PendingStore(settings, org)
     with report.timed("crawl"):
         crawled = _crawl(
-            spark,
+            session,
             settings,
             client,
             store,
@@ -101,18 +115,23 @@ def run(
         commits_path = lake_path(settings, GITHUB_COMMITS.path)
         if landed_paths or full_refresh:
             with report.timed("merge"):
-                landed = load.read_landed_commits(spark, landed_paths)
-                load.merge_commits(spark, commits_path, landed, org, replace=full_refresh)
+                landed = load.read_landed_commits(session(), landed_paths)
+                load.merge_commits(session(), commits_path, landed, org, replace=full_refresh)
         if rewrite_gold:
-            _write_gold(spark, settings, org, commits_path, repo_rows, run_date, identity_map, now, report)
+            _write_gold(
+                session(), settings, org, commits_path, repo_rows, run_date, identity_map, now, report
+            )
         state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
         if full_refresh or load.state_changed(state, previous):
             with report.timed("crawl_state"):
-                load.write_org(spark.createDataFrame(state, load.STATE_SCHEMA), state_path, org)
+                state_path = lake_path(settings, GITHUB_CRAWL_STATE.path)
+                load.write_org(session().createDataFrame(state, load.STATE_SCHEMA), state_path, org)
         # Only now do the tables hold this run: the next run may trust the listing's ETags.
         listing_store.put_json(LISTING_FILE, listing_cache)
         listing_store.put_json(GOLD_INPUTS_FILE, gold_key)
         store.clear()
+    if isinstance(spark, LazySpark):
+        report.spark_started = spark.started
     log.info("%s", report.line())
     return report
 
@@ -187,7 +206,7 @@ def _list(
 
 
 def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
+    session: Callable[[], SparkSession],
     settings: Settings,
     client: GitHubClient,
     store: PendingStore,
@@ -200,27 +219,40 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
     concurrency: int,
     progress_seconds: float,
 ) -> Crawled:
-    """Run the items a previous run did not land (all of them after a full refresh) on Spark."""
+    """Run the items a previous run did not land (all of them after a full refresh): the heads
+    of repositories the last run stored in the driver (a 304 each when nothing changed, a page or
+    two for a few new commits), new repositories' history on Spark (the windows of a big one)."""
     if full_refresh:
         store.clear()
     client.probe_budgets()
-    config = CrawlConfig(
-        store,
-        org,
-        settings.github_api_url,
-        tuple(settings.github_tokens),
-        threads=1,
-        budgets=tuple(client.budgets()),
-    )
     landed = store.landed()
     report.resumed_items = len(landed)
     heads = resume.head_items(org, listing, previous)
     todo = resume.plan(heads, landed, lambda head: store.get_json(f"plans/{head}.json"))
-    with Progress(store, len(listing), progress_seconds) as progress:
-        for meta in crawl_items(spark, config, todo.items, concurrency):
+    known = [item for item in todo.items if resume.seen_before(item, previous)]
+    items = [item for item in todo.items if not resume.seen_before(item, previous)]
+    if known:
+        driver = GitHubClient(settings.github_api_url, settings.github_tokens, pool_size=max(4, concurrency))
+        driver.seed_budgets(client.budgets())  # its own counters: the metas carry them
+        for meta in run_items(driver, store, known, concurrency):
             landed[meta["id"]] = meta
-        if progress_seconds > 0:
-            progress.poll()
+            if not meta.get("complete"):  # an empty repository that now has a long history
+                items.append(resume.open_item(meta))
+    if items:
+        config = CrawlConfig(
+            store,
+            org,
+            settings.github_api_url,
+            tuple(settings.github_tokens),
+            threads=1,
+            budgets=tuple(client.budgets()),
+        )
+        spark = session()
+        with Progress(store, len(listing), progress_seconds) as progress:
+            for meta in crawl_items(spark, config, items, concurrency):
+                landed[meta["id"]] = meta
+            if progress_seconds > 0:
+                progress.poll()
     return resume.collect(org, heads, landed, todo.plans, lambda head: store.get_json(f"plans/{head}.json"))
 
 
@@ -308,9 +340,8 @@ def main(args: argparse.Namespace) -> int:
     resp = probe.get(f"orgs/{args.org}")
     if resp.status_code == 404:
         raise PlatformError(f"GitHub organization '{args.org}' not found at {settings.github_api_url}")
-    spark = get_spark(settings, NAME)
     run(
-        spark,
+        LazySpark(settings, NAME),
         settings,
         args.org,
         run_date,

@@ -14,12 +14,14 @@ from common import delta
 from common.delta import Written
 from common.errors import StorageError, one_line
 from common.schema import add_missing_columns
-from common.storage import is_delta
-from common.tables import GITHUB_COMMITS, REPO_EMPTY, REPO_GONE, REPO_OK
+from common.storage import DeltaReader, is_delta
+from common.tables import GITHUB_COMMITS, GITHUB_CRAWL_STATE, REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import parse_ts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,10 @@ def write_org(df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ..
     return delta.replace_where(df, path, f"org = '{org}'", partition_by=partition_by)
 
 
-def state_rows(state: DataFrame | None) -> dict[str, dict[str, Any]]:
-    if state is None:
-        return {}
-    return {row["repo"]: row.asDict() for row in state.collect()}
+def state_rows(settings: Settings, org: str) -> dict[str, dict[str, Any]]:
+    """The org's `crawl_state` rows by repository, read with delta-rs: a rerun learns its ETags
+    without Spark (which, when every repository answers 304, it never starts)."""
+    return {row["repo"]: row for row in DeltaReader(settings).rows_where(GITHUB_CRAWL_STATE, "org", org)}
 
 
 def repository_rows(

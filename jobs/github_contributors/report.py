@@ -66,6 +66,7 @@ class RunReport:
     split_repos: int = 0
     resumed_items: int = 0
     stages: dict[str, float] = field(default_factory=dict)
+    spark_started: bool | None = None  # None: the caller's session (tests, benches)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -113,8 +114,14 @@ class RunReport:
             f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
             f"{self.resumed_items} resumed), "
             f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
-            f"write {self.write_seconds:.1f}s ({self.write_breakdown()})"
+            f"write {self.write_seconds:.1f}s ({self.write_breakdown()}){self.spark_part()}"
         )
+
+    def spark_part(self) -> str:
+        """Spark's start-up, a stage of its own; a run with nothing to do never starts it."""
+        if "spark_start" in self.stages:
+            return f", spark start {self.stages['spark_start']:.1f}s"
+        return ", spark not started" if self.spark_started is False else ""
 
     def write_breakdown(self) -> str:
         """Where the write stage went; a table left as it was (inputs unchanged) says so."""

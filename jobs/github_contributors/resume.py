@@ -35,6 +35,18 @@ def head_items(
     return heads
 
 
+def open_item(meta: Item) -> Item:
+    """A landed head that read page 1 of a new history but has no window plan yet: the partition
+    that gets it plans its windows."""
+    return {"kind": "open", "id": meta["id"], "head": meta, "cost": meta["estimate"]}
+
+
+def seen_before(item: Item, state: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A head of a repository the last run stored (ok with an ETag, empty or gone): one request
+    tells whether anything changed, so the driver asks it rather than Spark."""
+    return item["kind"] == "head" and item["repo"] in state
+
+
 @dataclass
 class Todo:
     """The items to run now, and the window plans of heads a previous run landed."""
@@ -53,7 +65,7 @@ def plan(heads: Sequence[Item], landed: Mapping[str, Item], load_plan: PlanLoade
         elif not meta.get("complete"):
             saved = load_plan(head["id"])
             if saved is None:
-                todo.items.append({"kind": "open", "id": head["id"], "head": meta, "cost": meta["estimate"]})
+                todo.items.append(open_item(meta))
             else:
                 todo.plans[head["id"]] = saved
                 todo.items.extend(w for w in saved if w["id"] not in landed)

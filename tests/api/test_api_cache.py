@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
-from api.tables import Dataset, DataUnavailableError, DeltaReader, TableCache
+from api.tables import Dataset, DataUnavailableError, TableCache
 from api.views import datasets
 from common import tables
+from common.storage import DeltaReader
 from emulators import lake_data
 
 pytestmark = pytest.mark.unit

@@ -245,6 +245,15 @@ def test_cli_killed_with_sigkill_resumes_without_refetching(
     assert server.stats()["by_kind"]["commits"] <= minimum - landed_pages + 3
     assert not store.names("items")
 
+    # Run again, nothing changed: the crawl state is read without Spark, every repository's
+    # conditional request is asked by the driver, and Spark never starts.
+    server.reset_counters()
+    again = _cli(env, *args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "spark not started" in again.stderr + again.stdout
+    assert server.stats()["by_kind"]["commits"] == len(sizes)
+    assert series_of(spark, settings, ORG) == expected_series(org_root, ORG, RUN_DATE)
+
 
 @pytest.mark.e2e
 def test_cli_bad_token_fails_fast_with_one_line(server: emulator.EmulatorServer, tmp_path: Path) -> None:
@@ -287,5 +296,7 @@ def test_crawl_on_minio_lake(spark: Any, s3_lake: Settings, tmp_path: Path) -> N
             tmp_path / "demo", "demo-org", RUN_DATE
         )
         assert not PendingStore(settings, "demo-org").names("items")
+        again = run(spark, settings, "demo-org", RUN_DATE, concurrency=4, progress_seconds=0)
+        assert again.new_commits == 0 and again.statuses["unchanged"] == report.statuses["ok"]
     finally:
         srv.stop()
