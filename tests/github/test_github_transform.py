@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -33,7 +33,8 @@ REPOS = StructType(
 
 
 def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    """An aware UTC instant: a naive one would be read in the machine's zone by createDataFrame."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_identity_prefers_login_then_email_then_name(spark: Any) -> None:
