@@ -728,8 +728,8 @@ def expected_top(root: Path, start_date: date | str, days: int = 7, wiki: str = 
     """Each day's top articles with their signals, recomputed from the files (no Spark, no job
     code): `{day: [{"rank", "title", "views", "mobile_share", "peak_hour_share", "flags"}]}`,
     with the thresholds the contract documents (0.5 of the views in one hour on a day of at least
-    100 views, 0.4 from the day's
-    median mobile share, 10 times the mean of the run's previous days)."""
+    100 views, 0.4 from the day's median mobile share, 10 times the mean of the run's previous
+    days)."""
     start = date.fromisoformat(start_date) if isinstance(start_date, str) else start_date
     truth = json.loads((root / TRUTH_DIR / f"{wiki}.json").read_text())
     by_id = {pid: (ns, title, red) for pid, ns, title, red in truth["pages"]}

@@ -13,16 +13,10 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
-HOURLY_SCHEMA = "day date, hour string, mobile boolean, title string, views long"
-
-
-def hour_of(uri: str) -> str:
-    """`.../pageviews-20260302-010000.gz` -> `20260302-010000` (the file's hour, as named)."""
-    name = uri.rsplit("/", 1)[-1]
-    return name.removeprefix("pageviews-").split(".", 1)[0]
+from jobs.wikimedia_pageviews.extract import scan_pageviews
 
 
 def read_by_hour(
@@ -31,25 +25,11 @@ def read_by_hour(
     """(`day`, `hour`, `mobile`, `title`, `views`) of the good lines of `codes` in the files whose
     raw title may normalise to one of `titles` (a superset: the caller joins on the normalised
     title); `codes` is (desktop, mobile) as `transform.wiki_codes` gives them."""
-    wanted = json.dumps(sorted(set(titles)))
-    frames = [
-        spark.read.format("pageviews")
-        .option("codes", ",".join(codes))
-        .option("titles", wanted)
-        .load(uris)
-        .select(
-            F.lit(day.isoformat()).cast("date").alias("day"),
-            F.regexp_extract("file", r"pageviews-([0-9]{8}-[0-9]{6})", 1).alias("hour"),
-            (F.col("code") == F.lit(codes[1])).alias("mobile"),
-            "title",
-            "views",
-        )
-        for day, uris in sorted(by_day.items())
-        if uris
+    columns: list[Column | str] = [
+        F.regexp_extract("file", r"pageviews-([0-9]{8}-[0-9]{6})", 1).alias("hour"),
+        (F.col("code") == F.lit(codes[1])).alias("mobile"),
+        "title",
+        "views",
     ]
-    if not frames:
-        return spark.createDataFrame([], HOURLY_SCHEMA)
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result
+    empty = "day date, hour string, mobile boolean, title string, views long"
+    return scan_pageviews(spark, by_day, codes, columns, empty, titles=json.dumps(sorted(set(titles))))
