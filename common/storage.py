@@ -281,6 +281,17 @@ class DeltaReader:
         except TableNotFoundError:
             return None
 
+    def table(self, table: Table) -> Any | None:
+        """The latest version's `deltalake.DeltaTable` (log and file list, no data read), or None
+        when there is no Delta table there."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.uri(table), storage_options=self._options)
+        except TableNotFoundError:
+            return None
+
     def read(self, table: Table, version: int) -> Any:
         """The whole table at exactly `version`, as a pyarrow Table."""
         from deltalake import DeltaTable

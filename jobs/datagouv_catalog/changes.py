@@ -1,13 +1,17 @@
 """What changed since the previous run: each run's matching set, and its difference with the last one.
 
 Pure transforms (DataFrames in and out). The matching set of a run date is kept in
-`datagouv/matches`; from all of it, `changes` derives, for every run date, the datasets added,
-removed and changed (title, organization or followers) since the previous run date in the lake.
-Recomputing the whole history each run is what keeps it right when an older run date is rerun
-(its successor's difference moves too); the table is a few thousand rows per run date.
+`datagouv/matches`; from it, `changes` derives, for a run date, the datasets added, removed and
+changed (title, organization or followers) since the previous run date in the lake. A run's
+matching set enters the difference of two run dates only: its own and its successor's (whose
+previous run date it is), so a run recomputes those two (`affected_run_dates`); the other run
+dates' rows cannot have moved. Given every run date's matches, the same transforms recompute the
+whole history (what a run does when the lake's changes tables lag its matches).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as sf
@@ -57,6 +61,17 @@ def matches(matching: DataFrame, organizations: DataFrame, run_date: str) -> Dat
     ).where(sf.col("dataset_id").isNotNull())
     joined = rows.join(sf.broadcast(names), "organization_id", "left")
     return joined.select(sf.lit(run_date).alias("run_date"), *MATCHES_COLUMNS[1:])
+
+
+def affected_run_dates(known: Iterable[str], run_date: str) -> list[tuple[str, str | None]]:
+    """(run_date, previous_run_date) of the run dates whose changes depend on `run_date`'s
+    matching set, among the `known` run dates: `run_date` itself, and the next run date if any."""
+    dates = sorted({*known, run_date})
+    at = dates.index(run_date)
+    rows: list[tuple[str, str | None]] = [(run_date, dates[at - 1] if at else None)]
+    if at + 1 < len(dates):
+        rows.append((dates[at + 1], run_date))
+    return rows
 
 
 def run_dates(all_matches: DataFrame, runs: DataFrame | None = None) -> DataFrame:

@@ -20,13 +20,15 @@ from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as sf
 
 from common import ledger
 from common.cli import settings_from_args
+from common.delta import replace_where
 from common.errors import PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
-from common.storage import check_lake, ensure_bucket, is_delta, lake_path
+from common.storage import DeltaReader, check_lake, ensure_bucket, lake_path
 from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
 from jobs.datagouv_catalog import changes, extract, gates, load, transform
 
@@ -149,28 +151,81 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
 def _write_changes(
     spark: SparkSession, settings: Settings, matches: DataFrame, run_date: str, watch: _Stopwatch
 ) -> None:
-    """The run's `datagouv/matches` partition, then the changes of every run date, recomputed from
-    all of them (rerunning an older date moves its successor's difference too)."""
+    """The run's `datagouv/matches` partition, then the changes of the run dates it moves (its
+    own and its successor's), or of every run date when the changes tables lag the matches."""
     matches_path = lake_path(settings, DATAGOUV_MATCHES.path)
-    runs_path = lake_path(settings, DATAGOUV_CHANGE_RUNS.path)
-    load.write_delta_partition(matches, matches_path, run_date)
-    watch.lap("delta_matches")
-    all_matches = spark.read.format("delta").load(matches_path)
-    known = spark.createDataFrame([(run_date,)], "run_date string")
-    if is_delta(spark, runs_path):  # run dates whose matching set was empty have no matches row
-        known = known.unionByName(spark.read.format("delta").load(runs_path).select("run_date"))
-    dates = changes.run_dates(all_matches, known).cache()
-    diff = changes.changes(all_matches, dates).cache()
-    summary = changes.run_summary(all_matches, dates, diff).collect()  # read before overwriting its table
-    watch.lap("changes")
-    diff.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        lake_path(settings, DATAGOUV_CHANGES.path)
-    )
-    watch.lap("delta_changes")
-    spark.createDataFrame(summary, CHANGE_RUNS_SCHEMA).write.format("delta").mode("overwrite").save(runs_path)
-    watch.lap("delta_change_runs")
-    diff.unpersist()
-    dates.unpersist()
+    known, current = _change_history(settings)
+    matches = matches.coalesce(1).persist()  # a few thousand rows: one file, and read twice below
+    try:
+        load.write_delta_partition(matches, matches_path, run_date)
+        watch.lap("delta_matches")
+        if current:
+            rows = changes.affected_run_dates(known, run_date)
+            others = sorted({d for row in rows for d in row if d is not None} - {run_date})
+            inputs = matches
+            if others:
+                stored = spark.read.format("delta").load(matches_path)
+                inputs = inputs.unionByName(stored.where(sf.col("run_date").isin(others)))
+            dates = spark.createDataFrame(rows, "run_date string, previous_run_date string")
+            predicate: str | None = "run_date IN ({})".format(", ".join(f"'{row[0]}'" for row in rows))
+        else:
+            log.info("the changes tables lag datagouv/matches: recomputing every run date")
+            inputs = spark.read.format("delta").load(matches_path)
+            stored_runs = spark.createDataFrame([(d,) for d in sorted({*known, run_date})], "run_date string")
+            dates = changes.run_dates(inputs, stored_runs)
+            predicate = None
+        _write_change_tables(spark, settings, inputs, dates.cache(), predicate, watch)
+    finally:
+        matches.unpersist()
+
+
+def _change_history(settings: Settings) -> tuple[set[str], bool]:
+    """The run dates the lake knows (from `change_runs` and `matches`, read with delta-rs: no Spark
+    job), and whether the changes tables are current with `matches`: every matches run date has
+    its `change_runs` row and the last run that wrote `matches` also wrote `change_runs` after it
+    (a run stopped between the two leaves different run ids on their last commits)."""
+    reader = DeltaReader(settings)
+    runs, matches = reader.table(DATAGOUV_CHANGE_RUNS), reader.table(DATAGOUV_MATCHES)
+    run_dates: set[str] = set()
+    if runs is not None:
+        run_dates = set(runs.to_pyarrow_table(columns=["run_date"]).column("run_date").to_pylist())
+    if matches is None:
+        return run_dates, True
+    match_dates = {p["run_date"] for p in matches.partitions()}
+    if runs is None or not match_dates <= run_dates:
+        return run_dates | match_dates, False
+    last_run = [t.history(1)[0].get("userMetadata") for t in (matches, runs)]
+    return run_dates | match_dates, last_run[0] == last_run[1]
+
+
+def _write_change_tables(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    matches: DataFrame,
+    dates: DataFrame,
+    predicate: str | None,
+    watch: _Stopwatch,
+) -> None:
+    """`datagouv/changes` and `datagouv/change_runs` for the run dates of `dates`: the rows matching
+    `predicate` replaced, or (predicate None) the whole tables."""
+    diff = changes.changes(matches, dates).coalesce(1).persist()
+    try:
+        summary = changes.run_summary(matches, dates, diff).collect()
+        watch.lap("changes")
+        runs = spark.createDataFrame(summary, CHANGE_RUNS_SCHEMA).coalesce(1)
+        for frame, table, stage in (
+            (diff, DATAGOUV_CHANGES, "delta_changes"),
+            (runs, DATAGOUV_CHANGE_RUNS, "delta_change_runs"),
+        ):
+            path = lake_path(settings, table.path)
+            if predicate is None:
+                frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+            else:
+                replace_where(frame, path, predicate)
+            watch.lap(stage)
+    finally:
+        diff.unpersist()
+        dates.unpersist()
 
 
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:

@@ -130,3 +130,34 @@ def test_run_summary_counts_every_run_date(spark: Any) -> None:
         "run_date string, previous_run_date string, matching long, added long, removed long, changed long",
     )
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_a_run_moves_its_own_changes_and_its_successors_only() -> None:
+    known = ["2024-05-01", "2024-05-15", "2024-05-22"]
+    assert changes.affected_run_dates([], "2024-05-08") == [("2024-05-08", None)]
+    assert changes.affected_run_dates(known, "2024-05-29") == [("2024-05-29", "2024-05-22")]
+    # An older run date slotted in between: the next run date's previous one becomes it.
+    assert changes.affected_run_dates(known, "2024-05-08") == [
+        ("2024-05-08", "2024-05-01"),
+        ("2024-05-15", "2024-05-08"),
+    ]
+    # A rerun of a known run date: the same two.
+    assert changes.affected_run_dates(known, "2024-05-15") == [
+        ("2024-05-15", "2024-05-01"),
+        ("2024-05-22", "2024-05-15"),
+    ]
+
+
+def test_incremental_changes_equal_the_whole_history_recomputed(spark: Any) -> None:
+    rows = [
+        m("2024-05-01", "d1"),
+        m("2024-05-01", "d2"),
+        m("2024-05-08", "d1", title="Transports"),
+        m("2024-05-08", "d3"),
+        m("2024-05-15", "d3", followers=7),
+    ]
+    whole = diff(spark, rows).where("run_date IN ('2024-05-08', '2024-05-15')")
+    affected = changes.affected_run_dates(["2024-05-01", "2024-05-15"], "2024-05-08")
+    dates = spark.createDataFrame(affected, "run_date string, previous_run_date string")
+    part = changes.changes(spark.createDataFrame(rows, MATCHES), dates)
+    assert_df_equality(part.orderBy("run_date", "change", "dataset_id"), whole, ignore_nullable=True)
