@@ -11,15 +11,16 @@ import contextlib
 import json
 import logging
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as sf
 
 from common import ledger
@@ -29,7 +30,7 @@ from common.errors import PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
 from common.storage import DeltaReader, check_lake, ensure_bucket, lake_path
-from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
+from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS, Table
 from jobs.datagouv_catalog import changes, extract, gates, load, transform
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ def today_in_paris(now: datetime | None = None) -> date:
 
 @dataclass
 class Summary:
-    """What a run did, with the seconds spent per stage (the benchmark reads it)."""
+    """What a run did, with the seconds spent per stage (the benchmark reads it). The outputs are
+    written side by side: `publish` is their wall time, and the stages inside it (`export`,
+    `delta_tops`, `delta_matches`, `changes`, `delta_changes`, `delta_change_runs`) overlap."""
 
     run_date: str
     export_uri: str = ""
@@ -58,15 +61,21 @@ class Summary:
 
 
 class _Stopwatch:
-    def __init__(self, summary: Summary) -> None:
+    def __init__(self, summary: Summary, lock: threading.Lock | None = None) -> None:
         self.summary = summary
+        self.lock = lock or threading.Lock()
         self.last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self.summary.stages[stage] = round(self.summary.stages.get(stage, 0.0) + now - self.last, 3)
+        with self.lock:
+            self.summary.stages[stage] = round(self.summary.stages.get(stage, 0.0) + now - self.last, 3)
         ledger.add_stage_time(stage, now - self.last)
         self.last = now
+
+    def branch(self) -> _Stopwatch:
+        """A stopwatch from now, for work running beside this one's (its stages overlap)."""
+        return _Stopwatch(self.summary, self.lock)
 
 
 def check_dependencies(settings: Settings, mongo_uri: str) -> None:
@@ -81,7 +90,8 @@ def _land_while_spark_starts(
 ) -> tuple[extract.Landed, SparkSession]:
     """Download and split the exports while the JVM starts (both mostly wait on I/O)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
-        starting = pool.submit(get_spark, settings, "datagouv_catalog")
+        # A run's JVM works for seconds: C1-compiled code is enough (see common.spark).
+        starting = pool.submit(get_spark, settings, "datagouv_catalog", short_job=True)
         try:
             landed = extract.land_exports(settings, run_date, redownload=redownload)
         except BaseException:
@@ -115,9 +125,11 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
     )
     organizations = extract.read_export(spark, landed.organizations, org_header)
     matching = transform.match_mobility(datasets).persist(StorageLevel.MEMORY_AND_DISK)
+    prepared: _Changes | None = None
     try:
-        ids = {row["id"] for row in matching.select("id").collect() if row["id"] is not None}
-        summary.matching = matching.count()
+        rows = matching.select("id").collect()
+        ids = {row["id"] for row in rows if row["id"] is not None}
+        summary.matching = len(rows)
         watch.lap("read_match")
         top_orgs = transform.top_organizations(organizations)
         tops = transform.tops(matching, top_orgs, run_date).persist()
@@ -127,17 +139,28 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
         docs = [row.asDict() for row in tops.collect()]
         summary.tops = len(docs)
         watch.lap("tops_audit")
-
-        summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
-        ledger.record_output(summary.export_uri, summary.matching)
-        watch.lap("export")
-
-        load.write_delta_partition(tops, lake_path(settings, DATAGOUV_TOPS.path), run_date)
-        watch.lap("delta_tops")
-        _write_changes(spark, settings, changes.matches(matching, organizations, run_date), run_date, watch)
+        prepared = _prepare_changes(spark, settings, matching, organizations, run_date, watch)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="publish") as pool:
+            # The outputs do not depend on each other, and each write mostly waits (on the object
+            # store, on Delta's commit): side by side, the run waits for the longest one only.
+            branches = [
+                pool.submit(_publish_export, settings, landed, run_date, ids, summary, watch.branch()),
+                pool.submit(_publish_partition, tops, DATAGOUV_TOPS, settings, run_date, watch.branch()),
+                pool.submit(
+                    _publish_partition, prepared.matches, DATAGOUV_MATCHES, settings, run_date, watch.branch()
+                ),
+                pool.submit(_publish_changes, spark, settings, prepared, watch.branch()),
+            ]
+            wait(branches)
+        for branch in branches:
+            branch.result()  # the first failure, once every branch has ended
+        watch.lap("publish")
         tops.unpersist()
     finally:
         matching.unpersist()
+        if prepared is not None:
+            prepared.matches.unpersist()
+            prepared.diff.unpersist()
 
     mongo_docs = [{k: d[k] for k in transform.TOPS_COLUMNS} for d in docs]
     for doc in mongo_docs:
@@ -148,84 +171,112 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
     watch.lap("mongo")
 
 
-def _write_changes(
-    spark: SparkSession, settings: Settings, matches: DataFrame, run_date: str, watch: _Stopwatch
+def _publish_export(  # noqa: PLR0917 - the run's context, passed explicitly
+    settings: Settings,
+    landed: extract.Landed,
+    run_date: str,
+    ids: set[str],
+    summary: Summary,
+    watch: _Stopwatch,
 ) -> None:
-    """The run's `datagouv/matches` partition, then the changes of the run dates it moves (its
-    own and its successor's), or of every run date when the changes tables lag the matches."""
-    matches_path = lake_path(settings, DATAGOUV_MATCHES.path)
-    known, current = _change_history(settings)
-    matches = matches.coalesce(1).persist()  # a few thousand rows: one file, and read twice below
+    summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
+    ledger.record_output(summary.export_uri, summary.matching)
+    watch.lap("export")
+
+
+def _publish_partition(
+    frame: DataFrame, table: Table, settings: Settings, run_date: str, watch: _Stopwatch
+) -> None:
+    """The run date's partition of a small table, as one file."""
+    load.write_delta_partition(frame.coalesce(1), lake_path(settings, table.path), run_date)
+    watch.lap(f"delta_{table.path.rsplit('/', 1)[-1]}")
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """A run's change rows, computed and not yet written."""
+
+    matches: DataFrame  # the run date's `datagouv/matches` rows (persisted)
+    diff: DataFrame  # `datagouv/changes` rows of the run dates in `predicate` (persisted)
+    runs: list[Row]  # their `datagouv/change_runs` rows
+    predicate: str | None  # the rows of both tables they replace; None: the whole tables
+
+
+def _prepare_changes(  # noqa: PLR0917 - the run's context, passed explicitly
+    spark: SparkSession,
+    settings: Settings,
+    matching: DataFrame,
+    organizations: DataFrame,
+    run_date: str,
+    watch: _Stopwatch,
+) -> _Changes:
+    """The changes of the run dates the run's matching set moves (its own and its successor's),
+    or of every run date when the changes tables lag `datagouv/matches`."""
+    known, stored, current = _change_history(settings)
+    matches = changes.matches(matching, organizations, run_date).coalesce(1).persist()
+    if current:
+        rows = changes.affected_run_dates(known, run_date)
+        needed = {d for row in rows for d in row if d is not None}
+        dates = spark.createDataFrame(rows, "run_date string, previous_run_date string")
+        predicate: str | None = "run_date IN ({})".format(", ".join(f"'{row[0]}'" for row in rows))
+    else:
+        log.info("the changes tables lag datagouv/matches: recomputing every run date")
+        needed = stored
+        predicate = None
+    others = sorted(needed & stored - {run_date})  # the stored matching sets the difference needs
+    inputs = matches
+    if others:
+        table = spark.read.format("delta").load(lake_path(settings, DATAGOUV_MATCHES.path))
+        inputs = inputs.unionByName(table.where(sf.col("run_date").isin(others)))
+    if not current:
+        dates = changes.run_dates(
+            inputs, spark.createDataFrame([(d,) for d in sorted(known)], "run_date string")
+        )
+    diff = changes.changes(inputs, dates).coalesce(1).persist()
     try:
-        load.write_delta_partition(matches, matches_path, run_date)
-        watch.lap("delta_matches")
-        if current:
-            rows = changes.affected_run_dates(known, run_date)
-            others = sorted({d for row in rows for d in row if d is not None} - {run_date})
-            inputs = matches
-            if others:
-                stored = spark.read.format("delta").load(matches_path)
-                inputs = inputs.unionByName(stored.where(sf.col("run_date").isin(others)))
-            dates = spark.createDataFrame(rows, "run_date string, previous_run_date string")
-            predicate: str | None = "run_date IN ({})".format(", ".join(f"'{row[0]}'" for row in rows))
-        else:
-            log.info("the changes tables lag datagouv/matches: recomputing every run date")
-            inputs = spark.read.format("delta").load(matches_path)
-            stored_runs = spark.createDataFrame([(d,) for d in sorted({*known, run_date})], "run_date string")
-            dates = changes.run_dates(inputs, stored_runs)
-            predicate = None
-        _write_change_tables(spark, settings, inputs, dates.cache(), predicate, watch)
-    finally:
+        runs = changes.run_summary(inputs, dates, diff).collect()
+    except BaseException:
+        diff.unpersist()
         matches.unpersist()
+        raise
+    watch.lap("changes")
+    return _Changes(matches, diff, runs, predicate)
 
 
-def _change_history(settings: Settings) -> tuple[set[str], bool]:
-    """The run dates the lake knows (from `change_runs` and `matches`, read with delta-rs: no Spark
-    job), and whether the changes tables are current with `matches`: every matches run date has
-    its `change_runs` row and the last run that wrote `matches` also wrote `change_runs` after it
-    (a run stopped between the two leaves different run ids on their last commits)."""
+def _change_history(settings: Settings) -> tuple[set[str], set[str], bool]:
+    """The run dates the lake knows (`change_runs` and `matches`), those with rows in `matches`,
+    and whether the changes tables are current with `matches`: every matches run date has its
+    `change_runs` row, and one run made the last commit of all three tables (a run that stopped
+    after some of its writes leaves different run ids on their last commits, and the next run
+    recomputes every run date). Read with delta-rs from the tables' logs: no Spark job."""
     reader = DeltaReader(settings)
-    runs, matches = reader.table(DATAGOUV_CHANGE_RUNS), reader.table(DATAGOUV_MATCHES)
+    tables = [reader.table(t) for t in (DATAGOUV_MATCHES, DATAGOUV_CHANGES, DATAGOUV_CHANGE_RUNS)]
+    matches, _, runs = tables
     run_dates: set[str] = set()
     if runs is not None:
         run_dates = set(runs.to_pyarrow_table(columns=["run_date"]).column("run_date").to_pylist())
-    if matches is None:
-        return run_dates, True
-    match_dates = {p["run_date"] for p in matches.partitions()}
-    if runs is None or not match_dates <= run_dates:
-        return run_dates | match_dates, False
-    last_run = [t.history(1)[0].get("userMetadata") for t in (matches, runs)]
-    return run_dates | match_dates, last_run[0] == last_run[1]
+    stored = {p["run_date"] for p in matches.partitions()} if matches is not None else set()
+    if all(t is None for t in tables):
+        return run_dates, stored, True
+    if any(t is None for t in tables) or not stored <= run_dates:
+        return run_dates | stored, stored, False
+    last_runs = {t.history(1)[0].get("userMetadata") for t in tables if t is not None}
+    return run_dates | stored, stored, len(last_runs) == 1
 
 
-def _write_change_tables(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    matches: DataFrame,
-    dates: DataFrame,
-    predicate: str | None,
-    watch: _Stopwatch,
-) -> None:
-    """`datagouv/changes` and `datagouv/change_runs` for the run dates of `dates`: the rows matching
-    `predicate` replaced, or (predicate None) the whole tables."""
-    diff = changes.changes(matches, dates).coalesce(1).persist()
-    try:
-        summary = changes.run_summary(matches, dates, diff).collect()
-        watch.lap("changes")
-        runs = spark.createDataFrame(summary, CHANGE_RUNS_SCHEMA).coalesce(1)
-        for frame, table, stage in (
-            (diff, DATAGOUV_CHANGES, "delta_changes"),
-            (runs, DATAGOUV_CHANGE_RUNS, "delta_change_runs"),
-        ):
-            path = lake_path(settings, table.path)
-            if predicate is None:
-                frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-            else:
-                replace_where(frame, path, predicate)
-            watch.lap(stage)
-    finally:
-        diff.unpersist()
-        dates.unpersist()
+def _publish_changes(spark: SparkSession, settings: Settings, prepared: _Changes, watch: _Stopwatch) -> None:
+    """`datagouv/changes`, then `datagouv/change_runs`."""
+    runs = spark.createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA).coalesce(1)
+    for frame, table, stage in (
+        (prepared.diff, DATAGOUV_CHANGES, "delta_changes"),
+        (runs, DATAGOUV_CHANGE_RUNS, "delta_change_runs"),
+    ):
+        path = lake_path(settings, table.path)
+        if prepared.predicate is None:
+            frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        else:
+            replace_where(frame, path, prepared.predicate)
+        watch.lap(stage)
 
 
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:

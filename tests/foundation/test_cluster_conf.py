@@ -25,6 +25,16 @@ def test_local_mode_keeps_jars_on_the_launch_class_path_only(monkeypatch: pytest
     assert conf["spark.executorEnv.PYTHONPATH"].split(":")[0] == str(Path(__file__).resolve().parents[2])
 
 
+def test_a_short_job_compiles_with_c1_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    settings = load_settings(lake_root="/tmp/lake")
+    short = build_conf(settings, "app", short_job=True)["spark.driver.extraJavaOptions"].split()
+    default = build_conf(settings, "app")["spark.driver.extraJavaOptions"].split()
+    assert "-XX:TieredStopAtLevel=1" in short
+    assert "-XX:TieredStopAtLevel=1" not in default
+    assert set(default) < set(short)  # the locale and log settings stay
+
+
 def test_standalone_master_ships_every_jar_and_binds_where_executors_can_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
