@@ -6,10 +6,11 @@ import argparse
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, timedelta
+from typing import TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -43,6 +44,7 @@ SESSION_CONF = {
 }
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def tune_session(spark: SparkSession) -> None:
@@ -103,29 +105,41 @@ def _wait_for(ready: threading.Event, work: Future[None]) -> None:
         work.result()
 
 
-def _top_articles(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    landing: Landing,
-    wiki: str,
-    days: list[date],
-    daily: DataFrame,
-    redirects: DataFrame,
+def _read_lookup(
+    spark: SparkSession, settings: Settings, wiki: str, ready: threading.Event, dimensions: Future[None]
+) -> tuple[DataFrame, DataFrame]:
+    """The wiki's articles and redirects once `ready` (see `_wait_for`), persisted and counted."""
+    _wait_for(ready, dimensions)
+    frames = tuple(
+        read_dimension(spark, settings, path, wiki).persist(StorageLevel.MEMORY_AND_DISK)
+        for path in (WIKI_ARTICLES.path, WIKI_REDIRECTS.path)
+    )
+    for frame in frames:
+        frame.count()
+    return frames[0], frames[1]
+
+
+def _timed(stages: Stages, name: str, work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` timed as the stage `name` (for work submitted to a thread)."""
+    with stages.stage(name):
+        return work(*args)
+
+
+def _top_articles(
+    spark: SparkSession, landing: Landing, wiki: str, daily: DataFrame, redirects: DataFrame
 ) -> DataFrame:
-    """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic), written to their
-    table; returned (cached) for the summary's most requested unflagged article."""
+    """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic), computed and cached
+    (written with the other gold tables, after the audit; the summary's most requested unflagged
+    article comes from them)."""
     top = traffic.top_articles(daily).cache()
     candidates = traffic.candidate_titles(redirects, top).cache()
-    started = time.monotonic()
     titles = [row["title"] for row in candidates.select("title").distinct().collect()]
     rows = hourly.read_by_hour(spark, landing.hourly, transform.wiki_codes(wiki), titles)
-    flagged = traffic.signals(top, traffic.hourly_views(rows, candidates), daily).cache()
-    load.replace(
-        flagged.select(F.lit(wiki).alias("wiki"), "*"),
-        lake_path(settings, WIKI_TOP_ARTICLES.path),
-        load.days_predicate(wiki, days),
-    )
-    log.info("top articles' signals in %.1fs", time.monotonic() - started)
+    # Cached: the signals read the hourly views twice (per hour, and mobile), and each read would
+    # otherwise scan the day's files again.
+    by_hour = traffic.hourly_views(rows, candidates).cache()
+    flagged = traffic.signals(top, by_hour, daily).cache()
+    flagged.count()
     return flagged
 
 
@@ -172,6 +186,11 @@ def main(args: argparse.Namespace) -> int:
     side.shutdown(wait=False)
     dimensions.add_done_callback(lambda _: articles_ready.set())
 
+    # The articles and redirects are read from the lake (and cached) while the files are being
+    # aggregated: reading a Delta table costs its log's replay, seconds that need not wait.
+    reading = ThreadPoolExecutor(1, thread_name_prefix="lookup")
+    lookup = reading.submit(_read_lookup, spark, settings, wiki, articles_ready, dimensions)
+    reading.shutdown(wait=False)
     with stages.stage("aggregate"):
         aggregated = transform.daily_title_views(extract.read_hourly(spark, landing.hourly, codes)).persist(
             StorageLevel.MEMORY_AND_DISK
@@ -181,49 +200,71 @@ def main(args: argparse.Namespace) -> int:
             bad = {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(aggregated).collect()}
         log.info("aggregated the hourly files in %.1fs", stages.seconds["aggregate"])
         with stages.stage("wait_for_articles"):
-            _wait_for(articles_ready, dimensions)
-        articles = read_dimension(spark, settings, WIKI_ARTICLES.path, wiki)
-        redirects = read_dimension(spark, settings, WIKI_REDIRECTS.path, wiki)
+            articles, redirects = lookup.result()
         for day in days:
             if bad.get(day):
                 log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
         log.info("lines that did not parse: %d in all", sum(bad.values()))
-        views = transform.resolve_views(aggregated, articles, redirects, args.main_page)
-        silver_uri = lake_path(settings, WIKI_PAGEVIEWS_DAILY.path)
-        with stages.stage("write_pageviews_daily"):
-            load.replace(
-                views.select(F.lit(wiki).alias("wiki"), "day", "title", "views"),
-                silver_uri,
-                load.days_predicate(wiki, days),
-                partition_by=WIKI_PAGEVIEWS_DAILY.partition_by,
+        # The day's views per article, persisted once: the silver write, the day answers and the
+        # signals all read them (a few hundred thousand rows a day, not the raw titles' millions).
+        with stages.stage("resolve"):
+            daily = transform.resolve_views(aggregated, articles, redirects, args.main_page).persist(
+                StorageLevel.MEMORY_AND_DISK
             )
+            daily.count()
+        import os
+
+        if os.environ.get("WM_NOCG"):
+            spark.conf.set("spark.sql.codegen.wholeStage", "false")
     finally:
         aggregated.unpersist()
-    with stages.stage("wait_for_dimensions"):
-        dimensions.result()
-    members = read_dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)
-
-    daily = (
-        spark.read.format("delta")
-        .load(silver_uri)
-        .where(load.days_predicate(wiki, days))
-        .select("day", "title", "views")
+    # Three things need only the day's views: the silver write, the signals (a second, filtered
+    # scan of the hourly files; they need the redirects too) and the audit. The first two run in
+    # threads beside the audit (their Delta commits and scans overlap its small jobs); the gold
+    # tables, the signals' among them, are written only once all three are done.
+    background = ThreadPoolExecutor(2, thread_name_prefix="day")
+    silver = background.submit(
+        _timed,
+        stages,
+        "write_pageviews_daily",
+        load.replace,
+        daily.select(F.lit(wiki).alias("wiki"), "day", "title", "views"),
+        lake_path(settings, WIKI_PAGEVIEWS_DAILY.path),
+        load.days_predicate(wiki, days),
+        WIKI_PAGEVIEWS_DAILY.partition_by,
     )
-    hours = spark.createDataFrame([(day, landing.hours(day)) for day in days], "day date, hours int")
-    summary = transform.daily_summary(daily, hours, wiki)
-    top = transform.top_categories(daily, members, wiki)
-    # Write-audit-publish: no gold table is written unless the day answers pass the gates. The
-    # answers (a row per day, five per day) are cached: each gate, the writes and the report would
-    # otherwise rank the day's million articles again.
-    with stages.stage("audit"):
-        summary = gates.plant(settings.quality_fault, summary).cache()
-        top = top.cache()
-        gates.audit(summary, top, members)
-    with stages.stage("top_articles"):
-        flagged = _top_articles(spark, settings, landing, wiki, days, daily, redirects)
+    signals = background.submit(
+        _timed, stages, "top_articles", _top_articles, spark, landing, wiki, daily, redirects
+    )
+    background.shutdown(wait=False)
+    try:
+        with stages.stage("wait_for_dimensions"):
+            dimensions.result()
+        members = read_dimension(spark, settings, WIKI_CATEGORY_MEMBERS.path, wiki)
+        hours = spark.createDataFrame([(day, landing.hours(day)) for day in days], "day date, hours int")
+        summary = transform.daily_summary(daily, hours, wiki)
+        top = transform.top_categories(daily, members, wiki)
+        # Write-audit-publish: no gold table is written unless the day answers pass the gates. The
+        # answers (a row per day, five per day) are cached: each gate, the writes and the report
+        # would otherwise rank the day's articles again.
+        with stages.stage("audit"):
+            summary = gates.plant(settings.quality_fault, summary).cache()
+            top = top.cache()
+            gates.audit(summary, top, members)
+        with stages.stage("wait_for_day_work"):
+            silver.result()
+            flagged = signals.result()
+    except BaseException:
+        # Nothing is published, and the threads' work still running is not waited for.
+        spark.sparkContext.cancelAllJobs()
+        raise
     summary = summary.join(traffic.most_unflagged(flagged), "day", "left")
     add_missing_columns(spark, lake_path(settings, WIKI_DAILY_SUMMARY.path), summary.schema)
-    gold = {WIKI_DAILY_SUMMARY.path: summary, WIKI_TOP_CATEGORIES.path: top}
+    gold = {
+        WIKI_DAILY_SUMMARY.path: summary,
+        WIKI_TOP_CATEGORIES.path: top,
+        WIKI_TOP_ARTICLES.path: flagged.select(F.lit(wiki).alias("wiki"), "*"),
+    }
 
     def write_gold(path: str) -> None:
         with stages.stage(f"write_{path.rsplit('/', 1)[-1]}"):

@@ -96,8 +96,9 @@ def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
     days = daily.select("day").distinct()
     earlier = days.alias("d").join(days.alias("p"), F.col("p.day") < F.col("d.day"))
     previous_days = earlier.groupBy(F.col("d.day").alias("day")).agg(F.count(F.lit(1)).alias("_days"))
+    # The day's top (TOP_N rows a day) is broadcast to the run's daily views, not shuffled with them.
     previous_sum = (
-        top.select("day", "title")
+        F.broadcast(top.select("day", "title"))
         .alias("t")
         .join(daily.alias("v"), (F.col("v.title") == F.col("t.title")) & (F.col("v.day") < F.col("t.day")))
         .groupBy(F.col("t.day").alias("day"), F.col("t.title").alias("title"))
