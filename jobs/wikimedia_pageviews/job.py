@@ -7,10 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -255,8 +255,10 @@ def main(args: argparse.Namespace) -> int:
             silver.result()
             flagged = signals.result()
     except BaseException:
-        # Nothing is published, and the threads' work still running is not waited for.
-        spark.sparkContext.cancelAllJobs()
+        # Nothing is published; the threads' work ends before the run does (no Spark job of this
+        # run outlives it, also when the job runs inside a caller's session).
+        running: list[Future[Any]] = [silver, signals]
+        wait(running)
         raise
     summary = summary.join(traffic.most_unflagged(flagged), "day", "left")
     add_missing_columns(spark, lake_path(settings, WIKI_DAILY_SUMMARY.path), summary.schema)
