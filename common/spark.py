@@ -17,8 +17,10 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,6 +145,10 @@ def build_conf(settings: Settings, app_name: str, *, short_job: bool = False) ->
         )
         if standalone(master):
             conf.update(standalone_conf(settings, master))
+        else:
+            # Delta rebuilds a table's state from its log in this many tasks at every read and
+            # write (default 50): on one machine's cores that is 50 tasks for a few files each.
+            conf["spark.databricks.delta.snapshotPartitions"] = str(max(2, cores))
     return conf
 
 
@@ -261,18 +267,47 @@ def get_spark(settings: Settings, app_name: str, *, short_job: bool = False) -> 
 
 class LazySpark:
     """The job's session, started on first use: a run that finds nothing to do (every source
-    unchanged) never pays Spark's start-up. `started` says whether it ran."""
+    unchanged) never pays Spark's start-up. `started` says whether it ran.
 
-    def __init__(self, settings: Settings, app_name: str) -> None:
+    A job that knows early that it will need Spark calls `start()`: the JVM then starts in a
+    thread while the job does its own I/O, and `get()` waits only for what is left of it.
+    """
+
+    def __init__(self, settings: Settings, app_name: str, *, short_job: bool = False) -> None:
         self.settings = settings
         self.app_name = app_name
+        self.short_job = short_job
         self._session: SparkSession | None = None
+        self._starting: Future[SparkSession] | None = None
+        self._lock = threading.Lock()
+        # How long the start-up took (set once the session is up), whether or not it overlapped.
+        self.startup_seconds: float | None = None
 
     @property
     def started(self) -> bool:
+        return self._session is not None or self._starting is not None
+
+    @property
+    def ready(self) -> bool:
+        """Whether `get()` returns at once (the session is up)."""
         return self._session is not None
 
+    def _start(self) -> SparkSession:
+        began = time.monotonic()
+        session = get_spark(self.settings, self.app_name, short_job=self.short_job)
+        self.startup_seconds = time.monotonic() - began
+        return session
+
+    def start(self) -> None:
+        """Begin the start-up in a background thread (no-op when started); errors surface in `get()`."""
+        with self._lock:
+            if self._session is None and self._starting is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+                self._starting = pool.submit(self._start)
+                pool.shutdown(wait=False)
+
     def get(self) -> SparkSession:
-        if self._session is None:
-            self._session = get_spark(self.settings, self.app_name)
-        return self._session
+        with self._lock:
+            if self._session is None:
+                self._session = self._starting.result() if self._starting is not None else self._start()
+            return self._session

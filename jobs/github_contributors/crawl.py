@@ -306,10 +306,7 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     open_heads = [m for m in metas if not m.get("complete")] + [
         i["head"] for i in items if i["kind"] == "open"
     ]
-    planned_pages = len(heads) + sum(float(h["estimate"]) for h in open_heads)
-    windows = plan_windows(open_heads, config.threads, int(planned_pages * config.extra_ratio))
-    for head in open_heads:
-        store.put_json(f"plans/{head['id']}.json", [w for w in windows if w["repo"] == head["repo"]])
+    windows = plan_and_save(store, open_heads, len(heads), config.threads, config.extra_ratio)
     windows += [i for i in items if i["kind"] == "window"]
     metas.extend(run_items(client, store, windows, config.threads))
     log.info(
@@ -320,6 +317,19 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
         client.stats.not_modified,
     )
     yield from (json.dumps(m) for m in metas)
+
+
+def plan_and_save(
+    store: PendingStore, open_heads: list[dict[str, Any]], heads: int, threads: int, extra_ratio: float
+) -> list[dict[str, Any]]:
+    """`plan_windows` for the open heads, each repository's plan saved before any window runs (a
+    resumed run then runs only the windows that did not land). `heads`: the head pages read with
+    them, counted in the pages the extra-window budget is a share of."""
+    planned_pages = heads + sum(float(h["estimate"]) for h in open_heads)
+    windows = plan_windows(open_heads, threads, int(planned_pages * extra_ratio))
+    for head in open_heads:
+        store.put_json(f"plans/{head['id']}.json", [w for w in windows if w["repo"] == head["repo"]])
+    return windows
 
 
 def run_items(

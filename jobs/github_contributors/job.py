@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from common.tables import (
 )
 from jobs.github_contributors import gates, identities, load, resume, transform
 from jobs.github_contributors.client import GitHubClient
-from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig, run_items
+from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig, plan_and_save, run_items
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
 from jobs.github_contributors.identity_source import read_identity_map
 from jobs.github_contributors.pending import PendingStore
@@ -69,7 +70,7 @@ def run(
     def session() -> SparkSession:
         if not isinstance(spark, LazySpark):
             return spark
-        if not spark.started:
+        if not spark.ready:
             with report.timed("spark_start"):
                 return spark.get()
         return spark.get()
@@ -82,6 +83,8 @@ def run(
     report.repos = len(listing)
     previous = {} if full_refresh else load.state_rows(settings, org)
     store = PendingStore(settings, org)
+    if isinstance(spark, LazySpark) and _needs_spark(listing, previous, store, full_refresh=full_refresh):
+        spark.start()  # the JVM starts while the driver asks the heads
     with report.timed("crawl"):
         crawled = _crawl(
             session,
@@ -105,17 +108,21 @@ def run(
 
     repo_rows = load.repository_rows(org, listing, statuses)
     gold_key = _gold_inputs(settings, org, run_date, repo_rows, identity_map)
-    landed_paths = [store.spark_path(n) for n in store.names("items", ".jsonl")]
+    landed_names = store.names("items", ".jsonl")
     # A table is rewritten only when what it is computed from changed: the landed commits for
     # github/commits, (new commits, run month, listing, settings, code) for the gold tables, the
     # ETags and shas for crawl_state. A rerun with nothing new commits no Delta version.
-    rewrite_gold = full_refresh or bool(landed_paths) or listing_store.get_json(GOLD_INPUTS_FILE) != gold_key
+    rewrite_gold = full_refresh or bool(landed_names) or listing_store.get_json(GOLD_INPUTS_FILE) != gold_key
     with report.timed("write"):
         now = datetime.now(UTC).replace(microsecond=0)
         commits_path = lake_path(settings, GITHUB_COMMITS.path)
-        if landed_paths or full_refresh:
+        if landed_names or full_refresh:
             with report.timed("merge"):
-                landed = load.read_landed_commits(session(), landed_paths)
+                landed = (
+                    load.read_landed_commits(session(), store.spark_path("items"))
+                    if landed_names
+                    else session().createDataFrame([], load.COMMIT_SCHEMA)
+                )
                 load.merge_commits(session(), commits_path, landed, org, replace=full_refresh)
         if rewrite_gold:
             _write_gold(
@@ -132,6 +139,7 @@ def run(
         store.clear()
     if isinstance(spark, LazySpark):
         report.spark_started = spark.started
+        report.spark_startup_seconds = spark.startup_seconds
     log.info("%s", report.line())
     return report
 
@@ -153,18 +161,26 @@ def _write_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     new commits can move another repository's months.
     """
     repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
-    series, totals = _transform(spark, commits_path, org, repos, run_date)
+    # Read once and kept: the series, the gates and the additions each scan the whole history.
+    commits = _readable_commits(spark, commits_path, org, repos).cache()
+    series, totals = transform.new_contributors(commits, repos, run_date)
     series = series.cache()
     # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
     with report.timed("audit"):
         series = gates.plant(settings.quality_fault, series)
-        gates.audit(series, repos, _readable_commits(spark, commits_path, org, repos), run_date)
+        gates.audit(series, repos, commits, run_date)
     with report.timed("gold"):
-        kinds = _load_additions(
-            spark, settings, org, commits_path, repos, series, run_date, identity_map, now
+        kinds, people = identities.additions(
+            commits,
+            repos,
+            series,
+            run_date,
+            bot_logins=settings.github_bot_logins_set,
+            identity_map=identities.map_frame(spark, identity_map),
         )
-        _load_gold(settings, org, kinds, totals, now)
+        _load_gold(spark, settings, org, kinds, people, totals, now)
     series.unpersist()
+    commits.unpersist()
 
 
 def _gold_inputs(
@@ -185,6 +201,22 @@ def _gold_inputs(
         "code": _code_digest(),
     }
     return hashlib.sha256(json.dumps(inputs, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def _needs_spark(
+    listing: list[dict[str, Any]],
+    previous: dict[str, dict[str, Any]],
+    store: PendingStore,
+    *,
+    full_refresh: bool,
+) -> bool:
+    """Whether the run will surely need Spark: a repository the last run did not store (its
+    history is crawled and MERGEd), a full refresh, or commits a killed run landed."""
+    return (
+        full_refresh
+        or any(str(repo["name"]) not in previous for repo in listing)
+        or bool(store.names("items", ".jsonl"))
+    )
 
 
 def _code_digest() -> str:
@@ -219,9 +251,10 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
     concurrency: int,
     progress_seconds: float,
 ) -> Crawled:
-    """Run the items a previous run did not land (all of them after a full refresh): the heads
-    of repositories the last run stored in the driver (a 304 each when nothing changed, a page or
-    two for a few new commits), new repositories' history on Spark (the windows of a big one)."""
+    """Run the items a previous run did not land (all of them after a full refresh): every head
+    in the driver (a 304 each when nothing changed, a page or two for a few new commits, page 1
+    of a new repository, while Spark starts), new repositories' history on Spark (the windows of
+    a big one, planned here)."""
     if full_refresh:
         store.clear()
     client.probe_budgets()
@@ -229,24 +262,24 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
     report.resumed_items = len(landed)
     heads = resume.head_items(org, listing, previous)
     todo = resume.plan(heads, landed, lambda head: store.get_json(f"plans/{head}.json"))
-    known = [item for item in todo.items if resume.seen_before(item, previous)]
-    items = [item for item in todo.items if not resume.seen_before(item, previous)]
-    if known:
+    asked = [item for item in todo.items if item["kind"] == "head"]
+    opened = [item["head"] for item in todo.items if item["kind"] == "open"]
+    budgets = client.budgets()
+    if asked:
         driver = GitHubClient(settings.github_api_url, settings.github_tokens, pool_size=max(4, concurrency))
-        driver.seed_budgets(client.budgets())  # its own counters: the metas carry them
-        for meta in run_items(driver, store, known, concurrency):
+        driver.seed_budgets(budgets)  # its own counters: the metas carry them
+        for meta in run_items(driver, store, asked, concurrency):
             landed[meta["id"]] = meta
-            if not meta.get("complete"):  # an empty repository that now has a long history
-                items.append(resume.open_item(meta))
+            if not meta.get("complete"):  # more than one page: the rest is crawled on Spark
+                opened.append(meta)
+        budgets = driver.budgets()
+    config = CrawlConfig(
+        store, org, settings.github_api_url, tuple(settings.github_tokens), threads=1, budgets=tuple(budgets)
+    )
+    # Planned here, over the whole org: the biggest histories get the windows the budget allows.
+    items = [item for item in todo.items if item["kind"] == "window"]
+    items += plan_and_save(store, opened, len(asked), concurrency, config.extra_ratio)
     if items:
-        config = CrawlConfig(
-            store,
-            org,
-            settings.github_api_url,
-            tuple(settings.github_tokens),
-            threads=1,
-            budgets=tuple(client.budgets()),
-        )
         spark = session()
         with Progress(store, len(listing), progress_seconds) as progress:
             for meta in crawl_items(spark, config, items, concurrency):
@@ -271,61 +304,43 @@ def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
 
 
 def _readable_commits(spark: SparkSession, commits_path: str, org: str, repos: DataFrame) -> DataFrame:
-    """The org's silver commits of the repositories that answered (the gates count their people)."""
+    """The org's silver commits (after the merge) of the repositories that answered."""
     commits = load.read_org(spark, commits_path, org)
     if commits is None:
         commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
     return commits.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
 
 
-def _transform(
-    spark: SparkSession, commits_path: str, org: str, repos: DataFrame, run_date: date
-) -> tuple[DataFrame, DataFrame]:
-    """The org's whole commit history (after the merge) -> (monthly series, repositories with totals)."""
-    commits = load.read_org(spark, commits_path, org)
-    if commits is None:
-        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
-    readable = repos.where(sf.col("status") == REPO_OK).select("org", "repo")
-    return transform.new_contributors(commits.join(readable, ["org", "repo"]), repos, run_date)
-
-
-def _load_gold(settings: Settings, org: str, series: DataFrame, totals: DataFrame, now: datetime) -> None:
-    """Replace the org's rows of the two gold tables, stamped with the run's `computed_at`."""
-    stamp = sf.lit(now).cast("timestamp").alias("computed_at")
-    load.write_org(series.select("*", stamp), lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), org)
-    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
-    load.write_org(totals.select(*columns, stamp), lake_path(settings, GITHUB_REPOSITORIES.path), org)
-
-
-def _load_additions(  # noqa: PLR0917 - the run's context, passed explicitly
+def _load_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     spark: SparkSession,
     settings: Settings,
     org: str,
-    commits_path: str,
-    repos: DataFrame,
     series: DataFrame,
-    run_date: date,
-    identity_map: list[identities.MapEntry],
+    people: DataFrame,
+    totals: DataFrame,
     now: datetime,
-) -> DataFrame:
-    """Bots and identities (jobs.github_contributors.identities): write the `github/contributors`
-    table and return the series with its kind columns, for `_load_gold` to write."""
-    commits = load.read_org(spark, commits_path, org)
-    if commits is None:
-        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
-    readable = repos.where(sf.col("status") == REPO_OK).select("org", "repo")
-    kinds, people = identities.additions(
-        commits.join(readable, ["org", "repo"]),
-        repos,
-        series,
-        run_date,
-        bot_logins=settings.github_bot_logins_set,
-        identity_map=identities.map_frame(spark, identity_map),
-    )
-    add_missing_columns(spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), kinds.schema)
+) -> None:
+    """Replace the org's rows of the three gold tables (the series with its kind columns, the
+    contributors, the repositories), stamped with the run's `computed_at`.
+
+    The three are independent Delta tables, written at once: each write's planning and commit
+    then overlap the others' tasks instead of adding up.
+    """
+    add_missing_columns(spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), series.schema)
     stamp = sf.lit(now).cast("timestamp").alias("computed_at")
-    load.write_org(people.select("*", stamp), lake_path(settings, GITHUB_CONTRIBUTORS.path), org)
-    return kinds
+    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
+    writes = {
+        GITHUB_CONTRIBUTORS: people.select("*", stamp),
+        GITHUB_NEW_CONTRIBUTORS: series.select("*", stamp),
+        GITHUB_REPOSITORIES: totals.select(*columns, stamp),
+    }
+    with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="gold") as pool:
+        futures = [
+            pool.submit(load.write_org, rows, lake_path(settings, table.path), org)
+            for table, rows in writes.items()
+        ]
+        for future in futures:
+            future.result()  # the first failed write's error
 
 
 def main(args: argparse.Namespace) -> int:
@@ -341,7 +356,8 @@ def main(args: argparse.Namespace) -> int:
     if resp.status_code == 404:
         raise PlatformError(f"GitHub organization '{args.org}' not found at {settings.github_api_url}")
     run(
-        LazySpark(settings, NAME),
+        # Seconds of Spark work on an org's history: C2's optimised code would not repay its CPU.
+        LazySpark(settings, NAME, short_job=True),
         settings,
         args.org,
         run_date,

@@ -79,11 +79,13 @@ def read_org(spark: SparkSession, path: str, org: str) -> DataFrame | None:
     return spark.read.format("delta").load(path).where(sf.col("org") == org)
 
 
-def read_landed_commits(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """The landed JSON lines as typed silver rows, one row per (org, repo, sha)."""
-    if not paths:
-        return spark.createDataFrame([], COMMIT_SCHEMA)
-    raw = spark.read.schema(RAW_COMMIT_SCHEMA).json(paths)
+def read_landed_commits(spark: SparkSession, folder: str) -> DataFrame:
+    """The JSON lines (`*.jsonl`) landed in `folder` as typed silver rows, one per (org, repo, sha).
+
+    The folder, not its files, is what Spark is given: a list of hundreds of files is listed by a
+    Spark job of one task per file, a folder by one listing on the driver.
+    """
+    raw = spark.read.schema(RAW_COMMIT_SCHEMA).option("pathGlobFilter", "*.jsonl").json(folder)
     return raw.select(
         "org",
         "repo",

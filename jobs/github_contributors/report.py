@@ -67,6 +67,9 @@ class RunReport:
     resumed_items: int = 0
     stages: dict[str, float] = field(default_factory=dict)
     spark_started: bool | None = None  # None: the caller's session (tests, benches)
+    # The whole start-up, of which `stages["spark_start"]` is the part the run waited for (the
+    # rest overlapped the driver's requests); None when the caller's session was used.
+    spark_startup_seconds: float | None = None
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -120,7 +123,11 @@ class RunReport:
     def spark_part(self) -> str:
         """Spark's start-up, a stage of its own; a run with nothing to do never starts it."""
         if "spark_start" in self.stages:
-            return f", spark start {self.stages['spark_start']:.1f}s"
+            waited = self.stages["spark_start"]
+            startup = self.spark_startup_seconds
+            if startup is not None and f"{startup:.1f}" != f"{waited:.1f}":
+                return f", spark start {startup:.1f}s ({waited:.1f}s waited)"
+            return f", spark start {waited:.1f}s"
         return ", spark not started" if self.spark_started is False else ""
 
     def write_breakdown(self) -> str:

@@ -3,8 +3,8 @@
 Everything here is plain data in, plain data out (item dicts, landed metas, saved window plans),
 so the rules are tested without Spark or HTTP. The rules: a head that did not land runs again;
 a landed head whose windows were planned runs only the windows that did not land; a landed head
-without a plan (killed between landing and planning) is re-planned by the partition that gets it
-as an `open` item. The run is complete only when every planned window landed.
+without a plan (killed between landing and planning) comes back as an `open` item, to be planned
+again. The run is complete only when every planned window landed.
 """
 
 from __future__ import annotations
@@ -36,15 +36,9 @@ def head_items(
 
 
 def open_item(meta: Item) -> Item:
-    """A landed head that read page 1 of a new history but has no window plan yet: the partition
-    that gets it plans its windows."""
+    """A landed head that read page 1 of a new history but has no window plan yet: its windows are
+    planned again (by the driver, or by the partition that gets it)."""
     return {"kind": "open", "id": meta["id"], "head": meta, "cost": meta["estimate"]}
-
-
-def seen_before(item: Item, state: Mapping[str, Mapping[str, Any]]) -> bool:
-    """A head of a repository the last run stored (ok with an ETag, empty or gone): one request
-    tells whether anything changed, so the driver asks it rather than Spark."""
-    return item["kind"] == "head" and item["repo"] in state
 
 
 @dataclass

@@ -39,10 +39,8 @@ def test_heads_are_conditional_only_for_repositories_read_last_time() -> None:
     assert len({h["id"] for h in heads.values()}) == 3
 
 
-def test_the_driver_asks_the_heads_of_repositories_stored_last_time() -> None:
-    small, big, left = resume.head_items(ORG, LISTING, STATE)
-    assert [resume.seen_before(h, STATE) for h in (small, big, left)] == [True, True, False]
-    assert not resume.seen_before(window("small", 1), STATE)
+def test_a_head_with_more_pages_opens_an_item_for_the_partitions() -> None:
+    _, big, _ = resume.head_items(ORG, LISTING, STATE)
     grown = {"id": big["id"], "repo": "big", "complete": False, "estimate": 12.0}
     assert resume.open_item(grown) == {"kind": "open", "id": big["id"], "head": grown, "cost": 12.0}
 

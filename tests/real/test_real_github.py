@@ -228,7 +228,7 @@ def test_identities_and_first_months_of_192_real_commits(
                 expected_first[key] = min(when, expected_first.get(key, when))
     landed = tmp_path / "commits.jsonl"
     landed.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    commits = load.read_landed_commits(spark, [str(landed)])
+    commits = load.read_landed_commits(spark, str(tmp_path))
     assert commits.count() == 192
 
     firsts = transform.first_contributions(transform.with_contributor(commits)).collect()
