@@ -3,6 +3,7 @@ the changes tables and GET /datagouv/changes, against the plain-Python diff of t
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from common.settings import Settings, load_settings
 from common.storage import lake_path
-from common.tables import DATAGOUV_MATCHES
+from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_MATCHES
 from emulators import datagouv as emulator
 from emulators.datagouv_data import expected_changes, expected_matches, generate_demo
 from jobs.datagouv_catalog.job import run
@@ -98,3 +99,14 @@ def test_changes_between_two_weekly_runs(  # noqa: PLR0917 - fixtures
     }
     assert again.get(f"/datagouv/changes?run_date={WEEK_0}").json() == first
     assert again.get("/datagouv/changes?run_date=2026-01-08").status_code == 404
+
+    # Changes tables that lag the matches (here: one lost) are recomputed for every run date.
+    shutil.rmtree(lake_path(settings, DATAGOUV_CHANGE_RUNS.path))
+    run(settings, WEEK_0, mongo_uri=mongo_uri, database=database, spark=spark)
+    healed = TestClient(create_app(ApiSettings(lake_root=settings.lake_root, api_refresh_seconds=0.0)))
+    assert healed.get("/datagouv/changes").json() == {
+        "run_date": WEEK_1,
+        "previous_run_date": WEEK_0,
+        **week_1,
+    }
+    assert healed.get(f"/datagouv/changes?run_date={WEEK_0}").json() == first
