@@ -50,7 +50,7 @@ def today_in_paris(now: datetime | None = None) -> date:
 class Summary:
     """What a run did, with the seconds spent per stage (the benchmark reads it). The outputs are
     written side by side: `publish` is their wall time, and the stages inside it (`export`,
-    `delta_tops`, `delta_matches`, `changes`, `delta_changes`, `delta_change_runs`) overlap."""
+    `delta_tops`, `delta_matches`, `delta_changes`, `delta_change_runs`) overlap."""
 
     run_date: str
     export_uri: str = ""
@@ -140,7 +140,7 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
         summary.tops = len(docs)
         watch.lap("tops_audit")
         prepared = _prepare_changes(spark, settings, matching, organizations, run_date, watch)
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="publish") as pool:
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="publish") as pool:
             # The outputs do not depend on each other, and each write mostly waits (on the object
             # store, on Delta's commit): side by side, the run waits for the longest one only.
             branches = [
@@ -149,7 +149,17 @@ def process(  # noqa: PLR0917 - the run's context, passed explicitly
                 pool.submit(
                     _publish_partition, prepared.matches, DATAGOUV_MATCHES, settings, run_date, watch.branch()
                 ),
-                pool.submit(_publish_changes, spark, settings, prepared, watch.branch()),
+                pool.submit(
+                    _publish_changes, prepared.diff, DATAGOUV_CHANGES, settings, prepared, watch.branch()
+                ),
+                pool.submit(
+                    _publish_changes,
+                    spark.createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA),
+                    DATAGOUV_CHANGE_RUNS,
+                    settings,
+                    prepared,
+                    watch.branch(),
+                ),
             ]
             wait(branches)
         for branch in branches:
@@ -264,19 +274,18 @@ def _change_history(settings: Settings) -> tuple[set[str], set[str], bool]:
     return run_dates | stored, stored, len(last_runs) == 1
 
 
-def _publish_changes(spark: SparkSession, settings: Settings, prepared: _Changes, watch: _Stopwatch) -> None:
-    """`datagouv/changes`, then `datagouv/change_runs`."""
-    runs = spark.createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA).coalesce(1)
-    for frame, table, stage in (
-        (prepared.diff, DATAGOUV_CHANGES, "delta_changes"),
-        (runs, DATAGOUV_CHANGE_RUNS, "delta_change_runs"),
-    ):
-        path = lake_path(settings, table.path)
-        if prepared.predicate is None:
-            frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-        else:
-            replace_where(frame, path, prepared.predicate)
-        watch.lap(stage)
+def _publish_changes(
+    frame: DataFrame, table: Table, settings: Settings, prepared: _Changes, watch: _Stopwatch
+) -> None:
+    """Rows of `datagouv/changes` or `datagouv/change_runs`, as one file. The two are written side
+    by side: a run that stops after one of them leaves them naming different runs, which the
+    next run sees (`_change_history`)."""
+    path = lake_path(settings, table.path)
+    if prepared.predicate is None:
+        frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    else:
+        replace_where(frame.coalesce(1), path, prepared.predicate)
+    watch.lap(f"delta_{table.path.rsplit('/', 1)[-1]}")
 
 
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
