@@ -19,6 +19,7 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 setup: $(VENV_STAMP) ## Create .venv, install pinned deps, fetch jars, build jvm/, MinIO/FerretDB/helm, operator CRDs (idempotent)
 	scripts/fetch_jars.sh
 	scripts/build_jvm.sh
+	$(PY) -m common.class_archive
 	scripts/build_servers.sh
 	scripts/fetch_crds.sh
 	scripts/setup_web.sh

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from common import spark as spark_factory
 from common.errors import ConfigError, one_line
 from common.settings import load_settings
-from common.spark import REQUIRED_JARS, build_conf, check_master, master_address, project_zip
+from common.spark import REQUIRED_JARS, build_conf, check_master, class_archive, master_address, project_zip
 
 pytestmark = pytest.mark.unit
 
@@ -33,6 +34,37 @@ def test_a_short_job_compiles_with_c1_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert "-XX:TieredStopAtLevel=1" in short
     assert "-XX:TieredStopAtLevel=1" not in default
     assert set(default) < set(short)  # the locale and log settings stay
+
+
+def test_the_driver_maps_the_class_archive_setup_built_for_these_jars(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.setattr(spark_factory, "CLASS_ARCHIVE_DIR", tmp_path / "cds")
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for prefix in REQUIRED_JARS:
+        (jars / f"{prefix}1.0.jar").write_bytes(b"jar")
+    settings = load_settings(lake_root="/tmp/lake", spark_jars_dir=str(jars))
+
+    def options() -> str:
+        return build_conf(settings, "app")["spark.driver.extraJavaOptions"]
+
+    assert "SharedArchiveFile" not in options()  # not built yet: plain class loading
+    archive = class_archive(settings)
+    archive.parent.mkdir()
+    archive.write_bytes(b"archive")
+    assert f"-XX:SharedArchiveFile={archive}" in options().split()
+    assert "-Xlog:cds=off" in options().split()  # a stale one is dropped without a word
+    # Setup's own run writes it at exit instead of reading one.
+    dumping = build_conf(settings, "app", dump_class_archive=tmp_path / "new.jsa")
+    dumping = dumping["spark.driver.extraJavaOptions"]
+    assert f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'}" in dumping.split()
+    assert "SharedArchiveFile" not in dumping
+    # A rebuilt jar means another archive name: the JVM would refuse the old one anyway.
+    (jars / "dataplatform-pageviews1.0.jar").write_bytes(b"rebuilt jar")
+    assert class_archive(settings) != archive
+    assert "SharedArchiveFile" not in options()
 
 
 def test_standalone_master_ships_every_jar_and_binds_where_executors_can_call(
