@@ -17,8 +17,6 @@ from common.errors import ConfigError
 from common.settings import Settings, load_settings
 from common.spark import CLASS_ARCHIVE_DIR, class_archive, get_spark
 
-log = logging.getLogger(__name__)
-
 # Archives of other checkouts (or older jars) kept beside this one's; each is ~200 MB.
 KEEP_OTHERS = 2
 
