@@ -89,24 +89,20 @@ def test_changes_between_two_weekly_runs(  # noqa: PLR0917 - fixtures
     first = client.get(f"/datagouv/changes?run_date={WEEK_0}").json()
     assert first == {"run_date": WEEK_0, "previous_run_date": None, **expected_changes(None, before)}
 
+    def answers_unchanged() -> TestClient:
+        """A fresh API over the lake gives both weeks' changes as after the two runs."""
+        fresh = TestClient(create_app(ApiSettings(lake_root=settings.lake_root, api_refresh_seconds=0.0)))
+        latest = {"run_date": WEEK_1, "previous_run_date": WEEK_0, **week_1}
+        assert fresh.get("/datagouv/changes").json() == latest
+        assert fresh.get(f"/datagouv/changes?run_date={WEEK_0}").json() == first
+        return fresh
+
     # A rerun of the first week (its landed exports are reused) leaves the same answers.
     run(settings, WEEK_0, mongo_uri=mongo_uri, database=database, spark=spark)
-    again = TestClient(create_app(ApiSettings(lake_root=settings.lake_root, api_refresh_seconds=0.0)))
-    assert again.get("/datagouv/changes").json() == {
-        "run_date": WEEK_1,
-        "previous_run_date": WEEK_0,
-        **week_1,
-    }
-    assert again.get(f"/datagouv/changes?run_date={WEEK_0}").json() == first
+    again = answers_unchanged()
     assert again.get("/datagouv/changes?run_date=2026-01-08").status_code == 404
 
     # Changes tables that lag the matches (here: one lost) are recomputed for every run date.
     shutil.rmtree(lake_path(settings, DATAGOUV_CHANGE_RUNS.path))
     run(settings, WEEK_0, mongo_uri=mongo_uri, database=database, spark=spark)
-    healed = TestClient(create_app(ApiSettings(lake_root=settings.lake_root, api_refresh_seconds=0.0)))
-    assert healed.get("/datagouv/changes").json() == {
-        "run_date": WEEK_1,
-        "previous_run_date": WEEK_0,
-        **week_1,
-    }
-    assert healed.get(f"/datagouv/changes?run_date={WEEK_0}").json() == first
+    answers_unchanged()
