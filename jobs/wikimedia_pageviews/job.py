@@ -212,10 +212,6 @@ def main(args: argparse.Namespace) -> int:
                 StorageLevel.MEMORY_AND_DISK
             )
             daily.count()
-        import os
-
-        if os.environ.get("WM_NOCG"):
-            spark.conf.set("spark.sql.codegen.wholeStage", "false")
     finally:
         aggregated.unpersist()
     # Three things need only the day's views: the silver write, the signals (a second, filtered
