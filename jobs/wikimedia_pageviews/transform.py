@@ -39,8 +39,10 @@ def normalise_title(title: Column) -> Column:
     The first code point is upper-cased only when its upper case is one code point: MediaWiki keeps
     e.g. `ß` (whose full upper case is `SS`) through its ucfirst overrides, and so do we. Java's
     Unicode tables decide the rest (rare letters where PHP and Java disagree are not special-cased).
+    `replace`, not `translate`: the same answer for one character, but `translate` looks each code
+    point up in a map of strings (measured, the largest CPU item of resolving a day's ~1 M titles).
     """
-    spaced = F.translate(title, " ", "_")
+    spaced = F.replace(title, F.lit(" "), F.lit("_"))
     first = F.substring(spaced, 1, 1)
     upper = F.upper(first)
     head = F.when(F.length(upper) == 1, upper).otherwise(first)
