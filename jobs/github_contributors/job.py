@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -28,6 +29,7 @@ from common.tables import (
     GITHUB_NEW_CONTRIBUTORS,
     GITHUB_REPOSITORIES,
     REPO_OK,
+    Table,
 )
 from jobs.github_contributors import gates, identities, load, resume, transform
 from jobs.github_contributors.client import GitHubClient
@@ -116,23 +118,39 @@ def run(
     with report.timed("write"):
         now = datetime.now(UTC).replace(microsecond=0)
         commits_path = lake_path(settings, GITHUB_COMMITS.path)
-        if landed_names or full_refresh:
-            with report.timed("merge"):
-                landed = (
-                    load.read_landed_commits(session(), store.spark_path("items"))
-                    if landed_names
-                    else session().createDataFrame([], load.COMMIT_SCHEMA)
-                )
-                load.merge_commits(session(), commits_path, landed, org, replace=full_refresh)
+        landed = None
+        if landed_names:
+            landed = load.read_landed_commits(session(), store.spark_path("items")).cache()
+        elif full_refresh:
+            landed = session().createDataFrame([], load.COMMIT_SCHEMA)
+        # The gold rows are computed and audited from what the MERGE will leave while it writes:
+        # its planning, tasks and commit then overlap theirs instead of adding up.
+        silver = None
+        if landed is not None:
+            load.upgrade_commits(session(), commits_path)
         if rewrite_gold:
-            _write_gold(
-                session(), settings, org, commits_path, repo_rows, run_date, identity_map, now, report
+            existing = None if full_refresh else load.read_org(session(), commits_path, org)
+            silver = load.after_merge(existing, landed, session(), GITHUB_COMMITS.key)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
+            merging = (
+                pool.submit(_merge, report, session(), commits_path, landed, org, full_refresh)
+                if landed is not None
+                else None
             )
+            gold = (
+                _compute_gold(session(), settings, silver, repo_rows, run_date, identity_map, report)
+                if silver is not None
+                else {}
+            )
+            if merging is not None:
+                merging.result()  # the silver commits are in before any gold row is published
         state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
         if full_refresh or load.state_changed(state, previous):
-            with report.timed("crawl_state"):
-                state_path = lake_path(settings, GITHUB_CRAWL_STATE.path)
-                load.write_org(session().createDataFrame(state, load.STATE_SCHEMA), state_path, org)
+            gold[GITHUB_CRAWL_STATE] = session().createDataFrame(state, load.STATE_SCHEMA)
+        if gold:
+            _publish(session(), settings, org, gold, now, report)
+        if landed is not None:
+            landed.unpersist()
         # Only now do the tables hold this run: the next run may trust the listing's ETags.
         listing_store.put_json(LISTING_FILE, listing_cache)
         listing_store.put_json(GOLD_INPUTS_FILE, gold_key)
@@ -144,43 +162,51 @@ def run(
     return report
 
 
-def _write_gold(  # noqa: PLR0917 - the run's context, passed explicitly
+def _merge(  # noqa: PLR0917 - the run's context, passed explicitly
+    report: RunReport, spark: SparkSession, commits_path: str, landed: DataFrame, org: str, replace: bool
+) -> None:
+    with report.timed("merge"):
+        load.merge_commits(spark, commits_path, landed, org, replace=replace)
+
+
+def _compute_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     spark: SparkSession,
     settings: Settings,
-    org: str,
-    commits_path: str,
+    silver: DataFrame,
     repo_rows: list[tuple[Any, ...]],
     run_date: date,
     identity_map: list[identities.MapEntry],
-    now: datetime,
     report: RunReport,
-) -> None:
-    """Transform the org's whole history, audit it, then write contributors and the two gold tables.
+) -> dict[Table, DataFrame]:
+    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written.
 
     The whole org is recomputed: a person's first contribution is org-wide, so one repository's
     new commits can move another repository's months.
     """
     repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
-    # Read once and kept: the series, the gates and the additions each scan the whole history.
-    commits = _readable_commits(spark, commits_path, org, repos).cache()
+    # Kept: the series, the gates and the additions each scan the whole history.
+    commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
+    commits = commits.cache()
     series, totals = transform.new_contributors(commits, repos, run_date)
     series = series.cache()
     # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
     with report.timed("audit"):
         series = gates.plant(settings.quality_fault, series)
         gates.audit(series, repos, commits, run_date)
-    with report.timed("gold"):
-        kinds, people = identities.additions(
-            commits,
-            repos,
-            series,
-            run_date,
-            bot_logins=settings.github_bot_logins_set,
-            identity_map=identities.map_frame(spark, identity_map),
-        )
-        _load_gold(spark, settings, org, kinds, people, totals, now)
-    series.unpersist()
-    commits.unpersist()
+    kinds, people = identities.additions(
+        commits,
+        repos,
+        series,
+        run_date,
+        bot_logins=settings.github_bot_logins_set,
+        identity_map=identities.map_frame(spark, identity_map),
+    )
+    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
+    return {
+        GITHUB_CONTRIBUTORS: people,
+        GITHUB_NEW_CONTRIBUTORS: kinds,
+        GITHUB_REPOSITORIES: totals.select(*columns),
+    }
 
 
 def _gold_inputs(
@@ -303,44 +329,41 @@ def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
     }
 
 
-def _readable_commits(spark: SparkSession, commits_path: str, org: str, repos: DataFrame) -> DataFrame:
-    """The org's silver commits (after the merge) of the repositories that answered."""
-    commits = load.read_org(spark, commits_path, org)
-    if commits is None:
-        commits = spark.createDataFrame([], load.COMMIT_SCHEMA)
-    return commits.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
-
-
-def _load_gold(  # noqa: PLR0917 - the run's context, passed explicitly
+def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
     spark: SparkSession,
     settings: Settings,
     org: str,
-    series: DataFrame,
-    people: DataFrame,
-    totals: DataFrame,
+    rows: dict[Table, DataFrame],
     now: datetime,
+    report: RunReport,
 ) -> None:
-    """Replace the org's rows of the three gold tables (the series with its kind columns, the
-    contributors, the repositories), stamped with the run's `computed_at`.
+    """Replace the org's rows of each table (gold ones stamped with the run's `computed_at`).
 
-    The three are independent Delta tables, written at once: each write's planning and commit
-    then overlap the others' tasks instead of adding up.
+    Independent Delta tables, written at once: each write's planning and commit then overlap the
+    others' tasks instead of adding up. `crawl_state` may land before a gold table whose write
+    then fails: the landed commits stay pending, so the next run merges them and rewrites gold.
     """
-    add_missing_columns(spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), series.schema)
+    if GITHUB_NEW_CONTRIBUTORS in rows:
+        add_missing_columns(
+            spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), rows[GITHUB_NEW_CONTRIBUTORS].schema
+        )
     stamp = sf.lit(now).cast("timestamp").alias("computed_at")
-    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
-    writes = {
-        GITHUB_CONTRIBUTORS: people.select("*", stamp),
-        GITHUB_NEW_CONTRIBUTORS: series.select("*", stamp),
-        GITHUB_REPOSITORIES: totals.select(*columns, stamp),
-    }
-    with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="gold") as pool:
-        futures = [
-            pool.submit(load.write_org, rows, lake_path(settings, table.path), org)
-            for table, rows in writes.items()
-        ]
+
+    def write(table: Table, frame: DataFrame) -> tuple[str, float]:
+        started = time.monotonic()
+        if table != GITHUB_CRAWL_STATE:
+            frame = frame.select("*", stamp)
+        load.write_org(frame, lake_path(settings, table.path), org)
+        return "crawl_state" if table == GITHUB_CRAWL_STATE else "gold", time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="publish") as pool:
+        futures = [pool.submit(write, table, frame) for table, frame in rows.items()]
+        took: dict[str, float] = {}
         for future in futures:
-            future.result()  # the first failed write's error
+            stage, seconds = future.result()  # the first failed write's error
+            took[stage] = max(took.get(stage, 0.0), seconds)
+    for stage, seconds in took.items():  # side by side: each stage is its longest write
+        report.add(stage, seconds)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -98,15 +98,38 @@ def read_landed_commits(spark: SparkSession, folder: str) -> DataFrame:
     ).dropDuplicates(["org", "repo", "sha"])
 
 
-def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> Written:
-    """MERGE on (org, repo, sha): a rerun never duplicates. `replace` rewrites the org (full refresh)."""
+def upgrade_commits(spark: SparkSession, path: str) -> None:
+    """Give a table written by an older version the columns it lacks, before it is read or merged
+    into (a read and a MERGE may then run at once: neither meets a schema change)."""
     try:
-        add_missing_columns(spark, path, commits.schema)
+        add_missing_columns(spark, path, COMMIT_SCHEMA)
     except Exception as exc:
         raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+
+
+def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, *, replace: bool) -> Written:
+    """MERGE on (org, repo, sha): a rerun never duplicates. `replace` rewrites the org (full refresh).
+
+    The table has COMMIT_SCHEMA's columns (`upgrade_commits`)."""
     if replace:
         return write_org(commits, path, org, partition_by=GITHUB_COMMITS.partition_by)
     return delta.merge(commits, path, GITHUB_COMMITS.key, partition_by=GITHUB_COMMITS.partition_by)
+
+
+def after_merge(
+    existing: DataFrame | None, landed: DataFrame | None, spark: SparkSession, key: Sequence[str]
+) -> DataFrame:
+    """The org's silver commits as `merge_commits` leaves them, without reading its commit back:
+    a landed row replaces the stored one with its key, others are kept (`landed` None: no merge).
+
+    `existing` is the table (after `upgrade_commits`; None: no table, or a full refresh); its
+    snapshot before or after the MERGE gives the same rows, so the MERGE may commit meanwhile.
+    """
+    if existing is None:
+        return landed if landed is not None else spark.createDataFrame([], COMMIT_SCHEMA)
+    if landed is None:
+        return existing
+    return existing.join(landed.select(*key), list(key), "left_anti").unionByName(landed)
 
 
 def write_org(df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ...] = ()) -> Written:

@@ -17,7 +17,8 @@ from jobs.github_contributors.crawl import UNCHANGED
 from jobs.github_contributors.resume import Crawled
 
 NAME = "github_contributors"
-# The write stage's parts, each timed only when its table(s) were rewritten.
+# The write stage's parts, each timed only when its table(s) were rewritten. The MERGE runs beside
+# the audit, and crawl_state is written beside the gold tables: the parts overlap.
 WRITE_STAGES = ("merge", "audit", "gold", "crawl_state")
 
 
@@ -80,6 +81,11 @@ class RunReport:
                 yield
         finally:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Add seconds timed elsewhere (a stage run in threads) to `stages[stage]` and the ledger's."""
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        ledger.add_stage_time(stage, seconds)
 
     @property
     def list_seconds(self) -> float:
