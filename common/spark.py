@@ -133,7 +133,8 @@ def build_conf(
 ) -> dict[str, str]:
     """Every Spark setting the factory applies, as a plain dict (testable without a JVM).
 
-    `short_job`: the local JVM compiles with C1 only (SHORT_JOB_JIT_OPTIONS).
+    `short_job`: the local JVM compiles with C1 only (SHORT_JOB_JIT_OPTIONS) and shuffles into
+    one partition per core.
     `dump_class_archive`: the driver JVM writes its class archive there at exit (setup only)."""
     conf: dict[str, str] = {
         "spark.app.name": app_name,
@@ -166,7 +167,8 @@ def build_conf(
                 # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
                 "spark.driver.extraClassPath": os.pathsep.join(local_jars(settings)),
                 "spark.driver.memory": settings.spark_driver_memory,
-                "spark.sql.shuffle.partitions": str(max(4, cores * 2)),
+                # A short job's shuffles carry thousands of rows: one task per core, not two.
+                "spark.sql.shuffle.partitions": str(max(2, cores) if short_job else max(4, cores * 2)),
                 "spark.ui.enabled": str(settings.spark_ui_enabled).lower(),
                 "spark.ui.showConsoleProgress": "false",
                 "spark.driver.extraJavaOptions": (

@@ -36,6 +36,14 @@ def test_a_short_job_compiles_with_c1_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(default) < set(short)  # the locale and log settings stay
 
 
+def test_a_short_job_shuffles_into_one_partition_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.setattr(spark_factory.os, "cpu_count", lambda: 8)
+    settings = load_settings(lake_root="/tmp/lake")
+    assert build_conf(settings, "app", short_job=True)["spark.sql.shuffle.partitions"] == "8"
+    assert build_conf(settings, "app")["spark.sql.shuffle.partitions"] == "16"
+
+
 def test_the_driver_maps_the_class_archive_setup_built_for_these_jars(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
