@@ -204,52 +204,46 @@ def contributors(commits: DataFrame) -> DataFrame:
     )
 
 
-def _monthly_counts(firsts: DataFrame, repos: DataFrame, run_month: str, name: str) -> DataFrame:
-    months = clamp_first_months(run_month)(firsts, repos)
-    return months.groupBy(*KEY, "month").agg(sf.count(sf.lit(1)).cast("long").alias(name))
-
-
 def kind_columns(commits: DataFrame, repos: DataFrame, series: DataFrame, run_date: date) -> DataFrame:
     """The series plus `new_humans`, `new_bots` (identities as in `with_identity`) and
     `new_humans_merged` (merged identities; a merged identity is a bot if any part is), clamped to
     the series' months as the contract's count is. Needs the three `with_*` outputs on `commits`."""
-    run_month = month_of(run_date)
+    clamp = clamp_first_months(month_of(run_date))
     dated = commits.where(sf.col("identity").isNotNull() & sf.col("author_date").isNotNull())
-    per_identity = dated.groupBy(*KEY, "identity").agg(
-        sf.min("author_date").alias("first_at"), sf.max(sf.col("is_bot").cast("int")).alias("bot")
-    )
-    per_merged = dated.groupBy(*KEY, "merged_identity").agg(
-        sf.min("author_date").alias("first_at"), sf.max(sf.col("is_bot").cast("int")).alias("bot")
-    )
 
-    def firsts(df: DataFrame, column: str, bot: int) -> DataFrame:
-        return df.where(sf.col("bot") == bot).select(*KEY, sf.col(column).alias("contributor"), "first_at")
-
-    out = series
-    for name, frame in (
-        ("new_humans", firsts(per_identity, "identity", 0)),
-        ("new_bots", firsts(per_identity, "identity", 1)),
-        ("new_humans_merged", firsts(per_merged, "merged_identity", 0)),
-    ):
-        counts = _monthly_counts(frame, repos, run_month, name)
-        out = out.join(counts, [*KEY, "month"], "left").withColumn(
-            name, sf.coalesce(sf.col(name), sf.lit(0)).cast("long")
+    def firsts(column: str) -> DataFrame:
+        return dated.groupBy(*KEY, sf.col(column).alias("contributor")).agg(
+            sf.min("author_date").alias("first_at"), sf.max(sf.col("is_bot").cast("int")).alias("bot")
         )
+
+    def count(bot: int) -> Column:
+        return sf.count(sf.when(sf.col("bot") == bot, sf.lit(1))).cast("long")
+
+    by_identity = (
+        clamp(firsts("identity"), repos)
+        .groupBy(*KEY, "month")
+        .agg(count(0).alias("new_humans"), count(1).alias("new_bots"))
+    )
+    by_merged = (
+        clamp(firsts("merged_identity").where(sf.col("bot") == 0), repos)
+        .groupBy(*KEY, "month")
+        .agg(sf.count(sf.lit(1)).cast("long").alias("new_humans_merged"))
+    )
+    out = series.join(by_identity, [*KEY, "month"], "left").join(by_merged, [*KEY, "month"], "left")
+    for name in ("new_humans", "new_bots", "new_humans_merged"):
+        out = out.withColumn(name, sf.coalesce(sf.col(name), sf.lit(0)).cast("long"))
     return out
 
 
-def additions(
-    commits: DataFrame,
-    repos: DataFrame,
-    series: DataFrame,
-    run_date: date,
-    *,
-    bot_logins: frozenset[str],
-    identity_map: DataFrame,
-) -> tuple[DataFrame, DataFrame]:
-    """(series with the kind columns, contributors rows): the job's one call into this module.
+def prepare(commits: DataFrame, *, bot_logins: frozenset[str], identity_map: DataFrame) -> DataFrame:
+    """The commits with `identity`, `is_bot` and `merged_identity`: what `additions` reads."""
+    return with_merged_identity(with_bot(with_identity(commits), bot_logins), identity_map)
 
-    `commits` and `repos` are what the contract's series was computed from.
+
+def additions(
+    prepared: DataFrame, repos: DataFrame, series: DataFrame, run_date: date
+) -> tuple[DataFrame, DataFrame]:
+    """(series with the kind columns, contributors rows) from `prepare`'s output (best cached: both
+    read it). `repos` and the commits are what the contract's series was computed from.
     """
-    prepared = with_merged_identity(with_bot(with_identity(commits), bot_logins), identity_map)
     return kind_columns(prepared, repos, series, run_date), contributors(prepared)

@@ -118,39 +118,45 @@ def run(
     with report.timed("write"):
         now = datetime.now(UTC).replace(microsecond=0)
         commits_path = lake_path(settings, GITHUB_COMMITS.path)
-        landed = None
-        if landed_names:
-            landed = load.read_landed_commits(session(), store.spark_path("items")).cache()
-        elif full_refresh:
-            landed = session().createDataFrame([], load.COMMIT_SCHEMA)
-        # The gold rows are computed and audited from what the MERGE will leave while it writes:
-        # its planning, tasks and commit then overlap theirs instead of adding up.
-        silver = None
-        if landed is not None:
-            load.upgrade_commits(session(), commits_path)
-        if rewrite_gold:
-            existing = None if full_refresh else load.read_org(session(), commits_path, org)
-            silver = load.after_merge(existing, landed, session(), GITHUB_COMMITS.key)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
-            merging = (
-                pool.submit(_merge, report, session(), commits_path, landed, org, full_refresh)
-                if landed is not None
-                else None
-            )
-            gold = (
-                _compute_gold(session(), settings, silver, repo_rows, run_date, identity_map, report)
-                if silver is not None
-                else {}
-            )
-            if merging is not None:
-                merging.result()  # the silver commits are in before any gold row is published
-        state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
-        if full_refresh or load.state_changed(state, previous):
-            gold[GITHUB_CRAWL_STATE] = session().createDataFrame(state, load.STATE_SCHEMA)
-        if gold:
-            _publish(session(), settings, org, gold, now, report)
-        if landed is not None:
-            landed.unpersist()
+        cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
+        try:
+            landed = None
+            if landed_names:
+                landed = load.read_landed_commits(session(), store.spark_path("items")).cache()
+                cached.append(landed)
+            elif full_refresh:
+                landed = session().createDataFrame([], load.COMMIT_SCHEMA)
+            if landed is not None:
+                load.upgrade_commits(session(), commits_path)
+            # The gold rows are computed and audited from what the MERGE will leave while it
+            # commits: its planning, tasks and commit then overlap theirs instead of adding up.
+            silver = None
+            if rewrite_gold:
+                existing = None if full_refresh else load.read_org(session(), commits_path, org)
+                silver = load.after_merge(existing, landed, session(), GITHUB_COMMITS.key)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
+                merging = (
+                    pool.submit(_merge, report, session(), commits_path, landed, org, full_refresh)
+                    if landed is not None
+                    else None
+                )
+                gold = (
+                    _compute_gold(
+                        session(), settings, silver, repo_rows, run_date, identity_map, report, cached
+                    )
+                    if silver is not None
+                    else {}
+                )
+                if merging is not None:
+                    merging.result()  # the silver commits are in before any gold row is published
+            state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
+            if full_refresh or load.state_changed(state, previous):
+                gold[GITHUB_CRAWL_STATE] = session().createDataFrame(state, load.STATE_SCHEMA)
+            if gold:
+                _publish(session(), settings, org, gold, now, report)
+        finally:
+            for frame in cached:
+                frame.unpersist()
         # Only now do the tables hold this run: the next run may trust the listing's ETags.
         listing_store.put_json(LISTING_FILE, listing_cache)
         listing_store.put_json(GOLD_INPUTS_FILE, gold_key)
@@ -177,8 +183,10 @@ def _compute_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     run_date: date,
     identity_map: list[identities.MapEntry],
     report: RunReport,
+    cached: list[DataFrame],
 ) -> dict[Table, DataFrame]:
-    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written.
+    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
+    (the frames they are computed from added to `cached`, to unpersist once written).
 
     The whole org is recomputed: a person's first contribution is org-wide, so one repository's
     new commits can move another repository's months.
@@ -189,18 +197,18 @@ def _compute_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     commits = commits.cache()
     series, totals = transform.new_contributors(commits, repos, run_date)
     series = series.cache()
+    cached.extend((commits, series))
     # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
     with report.timed("audit"):
         series = gates.plant(settings.quality_fault, series)
         gates.audit(series, repos, commits, run_date)
-    kinds, people = identities.additions(
+    prepared = identities.prepare(
         commits,
-        repos,
-        series,
-        run_date,
         bot_logins=settings.github_bot_logins_set,
         identity_map=identities.map_frame(spark, identity_map),
-    )
+    ).cache()
+    cached.append(prepared)
+    kinds, people = identities.additions(prepared, repos, series, run_date)
     columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
     return {
         GITHUB_CONTRIBUTORS: people,

@@ -53,7 +53,8 @@ def first_contributions(commits: DataFrame) -> DataFrame:
 
 
 def clamp_first_months(run_month: str) -> Callable[[DataFrame, DataFrame], DataFrame]:
-    """Returns f(firsts, repos) giving (org, repo, contributor, month) with month clamped.
+    """Returns f(firsts, repos) giving (org, repo, contributor, month) with month clamped (and any
+    other column of `firsts` but `first_at`).
 
     A first contribution before the repository's creation month counts in the creation month, one
     after `run_month` counts in `run_month`. `repos` needs org, repo, created_at (timestamp).
@@ -62,7 +63,8 @@ def clamp_first_months(run_month: str) -> Callable[[DataFrame, DataFrame], DataF
     def clamp(firsts: DataFrame, repos: DataFrame) -> DataFrame:
         created = repos.select(*KEY, _month(sf.col("created_at")).alias("created_month"))
         month = sf.least(sf.greatest(_month(sf.col("first_at")), sf.col("created_month")), sf.lit(run_month))
-        return firsts.join(created, list(KEY), "inner").select(*KEY, "contributor", month.alias("month"))
+        kept = [c for c in firsts.columns if c != "first_at"]
+        return firsts.join(created, list(KEY), "inner").select(*kept, month.alias("month"))
 
     return clamp
 
