@@ -114,15 +114,15 @@ def main() -> None:
     load_before = os.getloadavg()
 
     from common.spark import get_spark
+    from jobs.wikimedia_pageviews.job import JAVA_OPTIONS, tune_session
 
     os.environ.setdefault("SPARK_LOG_LEVEL", "ERROR")
     settings = load_settings(spark_master=f"local[{args.cores}]", spark_driver_memory=args.driver_memory)
-    spark = get_spark(settings, "bench-wikimedia-aggregate")
+    # The job's own JVM options and session tuning, nothing more.
+    spark = get_spark(settings, "bench-wikimedia-aggregate", java_options=JAVA_OPTIONS)
     spark.conf.set("spark.sql.shuffle.partitions", str(args.cores * 2))
     spark.conf.set("spark.sql.adaptive.enabled", "true")
-    from jobs.wikimedia_pageviews.job import tune_session
-
-    tune_session(spark)  # the job's own tuning, nothing more
+    tune_session(spark)
     # Warm-up: one whole pass of each, discarded. Start-up is not what we measure: the JVM's JIT
     # compiles the generated code and its heap grows to its working size during the first full
     # pass (measured 10-40% slower than the next ones), and the files enter the page cache.

@@ -129,12 +129,18 @@ SHORT_JOB_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def build_conf(
-    settings: Settings, app_name: str, *, short_job: bool = False, dump_class_archive: Path | None = None
+    settings: Settings,
+    app_name: str,
+    *,
+    short_job: bool = False,
+    java_options: str = "",
+    dump_class_archive: Path | None = None,
 ) -> dict[str, str]:
     """Every Spark setting the factory applies, as a plain dict (testable without a JVM).
 
     `short_job`: the local JVM compiles with C1 only (SHORT_JOB_JIT_OPTIONS) and shuffles into
     one partition per core.
+    `java_options`: more options of the local driver JVM, a job's own measured tuning.
     `dump_class_archive`: the driver JVM writes its class archive there at exit (setup only)."""
     conf: dict[str, str] = {
         "spark.app.name": app_name,
@@ -174,6 +180,7 @@ def build_conf(
                 "spark.driver.extraJavaOptions": (
                     f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF} {JVM_LOCALE_OPTIONS}"
                     + (f" {SHORT_JOB_JIT_OPTIONS}" if short_job else "")
+                    + (f" {java_options}" if java_options else "")
                     + class_archive_options(settings, dump_class_archive)
                 ),
             }
@@ -270,10 +277,15 @@ def wait_for_executors(spark: SparkSession, master: str, timeout: float = EXECUT
 
 
 def get_spark(
-    settings: Settings, app_name: str, *, short_job: bool = False, dump_class_archive: Path | None = None
+    settings: Settings,
+    app_name: str,
+    *,
+    short_job: bool = False,
+    java_options: str = "",
+    dump_class_archive: Path | None = None,
 ) -> SparkSession:
     """Create (or reuse) the job's SparkSession with Delta and S3A configured (`short_job`,
-    `dump_class_archive`: see `build_conf`)."""
+    `java_options`, `dump_class_archive`: see `build_conf`)."""
     from pyspark.sql import SparkSession
 
     master = settings.spark_master or "local[*]"
@@ -288,7 +300,11 @@ def get_spark(
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in build_conf(
-        settings, app_name, short_job=short_job, dump_class_archive=dump_class_archive
+        settings,
+        app_name,
+        short_job=short_job,
+        java_options=java_options,
+        dump_class_archive=dump_class_archive,
     ).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

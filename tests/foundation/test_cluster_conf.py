@@ -36,6 +36,16 @@ def test_a_short_job_compiles_with_c1_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(default) < set(short)  # the locale and log settings stay
 
 
+def test_a_job_adds_its_own_driver_java_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    settings = load_settings(lake_root="/tmp/lake")
+    conf = build_conf(settings, "app", java_options="-XX:+UseParallelGC")
+    default = build_conf(settings, "app")["spark.driver.extraJavaOptions"].split()
+    assert set(conf["spark.driver.extraJavaOptions"].split()) == {*default, "-XX:+UseParallelGC"}
+    assert "-XX:+UseParallelGC" not in default
+    assert "-XX:+UseParallelGC" not in conf["spark.executor.extraJavaOptions"]
+
+
 def test_a_short_job_shuffles_into_one_partition_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
     monkeypatch.setattr(spark_factory.os, "cpu_count", lambda: 8)
