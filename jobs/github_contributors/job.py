@@ -359,10 +359,9 @@ def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
 
     def write(table: Table, frame: DataFrame) -> tuple[str, float]:
         started = time.monotonic()
-        if table != GITHUB_CRAWL_STATE:
-            frame = frame.select("*", stamp)
-        load.write_org(frame, lake_path(settings, table.path), org)
-        return "crawl_state" if table == GITHUB_CRAWL_STATE else "gold", time.monotonic() - started
+        gold = table != GITHUB_CRAWL_STATE
+        load.write_org(frame.select("*", stamp) if gold else frame, lake_path(settings, table.path), org)
+        return "gold" if gold else "crawl_state", time.monotonic() - started
 
     with ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="publish") as pool:
         futures = [pool.submit(write, table, frame) for table, frame in rows.items()]

@@ -77,13 +77,12 @@ class RunReport:
         """Add the block's wall-clock seconds to `stages[stage]` (and to the run ledger's)."""
         started = time.monotonic()
         try:
-            with ledger.stage(stage):
-                yield
+            yield
         finally:
-            self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
+            self.add(stage, time.monotonic() - started)
 
     def add(self, stage: str, seconds: float) -> None:
-        """Add seconds timed elsewhere (a stage run in threads) to `stages[stage]` and the ledger's."""
+        """Add seconds to `stages[stage]` and the ledger's (`timed`, or a stage timed in threads)."""
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
         ledger.add_stage_time(stage, seconds)
 
