@@ -5,10 +5,11 @@ and say which table version they committed, so a run can record what it produced
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from common.errors import StorageError, one_line
 from common.storage import is_delta
@@ -80,12 +81,27 @@ def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequenc
 
 
 def _last_commit(spark: SparkSession, path: str, metric: str) -> Written:
-    """The newest commit of the table (a job is the only writer of its rows, so its own)."""
-    from delta.tables import DeltaTable
+    """The newest commit of the table (a job is the only writer of its rows, so its own).
 
-    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
-    if row is None:
+    Read from the snapshot the commit left in this JVM and its one commit file: `history()`
+    would cost a Spark job per write, on the critical path of every job's publish.
+    """
+    jvm: Any = spark.sparkContext._jvm
+    version = int(
+        jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        .unsafeVolatileSnapshot()
+        .version()
+    )
+    if version < 0:
         raise StorageError(f"{path}: no commit after the write")
-    metrics = row["operationMetrics"] or {}
-    rows = metrics.get(metric)
-    return Written(path, int(row["version"]), int(rows) if rows is not None else None)
+    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+    stream = commit.getFileSystem(spark._jsc.hadoopConfiguration()).open(commit)
+    try:
+        text = str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
+    info: dict[str, Any] = next(
+        (json.loads(line)["commitInfo"] for line in text.splitlines() if '"commitInfo"' in line), {}
+    )
+    rows = (info.get("operationMetrics") or {}).get(metric)
+    return Written(path, version, int(rows) if rows is not None else None)
