@@ -56,15 +56,19 @@ def run_job(name: str, main: Callable[[], int | None], args: argparse.Namespace 
 
 def _call(main: Callable[[], int | None]) -> tuple[int, str | None, str | None]:
     """(exit code, the one-line error or None, a notice that is not an error or None)."""
+    from common.spark import stopped_reason
+
     try:
         return main() or 0, None, None
     except PlatformError as exc:
-        return EXIT_ERROR, redact(str(exc)), None
+        return EXIT_ERROR, stopped_reason() or redact(str(exc)), None
     except KeyboardInterrupt:
         return 130, None, "interrupted; rerun the same command to resume"
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        return EXIT_ERROR, f"{type(exc).__name__}: {redact(one_line(exc, limit=500))}", None
+        # A session the executor watch stopped fails whatever ran: the watch's line is the cause.
+        line = f"{type(exc).__name__}: {redact(one_line(exc, limit=500))}"
+        return EXIT_ERROR, stopped_reason() or line, None
 
 
 # Settings that every job also accepts as a flag (the environment stays the default).

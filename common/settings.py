@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     spark_jars_dir: str | None = None
     spark_ui_enabled: bool = False
     spark_log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = "WARN"
+    # How long a standalone application goes without any executor (none registered yet, or every
+    # worker died mid-run) before it stops with one line instead of waiting for ever.
+    spark_executor_wait_seconds: float = Field(default=90.0, gt=0.0)
     # Database of the data.gouv.fr `tops` collection (the job's --mongo-database overrides it).
     mongo_database: str = Field(default="datagouv", min_length=1)
     # How often the GitHub crawl logs its progress (seconds; 0: only at the end).

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,8 +40,6 @@ LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
 REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-", "dataplatform-pageviews")
 # What executors import by name: the packages the image copies to /opt/app.
 PROJECT_PACKAGES = ("common", "jobs")
-# How long a standalone application waits for its first executor before it gives up.
-EXECUTOR_WAIT_SECONDS = 90.0
 
 
 # A JVM takes its default locale and charset from LC_ALL/LANG: Spark's lower() and upper() follow
@@ -262,18 +261,98 @@ def ship_project(spark: SparkSession) -> None:
     spark.sparkContext.addPyFile(str(project_zip(folder)))
 
 
-def wait_for_executors(spark: SparkSession, master: str, timeout: float = EXECUTOR_WAIT_SECONDS) -> None:
+def executor_count(spark: SparkSession) -> int:
+    """Executors registered with the driver (its own block manager not counted)."""
+    return int(spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()) - 1
+
+
+def wait_for_executors(spark: SparkSession, master: str, timeout: float) -> None:
     """A master without free workers leaves every stage waiting for ever; say so instead."""
-    status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()  # the driver counts as one
     deadline = time.monotonic() + timeout
-    while status.size() < 2:
+    while executor_count(spark) < 1:
         if time.monotonic() > deadline:
             spark.stop()
             raise ConfigError(
                 "SPARK_MASTER", f"no executor registered within {timeout:.0f} s: {master} has no free worker"
             )
         time.sleep(0.2)
-        status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
+
+
+# Why the executor watch stopped this process's session (None: it did not); see `stopped_reason`.
+_stopped_reason: str | None = None
+_watching: ExecutorWatch | None = None
+
+
+class ExecutorWatch:
+    """Calls `stop` once when `count` (of executors) has been 0 for `timeout` seconds.
+
+    When every worker dies mid-run, Spark waits for a new executor with no deadline: the run
+    would hang with its stages pending. Stopping the session fails the job in progress (no Delta
+    commit is made, what the crawl landed stays landed); see `watch_executors`.
+    """
+
+    def __init__(
+        self, count: Callable[[], int], stop: Callable[[], None], timeout: float, interval: float = 1.0
+    ) -> None:
+        self._count = count
+        self._stop = stop
+        self.timeout = timeout
+        self.interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="executor-watch", daemon=True)
+
+    def start(self) -> ExecutorWatch:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._done.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _watch(self) -> None:
+        none_since: float | None = None
+        while not self._done.wait(self.interval):
+            try:
+                count = self._count()
+            except Exception:  # noqa: BLE001 - the session was stopped by its job: nothing to watch
+                return
+            if count > 0:
+                none_since = None
+                continue
+            now = time.monotonic()
+            none_since = now if none_since is None else none_since
+            if now - none_since >= self.timeout:
+                self._stop()
+                return
+
+
+def stopped_reason() -> str | None:
+    """The one line of why the executor watch stopped the session (None when it did not): the
+    root cause to report whatever error the job's stage raised when it was stopped."""
+    return _stopped_reason
+
+
+def watch_executors(spark: SparkSession, master: str, timeout: float) -> None:
+    """Start the session's ExecutorWatch (one per process: a session reused is watched already)."""
+    global _watching
+    if _watching is not None and _watching.alive:
+        return
+    reason = (
+        f"every Spark executor was lost and none came back within {timeout:.0f} s "
+        f"({master} has no live worker): the run stopped; rerun it once workers are back"
+    )
+
+    def stop() -> None:
+        global _stopped_reason
+        _stopped_reason = reason
+        log.error("%s", reason)
+        spark.sparkContext.cancelAllJobs()
+        spark.stop()
+
+    _watching = ExecutorWatch(lambda: executor_count(spark), stop, timeout).start()
 
 
 def get_spark(
@@ -312,7 +391,8 @@ def get_spark(
     running_on = spark.sparkContext.master or ""
     if standalone(running_on):
         ship_project(spark)
-        wait_for_executors(spark, running_on)
+        wait_for_executors(spark, running_on, settings.spark_executor_wait_seconds)
+        watch_executors(spark, running_on, settings.spark_executor_wait_seconds)
     log.info("spark %s master=%s", spark.version, spark.sparkContext.master)
     from common import ledger
 

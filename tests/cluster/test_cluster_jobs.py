@@ -4,6 +4,7 @@ plain-Python answers), also when a worker dies by SIGKILL in the middle of the w
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ import pytest
 from pymongo import MongoClient
 
 from common.settings import Settings, load_settings
-from common.storage import lake_path
-from common.tables import DATAGOUV_TOP_FIELDS, DATAGOUV_TOPS
+from common.storage import is_delta, lake_path
+from common.tables import DATAGOUV_TOP_FIELDS, DATAGOUV_TOPS, GITHUB_NEW_CONTRIBUTORS
 from emulators import datagouv as datagouv_emulator
 from emulators import github as github_emulator
 from emulators import wikimedia as wikimedia_emulator
@@ -21,7 +22,16 @@ from emulators.datagouv_data import expected_tops, generate_demo
 from emulators.github_data import expected_series, generate_org, load_commits, load_org
 from emulators.wikimedia_data import expected_answers, generate_tree
 from jobs.github_contributors.pending import PendingStore
-from tests.cluster.support import Cluster, active_stages, free_port, run_job, start_job, tail, wait_until
+from tests.cluster.support import (
+    Cluster,
+    active_stages,
+    error_lines,
+    free_port,
+    run_job,
+    start_job,
+    tail,
+    wait_until,
+)
 from tests.conftest import MINIO_ENDPOINT, MINIO_PASSWORD, MINIO_USER
 from tests.github.test_github_crawl_e2e import commit_count, series_of
 from tests.wikimedia.test_wikimedia_e2e import _answers as wikimedia_answers
@@ -158,3 +168,60 @@ def test_datagouv_job_on_the_cluster(
     finally:
         client.drop_database(database)
         client.close()
+
+
+def test_github_job_with_every_worker_lost_stops_in_one_line_and_a_rerun_resumes(
+    cluster: Cluster, spark: Any, unique_name: str, tmp_path: Path
+) -> None:
+    """Both workers die mid-crawl and none comes back: the run stops after
+    SPARK_EXECUTOR_WAIT_SECONDS with one line (Spark alone would wait for ever), publishes
+    nothing, keeps what it landed; once the workers are back, the same command completes."""
+    root = tmp_path / "gh"
+    generate_org(root, ORG, repos=8, commits=700, seed=11)
+    server = github_emulator.start(root, host=cluster.service_host, tokens=["tok-1"])
+    server.set_faults(latency=0.6)
+    lake = f"s3a://lake-tests/{unique_name}"
+    settings = _reader(lake, github_api_url=server.url)
+    store = PendingStore(settings, ORG)
+    env = cluster.env(
+        lake,
+        GITHUB_API_URL=server.url,
+        GITHUB_TOKEN="tok-1",
+        GITHUB_PROGRESS_SECONDS="60",
+        SPARK_EXECUTOR_WAIT_SECONDS="8",
+    )
+    args = ["--org", ORG, "--run-date", RUN_DATE.isoformat(), "--concurrency", "4"]
+    log = tmp_path / "lost.log"
+    ui_port = free_port(cluster.service_host)
+    job = start_job("github_contributors", env, args, log, ui_port=ui_port)
+    try:
+        # The heads are asked by the driver while Spark starts; the rest of the histories is
+        # crawled in a Spark stage: the workers die while it runs.
+        wait_until(lambda: bool(active_stages(cluster.service_host, ui_port)), job, log, "the crawl's stage")
+        cluster.kill_worker(1)
+        cluster.kill_worker(2)
+        began = time.monotonic()
+        code = job.wait(timeout=240)
+        stopped_after = time.monotonic() - began
+        landed = len(store.names("items", ".meta.json"))
+    finally:
+        _stop(job)
+        cluster.restore_workers()
+    try:
+        assert code == 1, tail(log)
+        reason = (
+            f"every Spark executor was lost and none came back within 8 s ({cluster.master} has no live "
+            "worker): the run stopped; rerun it once workers are back"
+        )
+        assert error_lines(log, "github_contributors") == [f"github_contributors: error: {reason}"], tail(log)
+        assert 8 <= stopped_after < 120
+        assert not is_delta(spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path))  # nothing published
+        assert landed >= 1  # what the crawl landed is kept for the rerun
+        rerun = run_job("github_contributors", env, args, tmp_path / "rerun.log")
+    finally:
+        server.stop()
+    assert rerun == 0, tail(tmp_path / "rerun.log")
+    assert series_of(spark, settings, ORG) == expected_series(root, ORG, RUN_DATE)
+    repos = load_org(root, ORG)["repos"]
+    total = sum(len(load_commits(root, ORG, r["name"])) for r in repos if r["status"] == "ok")
+    assert commit_count(spark, settings, ORG) == (total, total)
