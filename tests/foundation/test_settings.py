@@ -156,10 +156,12 @@ def test_operational_knobs_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
         "SPARK_JARS_DIR",
         "MONGO_DATABASE",
         "GITHUB_PROGRESS_SECONDS",
+        "SPARK_EXECUTOR_WAIT_SECONDS",
     ):
         monkeypatch.delenv(var, raising=False)
     s = load_settings()
     assert (s.spark_ui_enabled, s.spark_log_level, s.spark_jars_dir) == (False, "WARN", None)
+    assert s.spark_executor_wait_seconds == 90.0
     assert (s.mongo_database, s.github_progress_seconds) == ("datagouv", 10.0)
     assert build_conf(s, "app")["spark.ui.enabled"] == "false"
     monkeypatch.setenv("SPARK_UI_ENABLED", "true")
@@ -176,7 +178,12 @@ def test_operational_knobs_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("SPARK_LOG_LEVEL", "loud"), ("GITHUB_PROGRESS_SECONDS", "-1"), ("SPARK_UI_ENABLED", "maybe")],
+    [
+        ("SPARK_LOG_LEVEL", "loud"),
+        ("GITHUB_PROGRESS_SECONDS", "-1"),
+        ("SPARK_UI_ENABLED", "maybe"),
+        ("SPARK_EXECUTOR_WAIT_SECONDS", "0"),
+    ],
 )
 def test_wrong_operational_knob_names_itself(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
     monkeypatch.setenv(var, value)
