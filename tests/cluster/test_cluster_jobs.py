@@ -5,6 +5,7 @@ plain-Python answers), also when a worker dies by SIGKILL in the middle of the w
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -61,22 +62,49 @@ def _stop(job: Any) -> None:
         job.wait()
 
 
-def test_github_job_survives_a_worker_killed_mid_crawl(
-    cluster: Cluster, spark: Any, unique_name: str, tmp_path: Path
-) -> None:
+@dataclass
+class SlowOrg:
+    """A generated org served by the emulator at 0.6 s a page, and how to crawl it on the cluster."""
+
+    root: Path
+    server: Any
+    settings: Settings
+    store: PendingStore
+    env: dict[str, str]
+    args: list[str]
+
+
+def _slow_org(cluster: Cluster, unique_name: str, tmp_path: Path, seed: int, **env: str) -> SlowOrg:
     root = tmp_path / "gh"
-    generate_org(root, ORG, repos=8, commits=700, seed=7)
+    generate_org(root, ORG, repos=8, commits=700, seed=seed)
     server = github_emulator.start(root, host=cluster.service_host, tokens=["tok-1"])
     # Each page answers in 0.6 s, so a repository of ~7 pages takes seconds: the empty ones land first
     # and the crawl is still running when a worker dies.
     server.set_faults(latency=0.6)
     lake = f"s3a://lake-tests/{unique_name}"
     settings = _reader(lake, github_api_url=server.url)
-    store = PendingStore(settings, ORG)
-    log = tmp_path / "github.log"
-    env = cluster.env(lake, GITHUB_API_URL=server.url, GITHUB_TOKEN="tok-1", GITHUB_PROGRESS_SECONDS="60")
+    job_env = cluster.env(
+        lake, GITHUB_API_URL=server.url, GITHUB_TOKEN="tok-1", GITHUB_PROGRESS_SECONDS="60", **env
+    )
     args = ["--org", ORG, "--run-date", RUN_DATE.isoformat(), "--concurrency", "4"]
-    job = start_job("github_contributors", env, args, log)
+    return SlowOrg(root, server, settings, PendingStore(settings, ORG), job_env, args)
+
+
+def _assert_every_commit_once(spark: Any, org: SlowOrg) -> None:
+    """The gold series are the emulator's answer and the silver table holds each commit once."""
+    assert series_of(spark, org.settings, ORG) == expected_series(org.root, ORG, RUN_DATE)
+    repos = load_org(org.root, ORG)["repos"]
+    total = sum(len(load_commits(org.root, ORG, r["name"])) for r in repos if r["status"] == "ok")
+    assert commit_count(spark, org.settings, ORG) == (total, total)
+
+
+def test_github_job_survives_a_worker_killed_mid_crawl(
+    cluster: Cluster, spark: Any, unique_name: str, tmp_path: Path
+) -> None:
+    org = _slow_org(cluster, unique_name, tmp_path, seed=7)
+    root, server, store = org.root, org.server, org.store
+    log = tmp_path / "github.log"
+    job = start_job("github_contributors", org.env, org.args, log)
     try:
         wait_until(lambda: len(store.names("items", ".meta.json")) >= 1, job, log, "the first crawled item")
         cluster.kill_worker(1)
@@ -88,11 +116,8 @@ def test_github_job_survives_a_worker_killed_mid_crawl(
         server.stop()
         cluster.restore_workers()
     assert code == 0, tail(log)
-    repos = load_org(root, ORG)["repos"]
-    assert landed_at_kill < len(repos), "the crawl was over when the worker died"
-    assert series_of(spark, settings, ORG) == expected_series(root, ORG, RUN_DATE)
-    total = sum(len(load_commits(root, ORG, r["name"])) for r in repos if r["status"] == "ok")
-    assert commit_count(spark, settings, ORG) == (total, total)  # every commit once
+    assert landed_at_kill < len(load_org(root, ORG)["repos"]), "the crawl was over when the worker died"
+    _assert_every_commit_once(spark, org)
     assert not store.names("items")
 
 
@@ -176,21 +201,8 @@ def test_github_job_with_every_worker_lost_stops_in_one_line_and_a_rerun_resumes
     """Both workers die mid-crawl and none comes back: the run stops after
     SPARK_EXECUTOR_WAIT_SECONDS with one line (Spark alone would wait for ever), publishes
     nothing, keeps what it landed; once the workers are back, the same command completes."""
-    root = tmp_path / "gh"
-    generate_org(root, ORG, repos=8, commits=700, seed=11)
-    server = github_emulator.start(root, host=cluster.service_host, tokens=["tok-1"])
-    server.set_faults(latency=0.6)
-    lake = f"s3a://lake-tests/{unique_name}"
-    settings = _reader(lake, github_api_url=server.url)
-    store = PendingStore(settings, ORG)
-    env = cluster.env(
-        lake,
-        GITHUB_API_URL=server.url,
-        GITHUB_TOKEN="tok-1",
-        GITHUB_PROGRESS_SECONDS="60",
-        SPARK_EXECUTOR_WAIT_SECONDS="8",
-    )
-    args = ["--org", ORG, "--run-date", RUN_DATE.isoformat(), "--concurrency", "4"]
+    org = _slow_org(cluster, unique_name, tmp_path, seed=11, SPARK_EXECUTOR_WAIT_SECONDS="8")
+    server, settings, store, env, args = org.server, org.settings, org.store, org.env, org.args
     log = tmp_path / "lost.log"
     ui_port = free_port(cluster.service_host)
     job = start_job("github_contributors", env, args, log, ui_port=ui_port)
@@ -198,9 +210,9 @@ def test_github_job_with_every_worker_lost_stops_in_one_line_and_a_rerun_resumes
         # The heads are asked by the driver while Spark starts; the rest of the histories is
         # crawled in a Spark stage: the workers die while it runs.
         wait_until(lambda: bool(active_stages(cluster.service_host, ui_port)), job, log, "the crawl's stage")
+        began = time.monotonic()  # no executor can be missing for longer than since now
         cluster.kill_worker(1)
         cluster.kill_worker(2)
-        began = time.monotonic()
         code = job.wait(timeout=240)
         stopped_after = time.monotonic() - began
         landed = len(store.names("items", ".meta.json"))
@@ -221,7 +233,4 @@ def test_github_job_with_every_worker_lost_stops_in_one_line_and_a_rerun_resumes
     finally:
         server.stop()
     assert rerun == 0, tail(tmp_path / "rerun.log")
-    assert series_of(spark, settings, ORG) == expected_series(root, ORG, RUN_DATE)
-    repos = load_org(root, ORG)["repos"]
-    total = sum(len(load_commits(root, ORG, r["name"])) for r in repos if r["status"] == "ok")
-    assert commit_count(spark, settings, ORG) == (total, total)
+    _assert_every_commit_once(spark, org)
