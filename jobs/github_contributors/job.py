@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from pyspark.sql import functions as sf
 from common import ledger
 from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
+from common.inputs import inputs_digest
 from common.schema import add_missing_columns
 from common.settings import Settings
 from common.spark import LazySpark
@@ -224,7 +223,8 @@ def _gold_inputs(
     repo_rows: list[tuple[Any, ...]],
     identity_map: list[identities.MapEntry],
 ) -> str:
-    """A digest of every gold input except the commits (whose change a merge signals)."""
+    """A digest of every gold input except the commits (whose change a merge signals), and of
+    the job's own code."""
     inputs = {
         "org": org,
         "run_month": transform.month_of(run_date),
@@ -232,9 +232,8 @@ def _gold_inputs(
         "identity_map": [repr(entry) for entry in identity_map],
         "bot_logins": sorted(settings.github_bot_logins_set),
         "quality_fault": settings.quality_fault,
-        "code": _code_digest(),
     }
-    return hashlib.sha256(json.dumps(inputs, default=str, sort_keys=True).encode()).hexdigest()
+    return inputs_digest(inputs, [Path(__file__).parent])
 
 
 def _needs_spark(
@@ -251,15 +250,6 @@ def _needs_spark(
         or any(str(repo["name"]) not in previous for repo in listing)
         or bool(store.names("items", ".jsonl"))
     )
-
-
-def _code_digest() -> str:
-    """The job's own source: a change to how gold is computed recomputes it, a commit elsewhere
-    in the project (which changes `ledger.code_version()`) does not."""
-    digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()
 
 
 def _list(

@@ -3,6 +3,7 @@ the job lands, parses and aggregates it, and the gold tables equal the plain-Pyt
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -11,16 +12,24 @@ from typing import Any
 import pytest
 
 from common.settings import Settings
-from common.storage import lake_path
-from common.tables import WIKI_ARTICLES, WIKI_DAILY_SUMMARY, WIKI_PAGEVIEWS_DAILY, WIKI_TOP_CATEGORIES
+from common.storage import DeltaReader, lake_path
+from common.tables import (
+    WIKI_ARTICLES,
+    WIKI_CATEGORY_MEMBERS,
+    WIKI_DAILY_SUMMARY,
+    WIKI_PAGEVIEWS_DAILY,
+    WIKI_REDIRECTS,
+    WIKI_TOP_CATEGORIES,
+)
 from emulators import wikimedia
 from emulators.wikimedia_data import expected_answers, generate_tree, hourly_relative
-from jobs.wikimedia_pageviews import extract
+from jobs.wikimedia_pageviews import extract, unchanged
 from jobs.wikimedia_pageviews.cli import build_parser
 from jobs.wikimedia_pageviews.job import main
 
 START = date(2026, 3, 2)
 MISSING = datetime(2026, 3, 4, 6)
+START_MISSING = datetime(2026, 3, 3, 9)  # on the second day of a two-day run
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +131,58 @@ def test_job_end_to_end_and_idempotent(
 
 def _version(spark: Any, path: str) -> int:
     return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"])
+
+
+@pytest.mark.e2e
+def test_rerun_on_unchanged_inputs_rewrites_nothing_and_a_new_hour_recomputes(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same days again: no table gets a version (Spark is not started); once the missing hour
+    is published, the next run lands it and recomputes the days, not the dimensions."""
+    root = tmp_path / "dumps"
+    generate_tree(root, START, 2, layout="transitional", missing=[START_MISSING])
+    srv = wikimedia.start(root)
+    try:
+        monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "lake"))
+        monkeypatch.setenv("WIKIMEDIA_DUMPS_URL", srv.url)
+        monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+        settings = Settings(lake_root=str(tmp_path / "lake"))
+        reader = DeltaReader(settings)
+        args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "2"])
+
+        def versions() -> dict[str, int | None]:
+            return {table.path: reader.version(table) for table in unchanged.TABLES}
+
+        assert main(args) == 0
+        first = versions()
+        assert None not in first.values()
+        expected = expected_answers(root, START, 2, "enwiki")
+        assert expected[START_MISSING.date().isoformat()]["hours"] == 23
+        assert _answers(spark, settings) == expected
+
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="jobs.wikimedia_pageviews.job"):
+            assert main(args) == 0
+        assert versions() == first
+        assert "nothing rewritten, Spark not started" in caplog.text
+        assert "hours=23" in caplog.text  # the day answers, read back from the tables
+
+        # The missing hour is published (same bytes the generator makes for it).
+        full = tmp_path / "full"
+        generate_tree(full, START, 2, layout="transitional")
+        relative = hourly_relative(START_MISSING)
+        (root / relative).write_bytes((full / relative).read_bytes())
+        assert main(args) == 0
+        third = versions()
+        dimensions = (WIKI_ARTICLES.path, WIKI_REDIRECTS.path, WIKI_CATEGORY_MEMBERS.path)
+        for path, version in third.items():
+            bumped = 0 if path in dimensions else 1  # the SQL dumps did not change
+            assert version == (first[path] or 0) + bumped, path
+        recomputed = expected_answers(root, START, 2, "enwiki")
+        assert recomputed[START_MISSING.date().isoformat()]["hours"] == 24
+        assert _answers(spark, settings) == recomputed
+
+        assert main(args) == 0
+        assert versions() == third
+    finally:
+        srv.stop()
