@@ -3,7 +3,7 @@
 The job runs as a user runs it, `python -m jobs.wikimedia_pageviews --start-date D --days 1`, a
 process of its own, against the emulator (serving the generated files and SQL dumps whose
 articles are the files' titles, so the join and the ranking do real work) and a local lake
-(LAKE_ROOT's default kind). Two runs of the job are timed each round: `first` on an empty lake
+(LAKE_ROOT's default kind). Three runs of the job are timed each round: `first` on an empty lake
 (landing, the dimensions, everything), then `unchanged`, the same command again on the lake the
 first left (nothing changed: it rewrites nothing and starts no Spark), then `rerun` with the
 job's record of what it last computed from removed (files landed, dimensions kept: what
