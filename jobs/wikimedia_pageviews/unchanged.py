@@ -15,31 +15,15 @@ from datetime import date
 from pathlib import Path
 
 from common.inputs import Published, inputs_digest, table_versions
-from common.ledger import PROJECT_ROOT
+from common.ledger import PROJECT_ROOT, owned_tables
 from common.settings import Settings
 from common.storage import DeltaReader, RawStore
-from common.tables import (
-    WIKI_ARTICLES,
-    WIKI_CATEGORY_MEMBERS,
-    WIKI_DAILY_SUMMARY,
-    WIKI_PAGEVIEWS_DAILY,
-    WIKI_REDIRECTS,
-    WIKI_TOP_ARTICLES,
-    WIKI_TOP_CATEGORIES,
-)
 from jobs.wikimedia_pageviews.dimensions import DIMENSIONS_VERSION
 from jobs.wikimedia_pageviews.extract import Landing
 
-# Every table the job writes: a change to any of them since the last run means recomputing.
-TABLES = (
-    WIKI_ARTICLES,
-    WIKI_REDIRECTS,
-    WIKI_CATEGORY_MEMBERS,
-    WIKI_PAGEVIEWS_DAILY,
-    WIKI_DAILY_SUMMARY,
-    WIKI_TOP_CATEGORIES,
-    WIKI_TOP_ARTICLES,
-)
+# Every table the job writes (the ledger knows them): a change to any of them since the last
+# run means recomputing.
+TABLES = tuple(owned_tables("wikimedia_pageviews"))
 # The code the answers depend on: this package and the JVM readers of the files and dumps.
 SOURCES = (Path(__file__).parent, PROJECT_ROOT / "jvm" / "src")
 
