@@ -80,6 +80,29 @@ def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequenc
     return written
 
 
+def read_pinned(spark: SparkSession, path: str) -> DataFrame:
+    """The table as of its latest version, pinned there (`versionAsOf`).
+
+    A MERGE (UPDATE, DELETE) re-caches every cached frame that reads its target at the latest
+    version: their blocks are dropped, under any query reading them at that moment, and computed
+    again. A pinned read is not the target's plan, so frames cached from it stay as they are while
+    the same session merges into the table.
+    """
+    spark.read.format("delta").load(path)  # resolving it brings the log to the latest version
+    version = _snapshot_version(spark, path)
+    return spark.read.format("delta").option("versionAsOf", version).load(path)
+
+
+def _snapshot_version(spark: SparkSession, path: str) -> int:
+    """The version of the table's snapshot this JVM last read or committed (no Spark job)."""
+    jvm: Any = spark.sparkContext._jvm
+    return int(
+        jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        .unsafeVolatileSnapshot()
+        .version()
+    )
+
+
 def _last_commit(spark: SparkSession, path: str, metric: str) -> Written:
     """The newest commit of the table (a job is the only writer of its rows, so its own).
 
@@ -87,11 +110,7 @@ def _last_commit(spark: SparkSession, path: str, metric: str) -> Written:
     would cost a Spark job per write, on the critical path of every job's publish.
     """
     jvm: Any = spark.sparkContext._jvm
-    version = int(
-        jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        .unsafeVolatileSnapshot()
-        .version()
-    )
+    version = _snapshot_version(spark, path)
     if version < 0:
         raise StorageError(f"{path}: no commit after the write")
     commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")

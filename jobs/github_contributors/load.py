@@ -74,9 +74,11 @@ STATE_SCHEMA = StructType(
 
 
 def read_org(spark: SparkSession, path: str, org: str) -> DataFrame | None:
+    """The org's rows at the table's current version, pinned: frames cached from them survive
+    this run's MERGE into the same table (see common.delta.read_pinned)."""
     if not is_delta(spark, path):
         return None
-    return spark.read.format("delta").load(path).where(sf.col("org") == org)
+    return delta.read_pinned(spark, path).where(sf.col("org") == org)
 
 
 def read_landed_commits(spark: SparkSession, folder: str) -> DataFrame:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from common.delta import merge, replace_where
+from common.delta import merge, read_pinned, replace_where
 from common.errors import StorageError
 
 pytestmark = pytest.mark.integration
@@ -59,3 +59,35 @@ def test_merge_creates_then_upserts_without_duplicates(spark: Any, tmp_path: Pat
     assert (merged.version, merged.rows) == (1, 2)
     merge(batch, path, ("org", "day"))  # a rerun
     assert rows(spark, path) == [("a", "d1", 7), ("a", "d2", 2)]
+
+
+def _cached_frames(spark: Any) -> set[int]:
+    """Ids of the RDDs holding cached frames' blocks (not Delta's own snapshot state)."""
+    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
+    return {
+        int(info.id())
+        for info in infos
+        if info.numCachedPartitions() > 0 and not str(info.name()).startswith("Delta Table State")
+    }
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_frames_cached_from_a_pinned_read_survive_a_merge_into_the_table(
+    spark: Any, tmp_path: Path, pinned: bool
+) -> None:
+    """The GitHub job audits frames cached from its commits table while it merges into that table:
+    a MERGE re-caches what reads its target at the latest version (dropping blocks a running
+    query may be reading, and computing them again), never what reads it pinned."""
+    path = str(tmp_path / "t")
+    merge(spark.createDataFrame([("a", "d1", 1), ("a", "d2", 2)], SCHEMA), path, ("org", "day"))
+    table = read_pinned(spark, path) if pinned else spark.read.format("delta").load(path)
+    before = _cached_frames(spark)
+    derived = table.groupBy("org").count().cache()
+    assert [tuple(r) for r in derived.collect()] == [("a", 2)]
+    ours = _cached_frames(spark) - before
+    assert ours
+    merge(spark.createDataFrame([("a", "d3", 3)], SCHEMA), path, ("org", "day"))
+    assert (ours <= _cached_frames(spark)) is pinned
+    assert [tuple(r) for r in derived.collect()] == [("a", 2)]  # the snapshot it was read at
+    derived.unpersist()
+    assert rows(spark, path)[-1] == ("a", "d3", 3)
