@@ -6,7 +6,10 @@
   MERGE, gold, crawl state: everything a user waits for);
 - `conditional`: one conditional request per repository (its first page's ETag), sequentially;
 - `recrawl`: the job again on the lake the first run left, nothing changed (every repository a 304;
-  the job rewrites no table, checked by Delta versions).
+  the job rewrites no table, checked by Delta versions);
+- `changed`: the job again after 20 new commits on each of 3 repositories (the daily run of an
+  org where a few repositories moved; the tables it rewrote are recorded; the data is then put
+  back as it was, so every round crawls the same org).
 Each job run's own summary line (where its wall time went) is kept. Medians compared; the
 machine is shared, so the load average is recorded with the numbers.
 Writes bench/results/github_job.json.
@@ -38,7 +41,7 @@ import requests  # noqa: E402
 
 from bench.github_crawl import TOKEN, sequential_crawl  # noqa: E402
 from emulators import github as emulator  # noqa: E402
-from emulators.github_data import generate_org, load_commits, load_org  # noqa: E402
+from emulators.github_data import append_commits, generate_org, load_commits, load_org  # noqa: E402
 
 log = logging.getLogger("bench.github_job")
 ORG = "bench-org"
@@ -107,6 +110,24 @@ def table_versions(lake: Path) -> dict[str, int]:
     return out
 
 
+def changed_run(
+    data: Path, api_url: str, lake: Path, concurrency: int, *, repos: list[str], seed: int
+) -> dict[str, Any]:
+    """The job after 20 new commits on each of `repos`; the emulator's data is restored after."""
+    org_dir = data / ORG
+    touched = [org_dir / "org.json", *(org_dir / "commits" / f"{name}.jsonl" for name in repos)]
+    saved = {path: path.read_bytes() for path in touched}
+    before = table_versions(lake)
+    try:
+        for offset, name in enumerate(repos):
+            append_commits(data, ORG, name, 20, seed=seed + offset)
+        run = run_job(api_url, lake, concurrency)
+    finally:
+        for path, content in saved.items():
+            path.write_bytes(content)
+    return {**run, "tables_rewritten": sorted(t for t, v in table_versions(lake).items() if v != before[t])}
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -148,6 +169,14 @@ def main() -> int:
             job_api.reset_counters()
             recrawl = run_job(job_api.url, lake, args.concurrency)
             recrawl_stats = job_api.stats()
+            changed = changed_run(
+                work / "data",
+                job_api.url,
+                lake,
+                args.concurrency,
+                repos=names[3 * index : 3 * index + 3],
+                seed=1000 + index,
+            )
             data_requests = first_stats["by_kind"].get("commits", 0) + first_stats["by_kind"].get("repos", 0)
             rounds.append(
                 {
@@ -166,6 +195,7 @@ def main() -> int:
                             t for t, v in table_versions(lake).items() if v != before[t]
                         ),
                     },
+                    "changed": changed,
                 }
             )
             log.info("round %d: %s", index, json.dumps(rounds[-1]))
@@ -175,7 +205,7 @@ def main() -> int:
         baseline_api.stop()
 
     def median(kind: str) -> float:
-        return round(statistics.median(r[kind]["seconds"] for r in rounds), 2)
+        return round(float(statistics.median(r[kind]["seconds"] for r in rounds)), 2)
 
     result = {
         "dataset": {
@@ -192,7 +222,9 @@ def main() -> int:
         },
         "targets": TARGETS,
         "requests_minimum": minimum,
-        "median_seconds": {k: median(k) for k in ("sequential", "first", "conditional", "recrawl")},
+        "median_seconds": {
+            k: median(k) for k in ("sequential", "first", "conditional", "recrawl", "changed")
+        },
         "first_speedup": round(median("sequential") / median("first"), 2),
         "recrawl_ratio": round(median("recrawl") / median("conditional"), 2),
         "rounds": rounds,
