@@ -169,6 +169,7 @@ def main() -> int:
             job_api.reset_counters()
             recrawl = run_job(job_api.url, lake, args.concurrency)
             recrawl_stats = job_api.stats()
+            recrawl_rewrote = sorted(t for t, v in table_versions(lake).items() if v != before[t])
             changed = changed_run(
                 work / "data",
                 job_api.url,
@@ -191,9 +192,7 @@ def main() -> int:
                         **recrawl,
                         "commits_requests": recrawl_stats["by_kind"].get("commits", 0),
                         "not_modified": recrawl_stats["not_modified"],
-                        "tables_rewritten": sorted(
-                            t for t, v in table_versions(lake).items() if v != before[t]
-                        ),
+                        "tables_rewritten": recrawl_rewrote,
                     },
                     "changed": changed,
                 }
