@@ -187,8 +187,8 @@ def _compute_gold(  # noqa: PLR0917 - the run's context, passed explicitly
     """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
     (the frames they are computed from added to `cached`, to unpersist once written).
 
-    The whole org is recomputed: a person's first contribution is org-wide, so one repository's
-    new commits can move another repository's months.
+    The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
+    one run (`computed_at`).
     """
     repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
     # Kept: the series, the gates and the additions each scan the whole history.
