@@ -25,7 +25,7 @@ from pyspark.sql import functions as sf
 
 from common import ledger
 from common.cli import settings_from_args
-from common.delta import replace_where
+from common.delta import read_pinned, replace_where
 from common.errors import PlatformError, SourceError
 from common.settings import Settings
 from common.spark import get_spark
@@ -236,7 +236,9 @@ def _prepare_changes(  # noqa: PLR0917 - the run's context, passed explicitly
     others = sorted(needed & stored - {run_date})  # the stored matching sets the difference needs
     inputs = matches
     if others:
-        table = spark.read.format("delta").load(lake_path(settings, DATAGOUV_MATCHES.path))
+        # Pinned: `diff`, cached from it, is written while this run's matches are written to the
+        # same table, whose commit would otherwise drop its blocks (common.delta.read_pinned).
+        table = read_pinned(spark, lake_path(settings, DATAGOUV_MATCHES.path))
         inputs = inputs.unionByName(table.where(sf.col("run_date").isin(others)))
     if not current:
         dates = changes.run_dates(
