@@ -83,10 +83,10 @@ def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequenc
 def read_pinned(spark: SparkSession, path: str) -> DataFrame:
     """The table as of its latest version, pinned there (`versionAsOf`).
 
-    A MERGE (UPDATE, DELETE) re-caches every cached frame that reads its target at the latest
-    version: their blocks are dropped, under any query reading them at that moment, and computed
-    again. A pinned read is not the target's plan, so frames cached from it stay as they are while
-    the same session merges into the table.
+    A MERGE, or a `replaceWhere` overwrite, drops the blocks of every cached frame that reads its
+    table at the latest version, under any query reading them at that moment, and they are
+    computed again. A pinned read is not that plan, so frames cached from it stay as they are
+    while the same session writes the table.
     """
     spark.read.format("delta").load(path)  # resolving it brings the log to the latest version
     version = _snapshot_version(spark, path)
