@@ -33,10 +33,14 @@ def source_digest(folders: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def document_digest(document: Mapping[str, Any]) -> str:
+    """sha256 of a JSON-able document, independent of its keys' order."""
+    return hashlib.sha256(json.dumps(document, default=str, sort_keys=True).encode()).hexdigest()
+
+
 def inputs_digest(inputs: Mapping[str, Any], sources: Sequence[Path]) -> str:
     """One digest of `inputs` (JSON-able, order-free) and of the code under `sources`."""
-    document = {"inputs": inputs, "code": source_digest(sources)}
-    return hashlib.sha256(json.dumps(document, default=str, sort_keys=True).encode()).hexdigest()
+    return document_digest({"inputs": inputs, "code": source_digest(sources)})
 
 
 def table_versions(reader: DeltaReader, tables: Sequence[Table]) -> dict[str, int | None]:

@@ -9,12 +9,10 @@ the same request and inputs, on tables no one has written since, ends after the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 from pathlib import Path
 
-from common.inputs import Published, inputs_digest, table_versions
+from common.inputs import Published, document_digest, inputs_digest, table_versions
 from common.ledger import PROJECT_ROOT, owned_tables
 from common.settings import Settings
 from common.storage import DeltaReader, RawStore
@@ -74,4 +72,4 @@ def _landing_digest(landing: Landing) -> str:
         "missing": sorted(landing.missing),
         "dumps": landing.dumps_fingerprint(DIMENSIONS_VERSION),
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return document_digest(document)
