@@ -110,6 +110,11 @@ def table_versions(lake: Path) -> dict[str, int]:
     return out
 
 
+def rewritten(lake: Path, before: dict[str, int]) -> list[str]:
+    """The tables with a newer version than in `before` (a `table_versions` of the same lake)."""
+    return sorted(t for t, v in table_versions(lake).items() if v != before[t])
+
+
 def changed_run(
     data: Path, api_url: str, lake: Path, concurrency: int, *, repos: list[str], seed: int
 ) -> dict[str, Any]:
@@ -125,7 +130,7 @@ def changed_run(
     finally:
         for path, content in saved.items():
             path.write_bytes(content)
-    return {**run, "tables_rewritten": sorted(t for t, v in table_versions(lake).items() if v != before[t])}
+    return {**run, "tables_rewritten": rewritten(lake, before)}
 
 
 def load_average() -> list[float]:
@@ -169,7 +174,7 @@ def main() -> int:
             job_api.reset_counters()
             recrawl = run_job(job_api.url, lake, args.concurrency)
             recrawl_stats = job_api.stats()
-            recrawl_rewrote = sorted(t for t, v in table_versions(lake).items() if v != before[t])
+            recrawl_rewrote = rewritten(lake, before)
             changed = changed_run(
                 work / "data",
                 job_api.url,
