@@ -5,7 +5,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 export PATH := $(HOME)/.cache/dataplatform/bin:$(PATH)
 
-.PHONY: help setup services services-down cluster cluster-down test test-unit lint bench demo run api clean
+.PHONY: help setup services services-down cluster cluster-down images test test-unit lint bench demo run api clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ cluster: $(VENV_STAMP) ## Spark standalone master + 2 workers (1 core each) from
 
 cluster-down: ## Stop the cluster started by `make cluster` (by PID)
 	scripts/cluster.sh stop
+
+images: ## Container images with podman, offline (scripts/images.sh): spark, api, + operator/minio/ferretdb/pause once built
+	scripts/images.sh build
 
 test: setup services ## Every test (unit, integration, e2e, browser, k8s) against the local services
 	scripts/run_tests.sh
