@@ -5,7 +5,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 export PATH := $(HOME)/.cache/dataplatform/bin:$(PATH)
 
-.PHONY: help setup services services-down cluster cluster-down images test test-unit lint bench demo run api clean
+.PHONY: help setup services services-down cluster cluster-down images k8s-binaries k8s-up k8s-down k8s-e2e test test-unit lint bench demo run api clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -37,9 +37,23 @@ cluster-down: ## Stop the cluster started by `make cluster` (by PID)
 	scripts/cluster.sh stop
 
 images: ## Container images with podman, offline (scripts/images.sh): spark, api, + operator/minio/ferretdb/pause once built
+	scripts/k8s_packages.sh
 	scripts/images.sh build
 
-test: setup services ## Every test (unit, integration, e2e, browser, k8s) against the local services
+k8s-binaries: ## Build the local Kubernetes binaries, etcd, CoreDNS and the spark-operator (cached under ~/.cache)
+	scripts/k8s_packages.sh
+	scripts/build_k8s.sh
+
+k8s-up: k8s-binaries images ## Start the single-node Kubernetes cluster (root; KUBECONFIG: `scripts/k8s.sh env`)
+	scripts/k8s.sh up
+
+k8s-down: ## Stop the Kubernetes cluster and remove everything it made
+	scripts/k8s.sh down
+
+k8s-e2e: setup k8s-binaries images ## Cluster up, operator + chart installed, every SparkApplication run to its answer, cluster down
+	scripts/k8s_e2e.sh
+
+test: setup services k8s-binaries images ## Every test (unit, integration, e2e, browser, k8s) against the local services
 	scripts/run_tests.sh
 
 test-unit: $(VENV_STAMP) ## Only the fast unit tests (no services)

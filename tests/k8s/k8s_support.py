@@ -36,6 +36,7 @@ VALUE_SETS: dict[str, list[Path]] = {
     "default": [],
     "production": [CHART / "examples" / "production.yaml"],
     "dev": [CHART / "examples" / "dev.yaml"],
+    "local": [CHART / "examples" / "local.yaml"],
 }
 CRD_KINDS = {
     "SparkApplication": "sparkoperator.k8s.io_sparkapplications.yaml",

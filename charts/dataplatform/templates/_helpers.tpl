@@ -203,6 +203,9 @@ dynamicAllocation:
 {{- end }}
 driver:
   cores: {{ int $driver.cores }}
+  {{- with $driver.coreRequest }}
+  coreRequest: {{ . | quote }}
+  {{- end }}
   coreLimit: {{ $driver.coreLimit | default (toString $driver.cores) | quote }}
   memory: {{ $driver.memory | quote }}
   memoryOverhead: {{ $driver.memoryOverhead | quote }}
@@ -213,6 +216,9 @@ executor:
   instances: {{ int $executor.instances }}
   {{- end }}
   cores: {{ int $executor.cores }}
+  {{- with $executor.coreRequest }}
+  coreRequest: {{ . | quote }}
+  {{- end }}
   coreLimit: {{ $executor.coreLimit | default (toString $executor.cores) | quote }}
   memory: {{ $executor.memory | quote }}
   memoryOverhead: {{ $executor.memoryOverhead | quote }}
