@@ -355,6 +355,23 @@ def watch_executors(spark: SparkSession, master: str, timeout: float) -> None:
     _watching = ExecutorWatch(lambda: executor_count(spark), stop, timeout).start()
 
 
+# Settings that carry credentials: never on a command line (see launch_jvm_without_secrets).
+SECRET_CONF_KEYS = frozenset(
+    {"spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key", "spark.hadoop.fs.s3a.session.token"}
+)
+
+
+def launch_jvm_without_secrets(conf: dict[str, str]) -> None:
+    """pyspark starts its JVM with spark-submit and every setting as a `--conf` flag, which any
+    user of the machine reads in the process list: start it with the settings that are not
+    secret, so the credentials reach the running JVM through the gateway only."""
+    from pyspark import SparkConf, SparkContext
+
+    if SparkContext._gateway is None:
+        public = [(k, v) for k, v in conf.items() if k not in SECRET_CONF_KEYS]
+        SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(public))
+
+
 def get_spark(
     settings: Settings,
     app_name: str,
@@ -377,14 +394,16 @@ def get_spark(
         # Python workers run the driver's interpreter (the project's virtualenv), not whatever
         # `python3` is first on PATH and may lack our dependencies (pyspark reads only this).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder
-    for key, value in build_conf(
+    conf = build_conf(
         settings,
         app_name,
         short_job=short_job,
         java_options=java_options,
         dump_class_archive=dump_class_archive,
-    ).items():
+    )
+    launch_jvm_without_secrets(conf)
+    builder = SparkSession.builder
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark_log_level)

@@ -297,10 +297,17 @@ down() {
   grep -oE " ($STATE|$RUN|$CONTAINERD_ROOT)/[^ ]*" /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
-  for n in $(ls /run/netns 2>/dev/null | grep '^cni-'); do ip netns del "$n" 2>/dev/null || true; done
-  ip link del "$BRIDGE" 2>/dev/null || true
-  for n in $(ip -o link show type veth 2>/dev/null | awk -F'[ @:]+' '$0 ~ /master '"$BRIDGE"'/ {print $2}'); do
+  # The pods' veths (deleting one end deletes the pair), then the bridge; then the network
+  # namespaces the CRI left as nsfs mounts (umount + rm: `ip netns` would first bind-mount
+  # /run/netns over itself and hide them).
+  for n in $(ip -o link show master "$BRIDGE" type veth 2>/dev/null | awk -F'[ @:]+' '{print $2}'); do
     ip link del "$n" 2>/dev/null || true
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  for n in /run/netns/cni-*; do
+    [ -e "$n" ] || continue
+    umount "$n" 2>/dev/null || true
+    rm -f "$n" 2>/dev/null || true
   done
   rm -rf "$STATE" "$RUN"
   log "cluster stopped and removed"

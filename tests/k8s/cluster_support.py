@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,11 +148,22 @@ class Platform:
             app.executors_seen.update(pod for pod, _ in self.executors(app.name))
             state = self.state(app.name)
             if state in FINAL and state != "FAILING":
-                app.state, app.seconds = state, time.monotonic() - app.applied
+                app.state, app.seconds = state, self.run_seconds(app)
                 return state
             time.sleep(2)
         app.state, app.seconds = f"TIMEOUT ({self.state(app.name) or 'no state'})", timeout
         pytest.fail(f"{app.name} not finished after {timeout:.0f}s:\n{self.describe(app.name)}")
+
+    def run_seconds(self, app: Application) -> float:
+        """Submission to termination as the operator recorded them (else since `kubectl apply`)."""
+        out = kubectl(
+            "-n", NAMESPACE, "get", "sparkapplication", app.name, "-o",
+            "jsonpath={.status.lastSubmissionAttemptTime} {.status.terminationTime}", check=False,
+        ).split()  # fmt: skip
+        if len(out) == 2:
+            began, ended = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in out)
+            return (ended - began).total_seconds()
+        return time.monotonic() - app.applied
 
     def driver_log(self, name: str) -> str:
         return kubectl("-n", NAMESPACE, "logs", f"{name}-driver", check=False, timeout=60)
@@ -163,7 +175,7 @@ class Platform:
 
     def report(self) -> str:
         return "\n".join(
-            f"{a.name:32} {a.state or 'not finished':12} {a.seconds:7.1f} s" for a in self.apps.values()
+            f"{a.name:52} {a.state or 'not finished':12} {a.seconds:6.0f} s" for a in self.apps.values()
         )
 
 

@@ -259,7 +259,7 @@ def test_scheduled_application_fires_and_completes(
         assert platform.wait(run) == "COMPLETED", platform.describe(run.name)
     finally:
         kubectl("-n", NAMESPACE, "delete", "scheduledsparkapplication", scheduled, "--ignore-not-found")
-    platform.apps[scheduled].state = "fired"
+    platform.apps[scheduled].state = f"fired {run.name}"
     expected = sorted(expected_tops(sources.datagouv_root, DATAGOUV_RUN), key=lambda d: d["dataset_id"])
     assert _tops_in_lake(spark, reader, DATAGOUV_RUN) == expected
 

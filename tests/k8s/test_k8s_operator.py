@@ -67,8 +67,8 @@ def test_driver_service_account_is_the_one_the_chart_uses() -> None:
     account = chart_values["spark"]["serviceAccountName"]
     docs = _docs("rbac.yaml")
     (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
-    (role,) = [d for d in docs if d["kind"] == "Role"]
-    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == account]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == account]
     assert sa["metadata"]["name"] == account and sa["metadata"]["namespace"] == NAMESPACE
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]
@@ -77,3 +77,22 @@ def test_driver_service_account_is_the_one_the_chart_uses() -> None:
         for verb in ("create", "get", "list", "watch", "delete"):
             assert (resource, verb) in rules, (resource, verb)
     assert not any(r == "*" or v == "*" for r, v in rules), "no wildcard permissions"
+
+
+def test_the_operator_may_manage_the_network_policies_spark_submit_creates() -> None:
+    """Spark 4.2's spark-submit (run by the operator's controller) makes a NetworkPolicy per driver."""
+    docs = _docs("rbac.yaml")
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].startswith("spark-operator")]
+    name = role["metadata"]["name"]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == name]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        }
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "spark-operator-controller", "namespace": "spark-operator"}
+    ]
