@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import additions
 from api.deps import Views
 from api.fastpath import FastPath
+from api.hygiene import NOSNIFF_HEADERS, Hygiene, clipped_errors
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import datagouv, github, health, metrics, runs, wikipedia
 from api.runs import datasets as run_datasets
@@ -31,14 +34,15 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Read-only answers computed by the platform's batch jobs (Delta tables under LAKE_ROOT).
 
-A table that no job has written yet answers 503 with the command to run. The dashboard is at `/`."""
+A table that no job has written yet, or that cannot be read, answers 503 naming it and the command to
+run. HEAD is answered wherever GET is. The dashboard is at `/`."""
 
 
 def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAPI:
     """Build the app; `cache` may be given by tests, otherwise the gold tables under LAKE_ROOT are read."""
     if cache is None:
         served = [*datasets(settings.github_org), *additions.datasets(settings.github_org), *run_datasets()]
-        cache = TableCache(DeltaReader(settings), served, settings.api_refresh_seconds)
+        cache = TableCache(DeltaReader(settings), served, settings.api_refresh_seconds, ledger="runs")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,15 +75,7 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
     for module in (health, github, wikipedia, datagouv, runs, metrics):
         app.include_router(module.router)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> JSONResponse:
-        # Details go to the log (redacted), never to the client.
-        log.error("unhandled error on %s %s: %s", request.method, request.url.path, redact(repr(exc)))
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+    _error_answers(app)
 
     index = (STATIC / "index.html").read_bytes()
 
@@ -91,9 +87,30 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
 
     app.add_middleware(FastPath, cache=cache)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the fast path: counts it
-    if settings.cors_origins:  # added last, so outermost: the fast path's answers get CORS headers too
+    if settings.cors_origins:  # outside the fast path: its answers get CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    app.add_middleware(Hygiene)  # added last, so outermost: HEAD and nosniff for every answer
     return app
+
+
+def _error_answers(app: FastAPI) -> None:
+    """Every error as `{"detail": ...}`: never a server path, a traceback or a long echoed input."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, but a long input is quoted back shortened.
+        return JSONResponse({"detail": jsonable_encoder(clipped_errors(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        # Details go to the log (redacted), never to the client. Starlette answers this outside
+        # every middleware, so the answer carries its nosniff itself.
+        log.error("unhandled error on %s %s: %s", request.method, request.url.path, redact(repr(exc)))
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=NOSNIFF_HEADERS)
 
 
 def app_from_env() -> FastAPI:

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.fastpath import PREFIX, SUFFIX
+from api.hygiene import HEAD_KEY
 from api.tables import DataUnavailableError, TableCache
 from common import tables
 
@@ -131,5 +132,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = route_of(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            method = "HEAD" if scope.get(HEAD_KEY) else scope["method"]
+            self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -45,6 +45,9 @@ class RunsView:
     bodies: dict[str, bytes]  # run_id -> its record, encoded
     last_success: dict[str, datetime]  # table path -> when the newest succeeded run writing it ended
     last_success_by_job: dict[str, datetime]
+    # Runs recorded as succeeded: the table cache serves a run that rewrote only some of a job's
+    # tables once it is among them (api.consistency).
+    succeeded: frozenset[str] = frozenset()
 
     def select(self, job: str | None, status: str | None, limit: int) -> bytes:
         chosen = [
@@ -69,7 +72,8 @@ def build_runs(data: Mapping[str, Any]) -> RunsView:
         by_job.setdefault(record["job"], finished)
         for path in record.get("outputs") or {}:
             last_success.setdefault(path, finished)
-    return RunsView(runs, {r["run_id"]: orjson.dumps(r) for r in runs}, last_success, by_job)
+    succeeded = frozenset(str(r["run_id"]) for r in records if r["status"] == SUCCEEDED)
+    return RunsView(runs, {r["run_id"]: orjson.dumps(r) for r in runs}, last_success, by_job, succeeded)
 
 
 def datasets() -> list[Dataset[Any]]:

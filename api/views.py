@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from api.tables import Dataset, DataUnavailableError
+from api.tables import Dataset, DataUnavailableError, Unreadable
 from common import tables
 from common.tables import DATAGOUV_TOP_FIELDS
 
@@ -26,6 +26,9 @@ DEFAULT_WIKI = "enwiki"
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
+    """A table's rows; an unreadable table makes the answers built from it unavailable."""
+    if isinstance(table, Unreadable):
+        raise DataUnavailableError(table.message)
     rows: list[dict[str, Any]] = table.to_pylist()
     return rows
 
@@ -78,6 +81,10 @@ class GithubView:
     # ?exclude_bots=true: the human series (new_humans, its running total) of repositories whose
     # rows carry it (a job run since the column was added).
     humans: dict[str, RepoSeries] = field(default_factory=dict)
+    listed: frozenset[str] = frozenset()  # the repositories /github/repos lists
+    # Set when github/new_contributors_monthly cannot be read: the series answer 503 with it, the
+    # listing (github/repositories alone) is still served.
+    series_error: str | None = None
 
 
 def _human_series(name: str, rows: list[dict[str, Any]]) -> RepoSeries | None:
@@ -94,16 +101,16 @@ def _human_series(name: str, rows: list[dict[str, Any]]) -> RepoSeries | None:
     return RepoSeries(months, entries, orjson.dumps({"repo": name, "months": entries}))
 
 
-def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
-    """One organization's repositories and series; `org` None means the most recently computed one."""
-    repos = _rows(data[tables.GITHUB_REPOSITORIES.path])
-    monthly = _rows(data[tables.GITHUB_NEW_CONTRIBUTORS.path])
-    if org is None:
-        candidates = repos or monthly
-        if not candidates:
-            raise DataUnavailableError(f"no repository computed yet: run `{GITHUB_HINT}`")
-        org = max(candidates, key=lambda r: (_newest(r.get("computed_at")), str(r.get("org"))))["org"]
-    org = str(org)
+def _pick_org(repos: list[dict[str, Any]], monthly: list[dict[str, Any]], unreadable: str | None) -> str:
+    """The most recently computed organization (from the series only when no repository row)."""
+    candidates = repos or monthly
+    if not candidates:
+        raise DataUnavailableError(unreadable or f"no repository computed yet: run `{GITHUB_HINT}`")
+    return str(max(candidates, key=lambda r: (_newest(r.get("computed_at")), str(r.get("org"))))["org"])
+
+
+def _listed(repos: list[dict[str, Any]], org: str) -> dict[str, dict[str, Any]]:
+    """The org's repositories, the newest row of each."""
     listed: dict[str, dict[str, Any]] = {}
     for row in repos:
         # A repository that answered 404 has no row (common.tables.REPO_GONE): the API answers 404.
@@ -112,10 +119,13 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
         name = str(row["repo"])
         if name not in listed or _newest(row.get("computed_at")) >= _newest(listed[name].get("computed_at")):
             listed[name] = row
-    if not listed and not any(r.get("org") == org for r in monthly):
-        raise DataUnavailableError(
-            f"no data for organization '{org}': run `python -m jobs.github_contributors --org {org}`"
-        )
+    return listed
+
+
+def _series(
+    monthly: list[dict[str, Any]], org: str, listed: Mapping[str, Any]
+) -> tuple[dict[str, RepoSeries], dict[str, RepoSeries]]:
+    """Each listed repository's series (the newest row of each month), and its human series."""
     by_repo: dict[str, dict[str, tuple[datetime, dict[str, Any]]]] = defaultdict(dict)
     raw: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in monthly:
@@ -141,6 +151,26 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
         human = _human_series(name, [raw[name][m] for m in months])
         if human is not None:
             humans[name] = human
+    return series, humans
+
+
+def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
+    """One organization's repositories and series; `org` None means the most recently computed one.
+
+    An unreadable series table leaves the listing served and the series answering 503.
+    """
+    repos = _rows(data[tables.GITHUB_REPOSITORIES.path])
+    found = data[tables.GITHUB_NEW_CONTRIBUTORS.path]
+    unreadable = found.message if isinstance(found, Unreadable) else None
+    monthly = [] if unreadable is not None else _rows(found)
+    org = _pick_org(repos, monthly, unreadable) if org is None else str(org)
+    listed = _listed(repos, org)
+    if not listed and not any(r.get("org") == org for r in monthly):
+        raise DataUnavailableError(
+            unreadable
+            or f"no data for organization '{org}': run `python -m jobs.github_contributors --org {org}`"
+        )
+    series, humans = ({}, {}) if unreadable is not None else _series(monthly, org, listed)
     listing = [
         {
             "repo": name,
@@ -149,7 +179,8 @@ def build_github(data: Mapping[str, Any], org: str | None) -> GithubView:
         }
         for name in sorted(listed)
     ]
-    return GithubView(org, orjson.dumps({"org": org, "repos": listing}), series, humans)
+    body = orjson.dumps({"org": org, "repos": listing})
+    return GithubView(org, body, series, humans, frozenset(listed), unreadable)
 
 
 # --- Wikipedia ---
@@ -256,6 +287,7 @@ def datasets(github_org: str | None) -> list[Dataset[Any]]:
             (tables.GITHUB_REPOSITORIES, tables.GITHUB_NEW_CONTRIBUTORS),
             lambda data: build_github(data, github_org),
             GITHUB_HINT if github_org is None else f"python -m jobs.github_contributors --org {github_org}",
+            partial=(tables.GITHUB_NEW_CONTRIBUTORS,),
         ),
         Dataset("wikipedia", (tables.WIKI_DAILY_SUMMARY, tables.WIKI_TOP_CATEGORIES), build_wiki, WIKI_HINT),
         Dataset("datagouv", (tables.DATAGOUV_TOPS,), build_datagouv, DATAGOUV_HINT),

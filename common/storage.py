@@ -292,6 +292,18 @@ class DeltaReader:
         except TableNotFoundError:
             return None
 
+    def history(self, table: Table, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` commits' info, newest first (`version`, `userMetadata` = the run id
+        of a job's commit, ...), or [] when there is no table: the API's consistent reads need it."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            table_log = DeltaTable(self.uri(table), storage_options=self._options)
+        except TableNotFoundError:
+            return []
+        return list(table_log.history(limit))
+
     def read(self, table: Table, version: int) -> Any:
         """The whole table at exactly `version`, as a pyarrow Table."""
         from deltalake import DeltaTable

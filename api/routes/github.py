@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from api.deps import ViewsDep
+from api.deps import ViewsDep, unavailable
 from api.models import Contributors, NewContributors, Repos
-from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
+from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes, shown
+from api.tables import DataUnavailableError
 
 router = APIRouter(prefix="/github", tags=["github"])
 GITHUB_JOB = "python -m jobs.github_contributors"
@@ -41,19 +42,16 @@ async def new_contributors(
     if start is not None and end is not None and start > end:
         raise HTTPException(status_code=422, detail=f"inverted range: from={start} is after to={end}")
     view = views.github()
-    series = view.series.get(repo)
-    if series is None:
-        raise HTTPException(
-            status_code=404, detail=f"unknown repository '{repo}' in organization '{view.org}'"
-        )
+    if repo not in view.listed:
+        raise _unknown(repo, view.org)
+    if view.series_error is not None:
+        raise unavailable(view.series_error)
+    series = view.series[repo]
     if exclude_bots:
-        series = view.humans.get(repo)
-        if series is None:
-            raise HTTPException(
-                status_code=503,
-                detail=f"no human series for '{repo}' yet: run `{GITHUB_JOB} --org {view.org}`",
-                headers={"Retry-After": "30"},
-            )
+        human = view.humans.get(repo)
+        if human is None:
+            raise unavailable(f"no human series for '{shown(repo)}' yet: run `{GITHUB_JOB} --org {view.org}`")
+        series = human
     return JSONBytes(series.window(repo, start, end))
 
 
@@ -62,9 +60,15 @@ async def contributors(
     views: ViewsDep,
     repo: Annotated[str, Path(description="repository name, as listed by /github/repos")],
 ) -> JSONBytes:
-    view = views.github()
-    if repo not in view.series:
-        raise HTTPException(
-            status_code=404, detail=f"unknown repository '{repo}' in organization '{view.org}'"
-        )
-    return JSONBytes(views.contributors().body(view.org, repo))
+    view, people = views.github_and_contributors()
+    if repo not in view.listed:
+        raise _unknown(repo, view.org)
+    if isinstance(people, DataUnavailableError):
+        raise unavailable(str(people))
+    return JSONBytes(people.body(view.org, repo))
+
+
+def _unknown(repo: str, org: str) -> HTTPException:
+    return HTTPException(
+        status_code=404, detail=f"unknown repository '{shown(repo)}' in organization '{org}'"
+    )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import ViewsDep
 from api.models import Run, Runs
-from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
+from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes, shown
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 JOB = r"^[a-z][a-z0-9_]{0,63}$"
@@ -31,5 +31,5 @@ async def runs(
 async def run(views: ViewsDep, run_id: Annotated[str, Path(pattern=RUN_ID)]) -> JSONBytes:
     body = views.runs().bodies.get(run_id)
     if body is None:
-        raise HTTPException(status_code=404, detail=f"no run '{run_id}' in the ledger")
+        raise HTTPException(status_code=404, detail=f"no run '{shown(run_id)}' in the ledger")
     return JSONBytes(body)

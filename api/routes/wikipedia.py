@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import ViewsDep
 from api.models import WikiDay, WikiDays
-from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
+from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes, shown
 from api.views import WikiView
 
 router = APIRouter(prefix="/wikipedia", tags=["wikipedia"])
@@ -23,7 +23,7 @@ WikiQuery = Annotated[
 def _wiki(view: WikiView, wiki: str | None) -> str:
     chosen = view.default_wiki if wiki is None else wiki
     if chosen not in view.days_body:
-        raise HTTPException(status_code=404, detail=f"no day computed for wiki '{chosen}'")
+        raise HTTPException(status_code=404, detail=f"no day computed for wiki '{shown(chosen)}'")
     return chosen
 
 
@@ -43,10 +43,9 @@ async def get_day(
         date.fromisoformat(day)
     except ValueError:
         raise HTTPException(status_code=422, detail=f"'{day}' is not a valid date (YYYY-MM-DD)") from None
-    view = views.wikipedia()
+    view, top = views.wikipedia_with_top()
     chosen = _wiki(view, wiki)
     body = view.day_body.get((chosen, day))
     if body is None:
         raise HTTPException(status_code=404, detail=f"day {day} not computed for {chosen}")
-    top = views.wiki_top()
     return JSONBytes(body if top is None else top.extend(chosen, day, body))
