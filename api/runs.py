@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,23 @@ RUN_FIELDS = (
     "inputs",
     "outputs",
 )
+
+
+# The ledger keeps where a run read and wrote (settings, inputs, errors): for the operator on the
+# machine. The API is public: it serves those records without endpoint URLs and server paths.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]+")
+_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+~-]+/)*[\w.@+~-]+/?")
+
+
+def _public(value: Any) -> Any:
+    """A record's value with every URL and absolute path replaced by `<url>` / `<path>`."""
+    if isinstance(value, str):
+        return _PATH.sub("<path>", _URL.sub("<url>", value))
+    if isinstance(value, dict):
+        return {_public(k): _public(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
 
 
 def _iso(value: Any) -> Any:
@@ -62,7 +80,7 @@ def build_runs(data: Mapping[str, Any]) -> RunsView:
     """Collapse the ledger's log into one record per run; an absent ledger is no run at all."""
     table = data[tables.OPS_RUNS.path]
     records = [] if table is None else latest_records(table.to_pylist())
-    runs = [{name: _iso(record.get(name)) for name in RUN_FIELDS} for record in records]
+    runs = [{name: _public(_iso(record.get(name))) for name in RUN_FIELDS} for record in records]
     last_success: dict[str, datetime] = {}
     by_job: dict[str, datetime] = {}
     for record in records:  # newest first: the first succeeded run seen per table wins

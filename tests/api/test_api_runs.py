@@ -147,3 +147,28 @@ def test_metrics_age_grows_and_follows_new_runs(filled_settings: ApiSettings) ->
     _run(filled_settings, "datagouv_catalog", datagouv__tops=41)
     newest = _samples(client.get("/metrics").text, "dataplatform_table_last_success_age_seconds")
     assert newest[key] < later[key]
+
+
+@pytest.mark.integration
+def test_runs_serve_no_endpoint_url_and_no_server_path(filled_settings: ApiSettings) -> None:
+    """The ledger keeps where a run read and wrote; /runs serves the records without them."""
+    run = ledger.open_run(
+        "github_contributors",
+        load_settings(
+            lake_root=filled_settings.lake_root,
+            github_api_url="http://10.1.2.3:8080/api",
+            s3_endpoint_url="http://minio.internal:9000",
+        ),
+        {"org": "acme", "lake_root": "/srv/data/lake"},
+    )
+    ledger.record_input("github", {"api": "http://10.1.2.3:8080/api", "org": "acme"})
+    ledger.close_run(run, "cannot read /srv/data/lake/github/commits at s3a://lake/x (http://10.1.2.3:8080/api)")
+    client = TestClient(create_app(filled_settings))
+    for body in (client.get("/runs").text, client.get(f"/runs/{run.run_id}").text):
+        assert "://" not in body and "10.1.2.3" not in body and "/srv" not in body
+        assert filled_settings.lake_root not in body
+    record = client.get(f"/runs/{run.run_id}").json()
+    assert record["error"] == "cannot read <path> at <url> (<url>)"
+    assert record["settings"]["github_api_url"] == "<url>"
+    assert record["inputs"]["github"] == {"api": "<url>", "org": "acme"}
+    assert record["args"]["org"] == "acme"
