@@ -167,7 +167,7 @@ load_images() {  # names... : import from podman's store when containerd lacks t
   for name in "$@"; do
     ref="localhost/dataplatform-$name:dev"
     id="$(podman image inspect --format '{{.Id}}' "$ref" 2>/dev/null)" || fail "image $ref missing: run make images"
-    if [ "$(cat "$CONTAINERD_ROOT/loaded-$name" 2>/dev/null)" = "$id" ] && ctr_k8s images ls -q | grep -qx "$ref"; then
+    if [ "$(cat "$CONTAINERD_ROOT/loaded-$name" 2>/dev/null)" = "$id" ] && ctr_k8s images ls -q | grep -x "$ref" >/dev/null; then  # no -q: SIGPIPE under pipefail
       continue
     fi
     log "importing $ref into containerd"

@@ -201,9 +201,10 @@ def install(settings: dict[str, str]) -> Platform:
     return Platform(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def k8s_cluster() -> Iterator[None]:
-    """The cluster, started for this run when it is not up (and then stopped at the end)."""
+    """The cluster, started for the module when it is not up (and then stopped after it, so its
+    pods do not take the cores of the tests that follow)."""
     started = False
     if not cluster_up():
         _script("up")
