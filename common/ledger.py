@@ -40,7 +40,13 @@ from common import tables
 from common.errors import StorageError, one_line
 from common.logging import redact
 from common.settings import Settings
-from common.storage import DELTA_RS_CLIENT_DEFAULTS, delta_rs_uri, delta_storage_options, lake_path
+from common.storage import (
+    DELTA_RS_CLIENT_DEFAULTS,
+    check_lake,
+    delta_rs_uri,
+    delta_storage_options,
+    lake_path,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -444,8 +450,11 @@ def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
     """Start a run: mark dead earlier runs abandoned, append the `running` row.
 
     Raises StorageError (one line) when the ledger cannot be written: the run does no work then.
+    The lake is checked first (its S3 bucket created when missing, as the doctor does), so a
+    missing bucket is not reported as delta-rs's "Generic S3 error".
     """
     global _current
+    check_lake(settings)
     run = Run(job, settings, dict(args))
     abandon_stale(run)
     run.store.append([run.row(RUNNING)])

@@ -109,9 +109,23 @@ def test_lake_down_fails_the_run_with_one_line_before_any_work(
     assert time.monotonic() - started < 60
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("wikimedia_pageviews: error: run ledger: cannot ")
-    assert "s3://lake/prefix/ops/runs" in err[0]
+    # The lake is checked before the ledger is read: the line names the setting and the endpoint.
+    assert err[0].startswith("wikimedia_pageviews: error: S3_ENDPOINT_URL: cannot reach http://127.0.0.1:9")
     assert "very-secret-key-1234" not in err[0]
+
+
+@pytest.mark.integration
+def test_a_lake_bucket_that_does_not_exist_is_created_not_a_generic_s3_error(
+    minio: dict[str, str], unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in minio.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"lake-{unique_name}"
+    code = run_job("wikimedia_pageviews", lambda: 0, _args(f"s3a://{bucket}/prefix"))
+    assert code == 0
+    settings = load_settings(lake_root=f"s3a://{bucket}/prefix")
+    (record,) = ledger.LedgerStore(settings).records()
+    assert record["status"] == ledger.SUCCEEDED
 
 
 _KILLABLE = textwrap.dedent(
