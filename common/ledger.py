@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 
 from common import tables
 from common.errors import StorageError, one_line
+from common.lease import Lease, acquire, process_alive, process_start
 from common.logging import redact
 from common.settings import Settings
 from common.storage import (
@@ -190,28 +191,6 @@ def _mode() -> str:
     return "spark-submit" if under_spark_submit() else "local"
 
 
-def _process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux): tells a reused pid from ours."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _process_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: it exists
-    current = _process_start(pid)
-    return start is None or current is None or current == start
-
-
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -324,6 +303,7 @@ class Run:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: str = field(default_factory=code_version)
+    lease: Lease | None = None  # held from open_run to close_run (common.lease)
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -358,7 +338,7 @@ class Run:
             "mode": _mode(),
             "host": socket.gethostname(),
             "pid": pid,
-            "process_start": _process_start(pid),
+            "process_start": process_start(pid),
             "args": _dumps(self.args),
             "settings": _dumps(settings_snapshot(self.settings)),
             "stages": _dumps(self.stages),
@@ -421,7 +401,7 @@ def abandon_stale(run: Run) -> list[str]:
         if record["status"] != RUNNING or record["run_id"] == run.run_id:
             continue
         if record.get("host") == host:
-            alive = _process_alive(int(record.get("pid") or 0), record.get("process_start"))
+            alive = process_alive(int(record.get("pid") or 0), record.get("process_start"))
         else:
             alive = now_utc() - record["started_at"] < FOREIGN_RUN_STALE_AFTER
         if not alive:
@@ -456,8 +436,13 @@ def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
     global _current
     check_lake(settings)
     run = Run(job, settings, dict(args))
-    abandon_stale(run)
-    run.store.append([run.row(RUNNING)])
+    run.lease = acquire(settings, job, run.run_id)
+    try:
+        abandon_stale(run)
+        run.store.append([run.row(RUNNING)])
+    except BaseException:
+        run.lease.release()
+        raise
     _current = run
     log.info("run %s of %s started (code %s)", run.run_id, job, run.version)
     return run
@@ -472,9 +457,13 @@ def close_run(run: Run, error: str | None) -> None:
     _current = None
     with contextlib.suppress(Exception):
         _untag_spark()
-    outputs = run.delta_outputs()
-    run.outputs = {**outputs, **run.outputs}
-    run.store.append([run.row(SUCCEEDED if error is None else FAILED, error)])
+    try:
+        outputs = run.delta_outputs()
+        run.outputs = {**outputs, **run.outputs}
+        run.store.append([run.row(SUCCEEDED if error is None else FAILED, error)])
+    finally:
+        if run.lease is not None:
+            run.lease.release()
     log.info("run %s of %s recorded as %s", run.run_id, run.job, SUCCEEDED if error is None else FAILED)
 
 

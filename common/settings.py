@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # How long a standalone application goes without any executor (none registered yet, or every
     # worker died mid-run) before it stops with one line instead of waiting for ever.
     spark_executor_wait_seconds: float = Field(default=90.0, gt=0.0)
+    # One run of a job per lake (common.lease): a lease not renewed for this long is taken over.
+    lease_ttl_seconds: float = Field(default=60.0, ge=4.0)
     # Database of the data.gouv.fr `tops` collection (the job's --mongo-database overrides it).
     mongo_database: str = Field(default="datagouv", min_length=1)
     # How often the GitHub crawl logs its progress (seconds; 0: only at the end).

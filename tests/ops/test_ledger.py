@@ -18,6 +18,7 @@ import pytest
 from common import ledger
 from common.cli import add_settings_flags, run_job
 from common.errors import SourceError
+from common.lease import LeaseHeldError
 from common.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,15 +181,16 @@ def test_sigkilled_run_is_marked_abandoned_by_the_next_run_of_the_job(tmp_path: 
 
 
 @pytest.mark.integration
-def test_a_live_run_of_the_same_job_is_not_abandoned(tmp_path: Path) -> None:
+def test_a_live_run_of_the_same_job_is_neither_abandoned_nor_joined(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
     settings = load_settings(lake_root=lake)
     alive = ledger.open_run("wikimedia_pageviews", settings, {})  # this very process: alive
     ledger._current = None  # a second run in the same process, as another process would be
-    second = ledger.open_run("wikimedia_pageviews", settings, {})
-    ledger.close_run(second, None)
+    with pytest.raises(LeaseHeldError, match=alive.run_id):
+        ledger.open_run("wikimedia_pageviews", settings, {})
     statuses = {r["run_id"]: r["status"] for r in _records(lake)}
-    assert statuses == {alive.run_id: "running", second.run_id: "succeeded"}
+    assert statuses == {alive.run_id: "running"}
+    ledger.close_run(alive, None)
 
 
 @pytest.mark.unit
