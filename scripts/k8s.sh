@@ -256,6 +256,10 @@ EOF
 }
 
 up() {
+  if alive kube-apiserver && kubectl get --raw /readyz >/dev/null 2>&1; then
+    log "cluster already up: export KUBECONFIG=$KUBECONFIG"
+    return 0
+  fi
   preflight
   mkdir -p "$STATE/logs" "$STATE/pids"
   certs
