@@ -16,6 +16,7 @@ import random
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +46,25 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
 
 
 class JitterRetry(Retry):
-    """urllib3 Retry whose exponential backoff is jittered (see `jitter`)."""
+    """urllib3 Retry whose exponential backoff is jittered (see `jitter`).
+
+    `on_retry`, when set, is called after the backoff and before each retry is sent (a caller
+    pacing its requests counts the retry there)."""
+
+    on_retry: Callable[[], None] | None = None
 
     def get_backoff_time(self) -> float:
         return jitter(super().get_backoff_time())
+
+    def new(self, **kw: object) -> JitterRetry:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def sleep(self, response: object = None) -> None:
+        super().sleep(response)  # type: ignore[arg-type]
+        if self.on_retry is not None:
+            self.on_retry()
 
 
 def make_retry(total: int = 5, backoff: float = 0.5, statuses: frozenset[int] = RETRY_STATUSES) -> Retry:
@@ -78,11 +94,16 @@ def make_session(
     backoff: float = 0.5,
     pool_size: int = 16,
     statuses: frozenset[int] = RETRY_STATUSES,
+    on_retry: Callable[[], None] | None = None,
 ) -> requests.Session:
-    """A `requests.Session` with urllib3 retries on connection errors and retryable statuses."""
+    """A `requests.Session` with urllib3 retries on connection errors and retryable statuses
+    (`on_retry`: called before each retry is sent, see `JitterRetry`)."""
     session = requests.Session()
+    retry = make_retry(total_retries, backoff, statuses)
+    if isinstance(retry, JitterRetry):
+        retry.on_retry = on_retry
     adapter = HTTPAdapter(
-        max_retries=make_retry(total_retries, backoff, statuses),
+        max_retries=retry,
         pool_connections=pool_size,
         pool_maxsize=pool_size,
     )

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(default=60.0, ge=4.0)
     # Database of the data.gouv.fr `tops` collection (the job's --mongo-database overrides it).
     mongo_database: str = Field(default="datagouv", min_length=1)
+    # Each GitHub token's pacing budget (jobs.github_contributors.pacing), across every partition
+    # and executor of a run: GitHub's documented secondary limits by default; settings may only
+    # lower them.
+    github_max_concurrent: int = Field(default=100, ge=1, le=100)
+    github_points_per_minute: float = Field(default=900.0, gt=0.0, le=900.0)
+    github_response_seconds_per_minute: float = Field(default=90.0, gt=0.0, le=90.0)
+    # The sliding window the budgets are kept over: 60 s (GitHub's minute); a shorter one keeps
+    # a 1/ceil(60/w) part of each per-minute budget per window (smoother, never more per minute).
+    github_pacing_window_seconds: float = Field(default=60.0, gt=0.0, le=60.0)
+    # A token refused for secondary limits for more than this many seconds in a run ends it.
+    github_secondary_wait_seconds: float = Field(default=900.0, ge=0.0)
     # How often the GitHub crawl logs its progress (seconds; 0: only at the end).
     github_progress_seconds: float = Field(default=10.0, ge=0.0)
     # Tests and drills only: `<job>.<defect>` plants that defect in the job's gold rows just before

@@ -15,6 +15,15 @@ exhausted the API answers 403 with remaining 0 until the reset epoch, then the b
 A 304 does not count. Faults (all runtime-switchable with `set_faults`): `error_rate` (5xx),
 `drop_rate` (connection closed without an answer), `secondary_rate` (403/429 + retry-after),
 `latency` (seconds slept per request; a sleep, so it costs no CPU).
+
+Secondary limits (GitHub's "Rate limits for the REST API"), per token, off by default: at most
+`secondary_concurrent` requests in flight, `secondary_points` points (a GET is one) and
+`secondary_seconds` seconds of response time (each answer's time, counted when it ends) over a
+sliding `secondary_window` (60 s). The first request over a limit answers 403 "You have exceeded
+a secondary rate limit" with `x-ratelimit-remaining` not 0 and `retry-after: secondary_penalty`;
+the token is then refused (403) until the penalty ends, and requests made during it are counted
+(`secondary.during_penalty` in the stats). GitHub's documented values: `set_faults(
+secondary_concurrent=100, secondary_points=900, secondary_seconds=90)`.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +64,41 @@ class Faults:
     secondary_status: int = 403
     # Fail every commits request after this many requests were served (a dying upstream).
     fail_after: int | None = None
+    # Secondary limits per token (None: not enforced), over a sliding `secondary_window` seconds.
+    secondary_concurrent: int | None = None
+    secondary_points: int | None = None
+    secondary_seconds: float | None = None
+    secondary_window: float = 60.0
+    secondary_penalty: float = 60.0
+
+
+DOCUMENTED_SECONDARY = {"secondary_concurrent": 100, "secondary_points": 900, "secondary_seconds": 90.0}
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+@dataclass
+class Secondary:
+    """One token's secondary-limit bookkeeping (and the peaks it reached, for tests and benches)."""
+
+    in_flight: int = 0
+    points: deque[float] = field(default_factory=deque)  # arrival times of admitted requests
+    answers: deque[tuple[float, float]] = field(default_factory=deque)  # (end, seconds)
+    answer_seconds: float = 0.0  # sum of `answers`
+    penalty_until: float = 0.0
+    peak_concurrent: int = 0
+    peak_points: int = 0
+    peak_seconds: float = 0.0
+    answered: int = 0  # secondary-limit answers (the first over a limit, then during the penalty)
+    during_penalty: int = 0
+    by_limit: dict[str, int] = field(default_factory=dict)
+
+    def prune(self, now: float, window: float) -> None:
+        while self.points and self.points[0] <= now - window:
+            self.points.popleft()
+        while self.answers and self.answers[0][0] <= now - window:
+            self.answer_seconds -= self.answers.popleft()[1]
 
 
 @dataclass
@@ -137,6 +182,7 @@ class EmulatorServer(BackgroundServer):
         self.reset_in = reset_in
         self.counters = Counters()
         self.budgets: dict[str, Budget] = {}
+        self.secondary: dict[str, Secondary] = {}
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.serve(_Handler, host, port, "github-emulator")
@@ -155,8 +201,13 @@ class EmulatorServer(BackgroundServer):
             self.budgets[token] = Budget(remaining, math.ceil(time.time() + reset_in))
 
     def reset_counters(self) -> None:
+        """Zero the counters and the secondary-limit peaks (windows and penalties go on)."""
         with self.lock:
             self.counters = Counters()
+            for state in self.secondary.values():
+                state.peak_concurrent = state.peak_points = state.answered = state.during_penalty = 0
+                state.peak_seconds = 0.0
+                state.by_limit = {}
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -167,7 +218,65 @@ class EmulatorServer(BackgroundServer):
                 "by_status": dict(c.by_status),
                 "by_kind": dict(c.by_kind),
                 "faults": c.faults,
+                "secondary": {
+                    "answers": sum(s.answered for s in self.secondary.values()),
+                    "during_penalty": sum(s.during_penalty for s in self.secondary.values()),
+                    "tokens": {
+                        key: {
+                            "answers": s.answered,
+                            "during_penalty": s.during_penalty,
+                            "by_limit": dict(s.by_limit),
+                            "peak_concurrent": s.peak_concurrent,
+                            "peak_points": s.peak_points,
+                            "peak_seconds": round(s.peak_seconds, 3),
+                        }
+                        for key, s in self.secondary.items()
+                    },
+                },
             }
+
+    def admit(self, key: str, faults: Faults) -> tuple[str | None, float]:
+        """Count a request against `key`'s secondary limits: (None, 0) when admitted (call
+        `finish` when answered), else (the limit, seconds of penalty left) for a 403."""
+        now = time.time()
+        with self.lock:
+            state = self.secondary.setdefault(key, Secondary())
+            state.prune(now, faults.secondary_window)
+            over = None
+            if now < state.penalty_until:
+                state.during_penalty += 1
+                over = "penalty"
+            elif (
+                faults.secondary_concurrent is not None and state.in_flight + 1 > faults.secondary_concurrent
+            ):
+                over = "concurrent"
+            elif faults.secondary_points is not None and len(state.points) + 1 > faults.secondary_points:
+                over = "points"
+            elif faults.secondary_seconds is not None and state.answer_seconds >= faults.secondary_seconds:
+                over = "seconds"
+            if over is not None:
+                if over != "penalty":
+                    state.penalty_until = now + faults.secondary_penalty
+                state.answered += 1
+                state.by_limit[over] = state.by_limit.get(over, 0) + 1
+                self.counters.faults += 1
+                return over, state.penalty_until - now
+            state.in_flight += 1
+            state.points.append(now)
+            state.peak_concurrent = max(state.peak_concurrent, state.in_flight)
+            state.peak_points = max(state.peak_points, len(state.points))
+            return None, 0.0
+
+    def finish(self, key: str, started: float, window: float) -> None:
+        """An admitted request was answered: its response time joins the token's window."""
+        now = time.time()
+        with self.lock:
+            state = self.secondary[key]
+            state.in_flight -= 1
+            state.prune(now, window)
+            state.answers.append((now, now - started))
+            state.answer_seconds += now - started
+            state.peak_seconds = max(state.peak_seconds, state.answer_seconds)
 
 
 class _Handler(QuietHandler):
@@ -237,12 +346,44 @@ class _Handler(QuietHandler):
             if parts[:1] == ["orgs"] and len(parts) == 3
             else "/".join(parts[:1])
         )
+        started = time.time()
         with em.lock:
             em.counters.requests += 1
             em.counters.by_kind[kind] = em.counters.by_kind.get(kind, 0) + 1
             served = em.counters.requests
             faults = Faults(**vars(em.faults))
             roll, roll2, roll3 = em.rng.random(), em.rng.random(), em.rng.random()
+        limited = any(
+            getattr(faults, name) is not None
+            for name in ("secondary_concurrent", "secondary_points", "secondary_seconds")
+        )
+        if not limited:
+            self._serve(parts, query, parsed.path, faults, served, (roll, roll2, roll3))
+            return
+        key = self._token() or f"anonymous:{self.client_address[0]}"
+        over, left = em.admit(key, faults)
+        if over is not None:
+            with em.lock:
+                headers = self._rate_headers(self._budget(key))
+            headers["retry-after"] = str(max(1, math.ceil(left)))
+            self._send(403, {"message": SECONDARY_MESSAGE, "status": "403"}, headers)
+            return
+        try:
+            self._serve(parts, query, parsed.path, faults, served, (roll, roll2, roll3))
+        finally:
+            em.finish(key, started, faults.secondary_window)
+
+    def _serve(  # noqa: PLR0917 - the request's parts, parsed once by do_GET
+        self,
+        parts: list[str],
+        query: dict[str, str],
+        path: str,
+        faults: Faults,
+        served: int,
+        rolls: tuple[float, float, float],
+    ) -> None:
+        em = self.emulator
+        roll, roll2, roll3 = rolls
         if faults.latency > 0:
             time.sleep(faults.latency)
         if roll < faults.drop_rate:
@@ -292,7 +433,7 @@ class _Handler(QuietHandler):
                 faults.secondary_status, {"message": "You have exceeded a secondary rate limit."}, headers
             )
             return
-        status, body, extra = self._route(parts, query, parsed.path)
+        status, body, extra = self._route(parts, query, path)
         with em.lock:
             if status != 304:
                 budget.remaining -= 1
@@ -402,13 +543,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds slept per request")
     parser.add_argument("--demo", action="store_true", help="generate the demo-org data first if missing")
+    parser.add_argument(
+        "--secondary-limits",
+        action="store_true",
+        help="enforce GitHub's documented secondary limits per token (100 concurrent, 900 points "
+        "and 90 s of response time per minute)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     if args.demo and not (args.root / "demo-org" / "org.json").exists():
         from emulators.github_data import generate_demo
 
         generate_demo(args.root)
-    server = start(args.root, args.host, args.port, latency=args.latency)
+    limits: dict[str, Any] = dict(DOCUMENTED_SECONDARY) if args.secondary_limits else {}
+    server = start(args.root, args.host, args.port, latency=args.latency, **limits)
     log.info("GitHub emulator on %s serving %s", server.url, args.root)
     server.run_until_interrupted()
     return 0

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from common.errors import SourceError
 from common.logging import setup_logging
 from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.client import GitHubClient
+from jobs.github_contributors.pacing import Budget, Pacer
 from jobs.github_contributors.pending import PendingStore
 
 log = logging.getLogger(__name__)
@@ -282,9 +283,42 @@ class CrawlConfig:
     budgets: tuple[tuple[int | None, float], ...] = ()
     # Extra windows (each may cost one extra page) per estimated page: inside the 2% margin.
     extra_ratio: float = 0.015
+    # Each token's pacing budget, and what the driver's pacers sent in their last window (per
+    # token, in pool order): a partition's share starts from its part of it.
+    pacing: Budget = field(default_factory=Budget)
+    history: tuple[dict[str, Any], ...] = ()
+    secondary_wait_limit: float | None = None
 
 
-def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Iterator[str]:
+def partition_client(config: CrawlConfig, share: list[tuple[int, Budget]] | None) -> GitHubClient:
+    """The client of one partition: its tokens (positions in the pool) and their budget shares."""
+    if share is None:  # every token, each its whole budget
+        share = [(index, config.pacing) for index in range(max(1, len(config.tokens)))]
+    pacers = []
+    for index, budget in share:
+        pacer = Pacer(budget)
+        if index < len(config.history):
+            pacer.preload(config.history[index], budget.fraction)
+        pacers.append(pacer)
+    tokens = [config.tokens[index] for index, _ in share] if config.tokens else []
+    client = GitHubClient(
+        config.base_url,
+        tokens,
+        backoff=config.backoff,
+        pool_size=max(4, config.threads),
+        pacers=pacers,
+        positions=[index + 1 for index, _ in share],
+        pool=max(1, len(config.tokens)),
+        secondary_wait_limit=config.secondary_wait_limit,
+    )
+    if config.budgets:
+        client.seed_budgets([config.budgets[index] for index, _ in share if index < len(config.budgets)])
+    return client
+
+
+def run_partition(
+    config: CrawlConfig, items: Iterable[dict[str, Any]], share: list[tuple[int, Budget]] | None = None
+) -> Iterator[str]:
     """mapPartitions body: one HTTP client shared by `threads` workers; yields every finished meta.
 
     Stage 1 runs the head items; then the partition plans windows for its new repositories (those
@@ -296,10 +330,7 @@ def run_partition(config: CrawlConfig, items: Iterable[dict[str, Any]]) -> Itera
     if not items:
         return
     store = config.store
-    client = GitHubClient(
-        config.base_url, list(config.tokens), backoff=config.backoff, pool_size=max(4, config.threads)
-    )
-    client.seed_budgets(list(config.budgets))
+    client = partition_client(config, share)
     metas: list[dict[str, Any]] = []
     heads = [i for i in items if i["kind"] == "head"]
     metas.extend(run_items(client, store, heads, config.threads))

@@ -16,6 +16,7 @@ from pyspark.errors import PySparkException
 from common.errors import PlatformError, SourceError
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.crawl import CrawlConfig, run_partition, split_for_partitions
+from jobs.github_contributors.pacing import most_partitions, shares
 from jobs.github_contributors.pending import PendingStore
 from jobs.github_contributors.report import add_up
 
@@ -63,23 +64,29 @@ def list_repositories(
 def crawl_items(
     spark: SparkSession, config: CrawlConfig, items: list[dict[str, Any]], concurrency: int
 ) -> list[dict[str, Any]]:
-    """Run work items on Spark: partitions x threads ~ `concurrency`; returns the items' metas."""
+    """Run work items on Spark: partitions x threads ~ `concurrency`; returns the items' metas.
+
+    As many partitions as run at once (Spark's default parallelism), each with a fixed 1/P share
+    of every token's pacing budget: the shares add up to each token's budget, all in use."""
     if not items:
         return []
-    partitions = max(1, min(len(items), max(2, spark.sparkContext.defaultParallelism)))
+    tokens = max(1, len(config.tokens))
+    slots = spark.sparkContext.defaultParallelism
+    partitions = max(1, min(len(items), slots, most_partitions(config.pacing)))
     groups = split_for_partitions(items, partitions)
     threads = max(1, -(-concurrency // len(groups)))
     cfg = replace(config, threads=threads)
+    plan = shares(tokens, len(groups), config.pacing)
 
-    def body(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
-        return run_partition(cfg, [item for chunk in chunks for item in chunk])
+    def body(index: int, chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
+        return run_partition(cfg, [item for chunk in chunks for item in chunk], plan[index])
 
     sc = spark.sparkContext
     rdd = sc.parallelize(groups, len(groups))
     group = f"crawl-{config.org}-{time.monotonic_ns()}"
     sc.setJobGroup(group, f"crawl {len(items)} GitHub work items of {config.org}", interruptOnCancel=True)
     try:
-        metas = rdd.mapPartitions(body).collect()
+        metas = rdd.mapPartitionsWithIndex(body).collect()
     except PySparkException as exc:
         sc.cancelJobGroup(group)
         _wait_for_tasks(spark, group)

@@ -35,6 +35,7 @@ from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.crawl import UNCHANGED, CrawlConfig, plan_and_save, run_items
 from jobs.github_contributors.extract import Progress, crawl_items, list_repositories
 from jobs.github_contributors.identity_source import read_identity_map
+from jobs.github_contributors.pacing import Budget, Pacer
 from jobs.github_contributors.pending import PendingStore
 from jobs.github_contributors.report import RunReport, repository_statuses, stored_statuses
 from jobs.github_contributors.resume import Crawled
@@ -59,6 +60,7 @@ def run(
     full_refresh: bool = False,
     concurrency: int = 32,
     progress_seconds: float = 10.0,
+    pacers: list[Pacer] | None = None,
 ) -> RunReport:
     """The whole job for one organization; idempotent, resumable (see jobs.github_contributors.crawl).
 
@@ -77,7 +79,14 @@ def run(
         return spark.get()
 
     identity_map = read_identity_map(settings)  # a bad map ends the run before the crawl
-    client = GitHubClient(settings.github_api_url, settings.github_tokens)
+    # The driver's pacers, one per token (its whole budget), shared by every driver-side client.
+    pacers = pacers or driver_pacers(settings)
+    client = GitHubClient(
+        settings.github_api_url,
+        settings.github_tokens,
+        pacers=pacers,
+        secondary_wait_limit=settings.github_secondary_wait_seconds,
+    )
     listing_store = PendingStore(settings, org, "listing")
     with report.timed("list"):
         listing, listing_cache = _list(client, listing_store, org, full_refresh)
@@ -99,6 +108,7 @@ def run(
             full_refresh=full_refresh,
             concurrency=concurrency,
             progress_seconds=progress_seconds,
+            pacers=pacers,
         )
     statuses = repository_statuses(crawled)
     report.count(crawled, statuses, client.stats.as_dict())
@@ -165,6 +175,21 @@ def run(
         report.spark_startup_seconds = spark.startup_seconds
     log.info("%s", report.line())
     return report
+
+
+def pacing_budget(settings: Settings) -> Budget:
+    """Each token's budget: the settings' per-minute values, kept over the pacing window."""
+    return Budget.per_minute(
+        settings.github_max_concurrent,
+        settings.github_points_per_minute,
+        settings.github_response_seconds_per_minute,
+        settings.github_pacing_window_seconds,
+    )
+
+
+def driver_pacers(settings: Settings) -> list[Pacer]:
+    """One pacer per token of the pool (an anonymous caller is a pool of one)."""
+    return [Pacer(pacing_budget(settings)) for _ in range(max(1, len(settings.github_tokens)))]
 
 
 def _merge(  # noqa: PLR0917 - the run's context, passed explicitly
@@ -274,6 +299,7 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
     full_refresh: bool,
     concurrency: int,
     progress_seconds: float,
+    pacers: list[Pacer],
 ) -> Crawled:
     """Run the items a previous run did not land (all of them after a full refresh): every head
     in the driver (a 304 each when nothing changed, a page or two for a few new commits, page 1
@@ -290,7 +316,13 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
     opened = [item["head"] for item in todo.items if item["kind"] == "open"]
     budgets = client.budgets()
     if asked:
-        driver = GitHubClient(settings.github_api_url, settings.github_tokens, pool_size=max(4, concurrency))
+        driver = GitHubClient(
+            settings.github_api_url,
+            settings.github_tokens,
+            pool_size=max(4, concurrency),
+            pacers=pacers,
+            secondary_wait_limit=settings.github_secondary_wait_seconds,
+        )
         driver.seed_budgets(budgets)  # its own counters: the metas carry them
         for meta in run_items(driver, store, asked, concurrency):
             landed[meta["id"]] = meta
@@ -298,7 +330,15 @@ def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
                 opened.append(meta)
         budgets = driver.budgets()
     config = CrawlConfig(
-        store, org, settings.github_api_url, tuple(settings.github_tokens), threads=1, budgets=tuple(budgets)
+        store,
+        org,
+        settings.github_api_url,
+        tuple(settings.github_tokens),
+        threads=1,
+        budgets=tuple(budgets),
+        pacing=pacing_budget(settings),
+        history=tuple(pacer.history() for pacer in pacers),
+        secondary_wait_limit=settings.github_secondary_wait_seconds,
     )
     # Planned here, over the whole org: the biggest histories get the windows the budget allows.
     items = [item for item in todo.items if item["kind"] == "window"]
@@ -324,6 +364,18 @@ def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
         "not_modified_share": round(unchanged / report.repos, 4) if report.repos else 0.0,
         "requests": report.requests,
         "not_modified_requests": report.not_modified,
+        "secondary_limit_answers": report.secondary_answers,
+        # By position in the pool, never the token's value.
+        "tokens": [
+            {
+                "position": position,
+                "requests": int(counts.get("requests", 0)),
+                "pacing_waits": int(counts.get("waits", 0)),
+                "pacing_wait_seconds": round(counts.get("wait_seconds", 0.0), 1),
+                "secondary_limit_answers": int(counts.get("secondary", 0)),
+            }
+            for position, counts in sorted(report.tokens.items())
+        ],
     }
 
 
@@ -371,7 +423,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--concurrency", "must be at least 1")
     check_lake(settings)
     # Fail fast on a bad token or an unknown org before Spark starts.
-    probe = GitHubClient(settings.github_api_url, settings.github_tokens)
+    pacers = driver_pacers(settings)
+    probe = GitHubClient(settings.github_api_url, settings.github_tokens, pacers=pacers)
     resp = probe.get(f"orgs/{args.org}")
     if resp.status_code == 404:
         raise PlatformError(f"GitHub organization '{args.org}' not found at {settings.github_api_url}")
@@ -384,5 +437,6 @@ def main(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         concurrency=args.concurrency,
         progress_seconds=settings.github_progress_seconds,
+        pacers=pacers,
     )
     return 0

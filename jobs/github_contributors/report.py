@@ -31,6 +31,16 @@ def add_up(counters: Iterable[Mapping[str, float]]) -> dict[str, float]:
     return total
 
 
+def per_token(totals: Mapping[str, float]) -> dict[int, dict[str, float]]:
+    """`token{p}_{counter}` keys of summed counters, as {p: {counter: value}}."""
+    out: dict[int, dict[str, float]] = {}
+    for key, value in totals.items():
+        head, _, counter = key.partition("_")
+        if head.startswith("token") and head[5:].isdigit() and counter:
+            out.setdefault(int(head[5:]), {})[counter] = value
+    return out
+
+
 def repository_statuses(crawled: Crawled) -> dict[str, str]:
     """Each repository's status as the crawl met it: its head's, unless a window then met a 404/409.
 
@@ -62,6 +72,12 @@ class RunReport:
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
+    # Secondary-limit answers (each honoured: the token asked nothing until its retry-after).
+    secondary_answers: int = 0
+    secondary_wait_seconds: float = 0.0
+    # Per token, by position in the pool (never its value): requests, pacing waits and their
+    # seconds, secondary-limit answers.
+    tokens: dict[int, dict[str, float]] = field(default_factory=dict)
     items: int = 0
     windows: int = 0
     split_repos: int = 0
@@ -110,6 +126,9 @@ class RunReport:
         self.retries = int(totals.get("retries", 0))
         self.rate_limit_waits = int(totals.get("rate_limit_waits", 0))
         self.rate_limit_wait_seconds = float(totals.get("rate_limit_wait_seconds", 0.0))
+        self.secondary_answers = int(totals.get("secondary_waits", 0))
+        self.secondary_wait_seconds = float(totals.get("secondary_wait_seconds", 0.0))
+        self.tokens = per_token(totals)
         self.statuses = dict(Counter(statuses.values()))
         self.gone = sorted(name for name, value in statuses.items() if value == REPO_GONE)
 
@@ -119,11 +138,25 @@ class RunReport:
             f"{NAME} org={self.org}: repos {self.repos} ({statuses}), new commits {self.new_commits}, "
             f"requests {self.requests}, 304s {self.not_modified}, retries {self.retries}, "
             f"rate-limit waits {self.rate_limit_waits} ({self.rate_limit_wait_seconds:.0f}s), "
+            f"{self.token_part()}, "
             f"items {self.items} ({self.windows} windows, {self.split_repos} repos split, "
             f"{self.resumed_items} resumed), "
             f"crawl {self.list_seconds + self.crawl_seconds:.1f}s, "
             f"write {self.write_seconds:.1f}s ({self.write_breakdown()}){self.spark_part()}"
         )
+
+    def token_part(self) -> str:
+        """Requests and pacing waits per token (by position), and the secondary-limit answers."""
+        tokens = "; ".join(
+            f"{position}: {int(c.get('requests', 0))} requests, {int(c.get('waits', 0))} waits "
+            f"({c.get('wait_seconds', 0.0):.0f}s)"
+            + (f", {int(c['secondary'])} secondary" if c.get("secondary") else "")
+            for position, c in sorted(self.tokens.items())
+        )
+        secondary = f"secondary-limit answers {self.secondary_answers}"
+        if self.secondary_answers:
+            secondary += f" ({self.secondary_wait_seconds:.0f}s waited)"
+        return f"tokens [{tokens}], {secondary}" if tokens else secondary
 
     def spark_part(self) -> str:
         """Spark's start-up, a stage of its own; a run with nothing to do never starts it."""

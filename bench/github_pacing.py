@@ -1,0 +1,130 @@
+"""Benchmark: the GitHub job against GitHub's documented secondary limits (issue 29).
+
+The emulator enforces, per token, at most 100 concurrent requests, 900 points and 90 s of response
+time per sliding minute, with 80 ms per answer; the org is 200 repositories and 130,000 commits
+(about 1,400 commit pages at the minimum). The job runs as a process, as a user runs it, with K
+tokens (`--tokens`). Reported: its wall time (Spark start included) against the limit-optimal
+schedule (the minimum requests at 15 requests/s per token: 900 points per minute), the
+secondary-limit answers (must be 0) and the requests made during a penalty (must be 0), and the
+data requests over the minimum (listing pages + commit pages). Writes bench/results/github_pacing.json.
+
+    .venv/bin/python bench/github_pacing.py [--repos 200] [--commits 130000] [--tokens 1]
+    .venv/bin/python bench/github_pacing.py --repos 40 --commits 20000   # a small run (~20 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results_file import write_result  # noqa: E402
+from emulators import github as emulator  # noqa: E402
+from emulators.github_data import generate_org, load_commits, load_org  # noqa: E402
+
+log = logging.getLogger("bench.github_pacing")
+ORG = "bench-org"
+RUN_DATE = "2026-11-22"
+RESULT = ROOT / "bench" / "results" / "github_pacing.json"
+REQUESTS_PER_SECOND = 900 / 60  # one token at GitHub's documented points per minute
+TARGETS = {"optimal_ratio_max": 1.25, "secondary_answers_max": 0, "requests_above_minimum_pct_max": 2.0}
+SUMMARY_RE = re.compile(r"github_contributors org=\S+: .*")
+
+
+def run_job(api_url: str, lake: Path, tokens: list[str], concurrency: int) -> dict[str, Any]:
+    """One job process; its wall time and its own summary line."""
+    env = {**os.environ, "GITHUB_API_URL": api_url, "GITHUB_TOKEN": ",".join(tokens), "LAKE_ROOT": str(lake)}
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "jobs.github_contributors"),
+            *("--org", ORG, "--run-date", RUN_DATE, "--concurrency", str(concurrency)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the job failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    found = SUMMARY_RE.findall(done.stdout + done.stderr)
+    return {"seconds": round(seconds, 2), "summary": found[-1] if found else None}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repos", type=int, default=200)
+    parser.add_argument("--commits", type=int, default=130_000)
+    parser.add_argument("--latency", type=float, default=0.08)
+    parser.add_argument("--tokens", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skew", type=float, default=0.9)
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-github-pacing-"))
+    generate_org(
+        work / "data", ORG, repos=args.repos, commits=args.commits, seed=42, skew=args.skew, empty=0, gone=0
+    )
+    names = [r["name"] for r in load_org(work / "data", ORG)["repos"]]
+    sizes = [len(load_commits(work / "data", ORG, n)) for n in names]
+    minimum = math.ceil(args.repos / 100) + sum(math.ceil(n / 100) for n in sizes)
+    tokens = [f"bench-token-{i:04d}" for i in range(1, args.tokens + 1)]
+    api = emulator.start(work / "data", latency=args.latency, tokens=tokens, **emulator.DOCUMENTED_SECONDARY)
+    load_before = os.getloadavg()
+    try:
+        job = run_job(api.url, work / "lake", tokens, args.concurrency)
+        stats = api.stats()
+    finally:
+        api.stop()
+    data_requests = stats["by_kind"].get("commits", 0) + stats["by_kind"].get("repos", 0)
+    optimal = minimum / (REQUESTS_PER_SECOND * args.tokens)
+    secondary = stats["secondary"]
+    result = {
+        "dataset": {
+            "repos": args.repos,
+            "commits": sum(sizes),
+            "minimum_requests": minimum,
+            "latency_s": args.latency,
+            "tokens": args.tokens,
+            "limits": emulator.DOCUMENTED_SECONDARY,
+        },
+        "job": job,
+        "limit_optimal_seconds": round(optimal, 2),
+        "optimal_ratio": round(job["seconds"] / optimal, 3),
+        "secondary_answers": secondary["answers"],
+        "requests_during_penalty": secondary["during_penalty"],
+        "peaks": {
+            f"token{i}": {k: v for k, v in secondary["tokens"].get(t, {}).items() if k.startswith("peak")}
+            for i, t in enumerate(tokens, start=1)
+        },
+        "requests": stats["requests"],
+        "data_requests": data_requests,
+        "requests_above_minimum_pct": round(100.0 * (data_requests - minimum) / minimum, 2),
+        "targets": TARGETS,
+    }
+    write_result(args.out, result, load_before)
+    ok = (
+        result["secondary_answers"] <= TARGETS["secondary_answers_max"]
+        and result["requests_above_minimum_pct"] <= TARGETS["requests_above_minimum_pct_max"]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
