@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -227,6 +226,3 @@ def wait_until(condition: Any, what: str, timeout: float = 300) -> None:
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
         time.sleep(1)
 
-
-def path_of(module: str) -> Path:
-    return REPO / "jobs" / module
