@@ -225,4 +225,3 @@ def wait_until(condition: Any, what: str, timeout: float = 300) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
         time.sleep(1)
-
