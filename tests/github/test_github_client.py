@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gh")
     generate_org(root, "acme", repos=12, commits=900, seed=3)
     return root
-
-
-@pytest.fixture
-def server(data_root: Path) -> Iterator[emulator.EmulatorServer]:
-    srv = emulator.start(data_root, tokens=["tok-a", "tok-b"])
-    yield srv
-    srv.stop()
 
 
 def test_sleeps_until_reset_when_every_token_is_exhausted(server: emulator.EmulatorServer) -> None:

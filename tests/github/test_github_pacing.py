@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,7 +11,6 @@ import requests
 from common.errors import SourceError
 from common.settings import load_settings
 from emulators import github as emulator
-from emulators.github_data import generate_org
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.pacing import Budget, Pacer, most_partitions, shares
 
@@ -122,20 +119,6 @@ def test_settings_may_only_lower_the_budgets() -> None:
 
 
 # --- the client against the emulator --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gh")
-    generate_org(root, "acme", repos=3, commits=50, seed=3)
-    return root
-
-
-@pytest.fixture
-def server(data_root: Path) -> Iterator[emulator.EmulatorServer]:
-    srv = emulator.start(data_root, tokens=["tok-a", "tok-b"])
-    yield srv
-    srv.stop()
 
 
 def test_a_secondary_answer_is_honoured_until_retry_after(server: emulator.EmulatorServer) -> None:

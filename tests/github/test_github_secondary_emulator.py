@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from emulators import github as emulator
-from emulators.github_data import generate_org
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gh")
-    generate_org(root, "acme", repos=3, commits=50, seed=3)
-    return root
-
-
-@pytest.fixture
-def server(data_root: Path) -> Iterator[emulator.EmulatorServer]:
-    srv = emulator.start(data_root, tokens=["tok-a", "tok-b"])
-    yield srv
-    srv.stop()
 
 
 def ask(server: emulator.EmulatorServer, token: str = "tok-a") -> requests.Response:
