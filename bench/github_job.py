@@ -78,9 +78,20 @@ def first_page_etags(base_url: str, org: str, repos: list[str]) -> dict[str, str
     return out
 
 
-def run_job(api_url: str, lake: Path, concurrency: int) -> dict[str, Any]:
+def generate_bench_org(root: Path, repos: int, commits: int, skew: float) -> dict[str, int]:
+    """The benchmark org under `root` (no empty or 404 repository): each repository's commits."""
+    generate_org(root, ORG, repos=repos, commits=commits, seed=42, skew=skew, empty=0, gone=0)
+    return {r["name"]: len(load_commits(root, ORG, r["name"])) for r in load_org(root, ORG)["repos"]}
+
+
+def minimum_requests(sizes: dict[str, int]) -> int:
+    """The fewest requests that crawl the org: the listing's pages and every commit page."""
+    return math.ceil(len(sizes) / 100) + sum(math.ceil(n / 100) for n in sizes.values())
+
+
+def run_job(api_url: str, lake: Path, concurrency: int, tokens: tuple[str, ...] = (TOKEN,)) -> dict[str, Any]:
     """One job process, as a user runs it; its wall time and its own summary line."""
-    env = {**os.environ, "GITHUB_API_URL": api_url, "GITHUB_TOKEN": TOKEN, "LAKE_ROOT": str(lake)}
+    env = {**os.environ, "GITHUB_API_URL": api_url, "GITHUB_TOKEN": ",".join(tokens), "LAKE_ROOT": str(lake)}
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -150,12 +161,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     work = Path(tempfile.mkdtemp(prefix="bench-github-job-"))
-    generate_org(
-        work / "data", ORG, repos=args.repos, commits=args.commits, seed=42, skew=args.skew, empty=0, gone=0
-    )
-    names = [r["name"] for r in load_org(work / "data", ORG)["repos"]]
-    sizes = [len(load_commits(work / "data", ORG, n)) for n in names]
-    minimum = math.ceil(args.repos / 100) + sum(math.ceil(n / 100) for n in sizes)
+    by_repo = generate_bench_org(work / "data", args.repos, args.commits, args.skew)
+    names, sizes = list(by_repo), list(by_repo.values())
+    minimum = minimum_requests(by_repo)
     job_api = emulator.start(work / "data", latency=args.latency, tokens=[TOKEN])
     baseline_api = emulator.start(work / "data", latency=args.latency, tokens=[TOKEN])
     etags = first_page_etags(baseline_api.url, ORG, names)

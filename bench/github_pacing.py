@@ -16,53 +16,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.github_job import generate_bench_org, minimum_requests, run_job  # noqa: E402
 from bench.results_file import write_result  # noqa: E402
 from emulators import github as emulator  # noqa: E402
-from emulators.github_data import generate_org, load_commits, load_org  # noqa: E402
 
 log = logging.getLogger("bench.github_pacing")
-ORG = "bench-org"
-RUN_DATE = "2026-11-22"
 RESULT = ROOT / "bench" / "results" / "github_pacing.json"
 REQUESTS_PER_SECOND = 900 / 60  # one token at GitHub's documented points per minute
 TARGETS = {"optimal_ratio_max": 1.25, "secondary_answers_max": 0, "requests_above_minimum_pct_max": 2.0}
-SUMMARY_RE = re.compile(r"github_contributors org=\S+: .*")
-
-
-def run_job(api_url: str, lake: Path, tokens: list[str], concurrency: int) -> dict[str, Any]:
-    """One job process; its wall time and its own summary line."""
-    env = {**os.environ, "GITHUB_API_URL": api_url, "GITHUB_TOKEN": ",".join(tokens), "LAKE_ROOT": str(lake)}
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "jobs.github_contributors"),
-            *("--org", ORG, "--run-date", RUN_DATE, "--concurrency", str(concurrency)),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"the job failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    found = SUMMARY_RE.findall(done.stdout + done.stderr)
-    return {"seconds": round(seconds, 2), "summary": found[-1] if found else None}
 
 
 def main() -> int:
@@ -78,17 +47,14 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     work = Path(tempfile.mkdtemp(prefix="bench-github-pacing-"))
-    generate_org(
-        work / "data", ORG, repos=args.repos, commits=args.commits, seed=42, skew=args.skew, empty=0, gone=0
-    )
-    names = [r["name"] for r in load_org(work / "data", ORG)["repos"]]
-    sizes = [len(load_commits(work / "data", ORG, n)) for n in names]
-    minimum = math.ceil(args.repos / 100) + sum(math.ceil(n / 100) for n in sizes)
+    by_repo = generate_bench_org(work / "data", args.repos, args.commits, args.skew)
+    sizes = list(by_repo.values())
+    minimum = minimum_requests(by_repo)
     tokens = [f"bench-token-{i:04d}" for i in range(1, args.tokens + 1)]
     api = emulator.start(work / "data", latency=args.latency, tokens=tokens, **emulator.DOCUMENTED_SECONDARY)
     load_before = os.getloadavg()
     try:
-        job = run_job(api.url, work / "lake", tokens, args.concurrency)
+        job = run_job(api.url, work / "lake", args.concurrency, tuple(tokens))
         stats = api.stats()
     finally:
         api.stop()
