@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -60,6 +61,9 @@ STATUSES = (RUNNING, SUCCEEDED, FAILED, ABANDONED)
 # older than the longest run expected (a full crawl of a large organization takes hours).
 FOREIGN_RUN_STALE_AFTER = timedelta(hours=24)
 # The Spark SQL setting whose value Delta stores in each commit's `userMetadata`.
+# Commits of the ledger that lost a race to another run's commit, tried again before failing.
+_COMMIT_ATTEMPTS = 8
+
 SPARK_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 # Settings worth knowing when reading a run's record; never a credential (see `settings_snapshot`).
 SETTINGS_RECORDED = (
@@ -211,14 +215,23 @@ class LedgerStore:
         """Append rows in one commit; a failure is one StorageError line naming the table."""
         import pyarrow as pa
         from deltalake import write_deltalake
+        from deltalake.exceptions import CommitFailedError
 
         if not self.settings.lake_is_s3:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
         data = pa.Table.from_pylist(rows, schema=_schema())
-        try:
-            write_deltalake(self.uri, data, mode="append", storage_options=self.options)
-        except Exception as exc:  # noqa: BLE001 - any failure of the lake is the run's failure
-            raise StorageError(f"run ledger: cannot write {self.uri}: {_first_line(exc)}") from None
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                write_deltalake(self.uri, data, mode="append", storage_options=self.options)
+                return
+            except CommitFailedError as exc:
+                # Another run committed first (jobs started together on a new lake all create the
+                # table): appends commute, so commit again on top of it.
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise StorageError(f"run ledger: cannot write {self.uri}: {_first_line(exc)}") from None
+                time.sleep(random.uniform(0.05, 0.25) * attempt)
+            except Exception as exc:  # noqa: BLE001 - any failure of the lake is the run's failure
+                raise StorageError(f"run ledger: cannot write {self.uri}: {_first_line(exc)}") from None
 
     def read(self) -> Any:
         """The whole log as a pyarrow Table, or None when no run was ever recorded."""

@@ -229,3 +229,33 @@ def test_latest_records_take_the_final_row_of_each_run() -> None:
     records = ledger.latest_records(rows)
     assert [(r["run_id"], r["status"]) for r in records] == [("b", "running"), ("a", "succeeded")]
     assert ledger.latest_records(rows, "other") == []
+
+
+@pytest.mark.integration
+def test_runs_recording_at_once_on_a_new_lake_all_land(tmp_path: Path) -> None:
+    """Jobs started together on a new lake all create `ops/runs` at once (seen on Kubernetes):
+    the commits that lose the race are made again, so every row lands."""
+    import threading
+
+    settings = load_settings(lake_root=str(tmp_path / "lake"))
+    store = ledger.LedgerStore(settings)
+    rows = [
+        ledger.Run("github_contributors", settings, {}, run_id=f"run-{i}").row("running") for i in range(6)
+    ]
+    barrier = threading.Barrier(len(rows))
+    errors: list[BaseException] = []
+
+    def append(row: dict) -> None:
+        barrier.wait()
+        try:
+            store.append([row])
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(row,)) for row in rows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(r["run_id"] for r in store.read().to_pylist()) == [f"run-{i}" for i in range(6)]
