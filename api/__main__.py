@@ -9,7 +9,7 @@ import os
 import uvicorn
 
 from api.settings import load_api_settings
-from common.cli import run_job
+from common.cli import run_entry
 
 log = logging.getLogger("api")
 
@@ -67,4 +67,4 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = build_parser()
     parsed = parser.parse_args()
-    raise SystemExit(run_job("api", lambda: main(parsed)))
+    raise SystemExit(run_entry("api", lambda: main(parsed)))

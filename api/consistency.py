@@ -1,7 +1,7 @@
 """Which version of each table of a group the API serves, so that a group never mixes two runs.
 
 A job publishes its gold tables as separate Delta commits, seconds apart, each carrying the run's
-id as commit `userMetadata` (`common.ledger.tag_spark`). From the tables' recent history and the
+id as commit `userMetadata` (`common.spark.start_session`). From the tables' recent history and the
 run ledger (docs/contract.md, section 5):
 
 - a commit is *held* when its run committed to some but not all of the group's tables and the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # The commitInfo field a job's commits carry its run id in (Spark fills it from
-# `spark.databricks.delta.commitInfo.userMetadata`, see common.ledger.SPARK_USER_METADATA).
+# `spark.databricks.delta.commitInfo.userMetadata`, see common.spark.COMMIT_TAG_CONF).
 RUN_ID = "userMetadata"
 # Commits read per table when a version changes (a run commits once or twice per table): the runs
 # that matter are the last few, and on S3 each commit read is a GET.

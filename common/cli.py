@@ -7,10 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from common.errors import PlatformError, one_line
 from common.logging import redact, setup_logging
 from common.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from common.runner import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -18,46 +22,64 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def run_job(name: str, main: Callable[[], int | None], args: argparse.Namespace | None = None) -> int:
-    """Run a job's main; map failures to one `error:` line on stderr and an exit code.
+def run_entry(name: str, main: Callable[[], int | None]) -> int:
+    """Run an entry point that is not a job (the API, the doctor): failures as `run_job` maps them."""
+    setup_logging()
+    code, error, notice = _call(main, lambda: None)
+    _print(name, error, notice)
+    return code
+
+
+def run_job(name: str, main: Callable[[JobRun], int | None], args: argparse.Namespace) -> int:
+    """Run a job's main over its `JobRun` (common.runner); map failures to one `error:` line on
+    stderr and an exit code.
 
     A PlatformError is expected (bad input, a dependency down) and prints its message alone.
     Anything else is a bug: the traceback goes to the debug log, and a one-line summary is printed.
-    With `args`, the run is recorded in the run ledger (common.ledger): a ledger that cannot be
-    written fails the run, before any work when it is at the start.
+    The run is recorded in the run ledger (common.ledger): a ledger that cannot be written fails
+    the run, before any work when it is at the start.
     """
     from common import ledger
+    from common.runner import JobRun
 
     setup_logging()
-    run = None
-    if args is not None:
-        try:
-            settings = settings_from_args(args)
-            run = ledger.open_run(name, settings, ledger.args_snapshot(args, SETTING_DESTS))
-        except PlatformError as exc:
-            print(f"{name}: error: {redact(str(exc))}", file=sys.stderr)
-            return EXIT_ERROR
-    code, error, notice = _call(main)
-    if run is not None:
-        try:
-            failure = error or notice or (f"exit status {code}" if code else None)
-            ledger.close_run(run, failure)
-        except PlatformError as exc:
-            if error is None and notice is None:
-                code, error = EXIT_ERROR, redact(str(exc))
-            else:  # the run's own failure stays the line printed last
-                log.warning("%s", redact(str(exc)))
+    try:
+        settings = settings_from_args(args)
+        record = ledger.open_run(name, settings, ledger.args_snapshot(args, SETTING_DESTS))
+    except PlatformError as exc:
+        print(f"{name}: error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    job = JobRun(name, settings, record=record)
+    try:
+        code, error, notice = _call(lambda: main(job), lambda: job.stopped_reason)
+    finally:
+        job.close()
+    try:
+        failure = error or notice or (f"exit status {code}" if code else None)
+        ledger.close_run(record, failure)
+    except PlatformError as exc:
+        if error is None and notice is None:
+            code, error = EXIT_ERROR, redact(str(exc))
+        else:  # the run's own failure stays the line printed last
+            log.warning("%s", redact(str(exc)))
+    _print(name, error, notice)
+    return code
+
+
+def _print(name: str, error: str | None, notice: str | None) -> None:
     if notice is not None:
         print(f"{name}: {notice}", file=sys.stderr)
     elif error is not None:
         print(f"{name}: error: {error}", file=sys.stderr)
-    return code
 
 
-def _call(main: Callable[[], int | None]) -> tuple[int, str | None, str | None]:
-    """(exit code, the one-line error or None, a notice that is not an error or None)."""
-    from common.spark import stopped_reason
+def _call(
+    main: Callable[[], int | None], stopped_reason: Callable[[], str | None]
+) -> tuple[int, str | None, str | None]:
+    """(exit code, the one-line error or None, a notice that is not an error or None).
 
+    A session the executor watch stopped fails whatever ran: `stopped_reason` is then the cause.
+    """
     try:
         return main() or 0, None, None
     except PlatformError as exc:
@@ -66,7 +88,6 @@ def _call(main: Callable[[], int | None]) -> tuple[int, str | None, str | None]:
         return 130, None, "interrupted; rerun the same command to resume"
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        # A session the executor watch stopped fails whatever ran: the watch's line is the cause.
         line = f"{type(exc).__name__}: {redact(one_line(exc, limit=500))}"
         return EXIT_ERROR, stopped_reason() or line, None
 

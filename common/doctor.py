@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from common.cli import add_settings_flags, run_job, settings_from_args
+from common.cli import add_settings_flags, run_entry, settings_from_args
 from common.errors import ConfigError
 from common.settings import Settings
 from common.storage import check_lake
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("MONGO_URI ok")
         return 0
 
-    return run_job("doctor", _run)
+    return run_entry("doctor", _run)
 
 
 if __name__ == "__main__":

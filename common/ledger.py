@@ -8,10 +8,11 @@ final row (SIGKILL, OOM-kill, lost node). A run's record is its newest row (`lat
 Appends never conflict with each other, so jobs running at the same time never fail each other's
 ledger writes, and no crash can leave a half-updated record.
 
-Outputs need no call from the job: while a run is open, Spark's Delta commits carry its run id as
-commit `userMetadata` (`tag_spark`), and the final row lists, per table the job owns, the versions
-committed with that id and the rows they wrote, read from the Delta log. Outputs that are not
-Delta tables (an object, Mongo documents) are added with `record_output`.
+Outputs need no call from the job: the run's Spark session tags its Delta commits with the run id
+(commit `userMetadata`, `common.spark.COMMIT_TAG_CONF`), and the final row lists, per table the
+job owns, the versions committed with that id and the rows they wrote, read from the Delta log.
+Outputs that are not Delta tables (an object, Mongo documents) are added with `Run.record_output`.
+The run is handed to the code that records into it (`common.runner`): no module state.
 
 Nothing secret reaches the table: settings are an allow-list, and every text (arguments, inputs,
 the error line) goes through `common.logging.redact`.
@@ -30,11 +31,11 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from common import tables
@@ -49,9 +50,7 @@ from common.storage import (
     delta_storage_options,
     lake_path,
 )
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from common.timing import Stages
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ FOREIGN_RUN_STALE_AFTER = timedelta(hours=24)
 # Commits of the ledger that lost a race to another run's commit, tried again before failing.
 _COMMIT_ATTEMPTS = 8
 
-SPARK_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 # Settings worth knowing when reading a run's record; never a credential (see `settings_snapshot`).
 SETTINGS_RECORDED = (
     "lake_root",
@@ -78,8 +76,6 @@ SETTINGS_RECORDED = (
     "spark_driver_memory",
 )
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-_current: Run | None = None
 
 
 def _schema() -> Any:
@@ -312,7 +308,7 @@ class Run:
     args: dict[str, Any]
     run_id: str = ""
     started_at: datetime = field(default_factory=now_utc)
-    stages: dict[str, float] = field(default_factory=dict)
+    stages: Stages = field(default_factory=Stages)
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: str = field(default_factory=code_version)
@@ -325,15 +321,18 @@ class Run:
         self._started = time.monotonic()
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time a stage; a stage entered twice adds up. A failing stage still counts its time."""
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            with self._lock:  # jobs time stages in threads too
-                self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 3)
+    def stage(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """`with run.stage("extract"):` times the block (see common.timing.Stages)."""
+        return self.stages.stage(name)
+
+    def record_input(self, name: str, value: Any) -> None:
+        """An input fingerprint of the run (e.g. dump URIs and sizes)."""
+        self.inputs[name] = _jsonable(value)
+
+    def record_output(self, name: str, rows: int, version: int | None = None) -> None:
+        """An output that is not a Delta table of the job (an object, Mongo documents)."""
+        with self._lock:
+            self.outputs[name] = {"rows": int(rows), "version": version}
 
     def row(self, status: str, error: str | None = None) -> dict[str, Any]:
         final = status != RUNNING
@@ -354,7 +353,7 @@ class Run:
             "process_start": process_start(pid),
             "args": _dumps(self.args),
             "settings": _dumps(settings_snapshot(self.settings)),
-            "stages": _dumps(self.stages),
+            "stages": _dumps(self.stages.as_dict()),
             "inputs": _dumps(self.inputs),
             "outputs": _dumps(self.outputs),
             "error": None if error is None else redact(" ".join(error.split()))[:1000],
@@ -436,7 +435,7 @@ def abandon_stale(run: Run) -> list[str]:
     return [str(r["run_id"]) for r in rows]
 
 
-# --- the module-level API jobs use --------------------------------------------------------------
+# --- opening and closing a run -----------------------------------------------------------------
 
 
 def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
@@ -446,7 +445,6 @@ def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
     The lake is checked first (its S3 bucket created when missing, as the doctor does), so a
     missing bucket is not reported as delta-rs's "Generic S3 error".
     """
-    global _current
     check_lake(settings)
     run = Run(job, settings, dict(args))
     run.lease = acquire(settings, job, run.run_id)
@@ -456,7 +454,6 @@ def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
     except BaseException:
         run.lease.release()
         raise
-    _current = run
     log.info("run %s of %s started (code %s)", run.run_id, job, run.version)
     return run
 
@@ -466,10 +463,6 @@ def close_run(run: Run, error: str | None) -> None:
 
     Raises StorageError when the row cannot be written: a run that left no record did not succeed.
     """
-    global _current
-    _current = None
-    with contextlib.suppress(Exception):
-        _untag_spark()
     try:
         outputs = run.delta_outputs()
         run.outputs = {**outputs, **run.outputs}
@@ -478,57 +471,3 @@ def close_run(run: Run, error: str | None) -> None:
         if run.lease is not None:
             run.lease.release()
     log.info("run %s of %s recorded as %s", run.run_id, run.job, SUCCEEDED if error is None else FAILED)
-
-
-def current() -> Run | None:
-    """The run this process is in (None in tests and benchmarks that call a job's functions)."""
-    return _current
-
-
-@contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """`with ledger.stage("extract"):` times the block into the current run (nothing without one)."""
-    run = _current
-    if run is None:
-        yield
-        return
-    with run.stage(name):
-        yield
-
-
-def add_stage_time(name: str, seconds: float) -> None:
-    """Add `seconds` to a stage of the current run (for jobs that time stages as laps)."""
-    run = _current
-    if run is not None:
-        with run._lock:
-            run.stages[name] = round(run.stages.get(name, 0.0) + seconds, 3)
-
-
-def record_input(name: str, value: Any) -> None:
-    """Add an input fingerprint to the current run (e.g. dump URIs and sizes)."""
-    if _current is not None:
-        _current.inputs[name] = _jsonable(value)
-
-
-def record_output(name: str, rows: int, version: int | None = None) -> None:
-    """Add an output that is not a Delta table of the job (an object, Mongo documents)."""
-    if _current is not None:
-        _current.outputs[name] = {"rows": int(rows), "version": version}
-
-
-def tag_spark(spark: SparkSession) -> None:
-    """Make the session's Delta commits carry the current run's id (see `Run.delta_outputs`)."""
-    global _tagged
-    if _current is not None:
-        spark.conf.set(SPARK_USER_METADATA, _current.run_id)
-        _tagged = spark
-
-
-_tagged: Any = None
-
-
-def _untag_spark() -> None:
-    global _tagged
-    if _tagged is not None:
-        spark, _tagged = _tagged, None
-        spark.conf.unset(SPARK_USER_METADATA)

@@ -11,6 +11,7 @@ project's `common/` and `jobs/` packages (a zip built at start, added with `addP
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import logging
 import os
@@ -24,7 +25,7 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from common.errors import ConfigError
 from common.settings import Settings
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
+# The Delta setting whose value each commit keeps as `userMetadata`: a run's id (start_session).
+COMMIT_TAG_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # dataplatform-pageviews is the project's own (jvm/, built by scripts/build_jvm.sh).
 REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-", "dataplatform-pageviews")
 # What executors import by name: the packages the image copies to /opt/app.
@@ -164,32 +167,38 @@ def build_conf(
             p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
         )
     if not under_spark_submit():
-        cores = os.cpu_count() or 2
-        conf.update(
-            {
-                "spark.master": master,
-                # On the JVM's launch classpath rather than spark.jars: in local mode the driver is
-                # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
-                "spark.driver.extraClassPath": os.pathsep.join(local_jars(settings)),
-                "spark.driver.memory": settings.spark_driver_memory,
-                # A short job's shuffles carry thousands of rows: one task per core, not two.
-                "spark.sql.shuffle.partitions": str(max(2, cores) if short_job else max(4, cores * 2)),
-                "spark.ui.enabled": str(settings.spark_ui_enabled).lower(),
-                "spark.ui.showConsoleProgress": "false",
-                "spark.driver.extraJavaOptions": (
-                    f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF} {JVM_LOCALE_OPTIONS}"
-                    + (f" {SHORT_JOB_JIT_OPTIONS}" if short_job else "")
-                    + (f" {java_options}" if java_options else "")
-                    + class_archive_options(settings, dump_class_archive)
-                ),
-            }
-        )
-        if standalone(master):
-            conf.update(standalone_conf(settings, master))
-        else:
-            # Delta rebuilds a table's state from its log in this many tasks at every read and
-            # write (default 50): on one machine's cores that is 50 tasks for a few files each.
-            conf["spark.databricks.delta.snapshotPartitions"] = str(max(2, cores))
+        conf.update(_local_driver_conf(settings, master, short_job, java_options, dump_class_archive))
+    return conf
+
+
+def _local_driver_conf(
+    settings: Settings, master: str, short_job: bool, java_options: str, dump_class_archive: Path | None
+) -> dict[str, str]:
+    """What spark-submit (the operator) would otherwise set: the master, the driver JVM, the jars."""
+    cores = os.cpu_count() or 2
+    conf = {
+        "spark.master": master,
+        # On the JVM's launch classpath rather than spark.jars: in local mode the driver is
+        # the executor, and spark.jars would copy the 700 MB AWS bundle at every start.
+        "spark.driver.extraClassPath": os.pathsep.join(local_jars(settings)),
+        "spark.driver.memory": settings.spark_driver_memory,
+        # A short job's shuffles carry thousands of rows: one task per core, not two.
+        "spark.sql.shuffle.partitions": str(max(2, cores) if short_job else max(4, cores * 2)),
+        "spark.ui.enabled": str(settings.spark_ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": (
+            f"-Dlog4j2.configurationFile=file:{LOG4J2_CONF} {JVM_LOCALE_OPTIONS}"
+            + (f" {SHORT_JOB_JIT_OPTIONS}" if short_job else "")
+            + (f" {java_options}" if java_options else "")
+            + class_archive_options(settings, dump_class_archive)
+        ),
+    }
+    if standalone(master):
+        conf.update(standalone_conf(settings, master))
+    else:
+        # Delta rebuilds a table's state from its log in this many tasks at every read and
+        # write (default 50): on one machine's cores that is 50 tasks for a few files each.
+        conf["spark.databricks.delta.snapshotPartitions"] = str(max(2, cores))
     return conf
 
 
@@ -278,17 +287,13 @@ def wait_for_executors(spark: SparkSession, master: str, timeout: float) -> None
         time.sleep(0.2)
 
 
-# Why the executor watch stopped this process's session (None: it did not); see `stopped_reason`.
-_stopped_reason: str | None = None
-_watching: ExecutorWatch | None = None
-
-
 class ExecutorWatch:
     """Calls `stop` once when `count` (of executors) has been 0 for `timeout` seconds.
 
     When every worker dies mid-run, Spark waits for a new executor with no deadline: the run
     would hang with its stages pending. Stopping the session fails the job in progress (no Delta
-    commit is made, what the crawl landed stays landed); see `watch_executors`.
+    commit is made, what the crawl landed stays landed); see `watch_executors`. `reason` is
+    then the one line of why: the root cause to report whatever error the job's stage raised.
     """
 
     def __init__(
@@ -298,6 +303,7 @@ class ExecutorWatch:
         self._stop = stop
         self.timeout = timeout
         self.interval = interval
+        self.reason: str | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="executor-watch", daemon=True)
 
@@ -329,30 +335,21 @@ class ExecutorWatch:
                 return
 
 
-def stopped_reason() -> str | None:
-    """The one line of why the executor watch stopped the session (None when it did not): the
-    root cause to report whatever error the job's stage raised when it was stopped."""
-    return _stopped_reason
-
-
-def watch_executors(spark: SparkSession, master: str, timeout: float) -> None:
-    """Start the session's ExecutorWatch (one per process: a session reused is watched already)."""
-    global _watching
-    if _watching is not None and _watching.alive:
-        return
+def watch_executors(spark: SparkSession, master: str, timeout: float) -> ExecutorWatch:
+    """Start an ExecutorWatch that stops the session when its executors are gone for `timeout`."""
     reason = (
         f"every Spark executor was lost and none came back within {timeout:.0f} s "
         f"({master} has no live worker): the run stopped; rerun it once workers are back"
     )
 
     def stop() -> None:
-        global _stopped_reason
-        _stopped_reason = reason
+        watch.reason = reason
         log.error("%s", reason)
         spark.sparkContext.cancelAllJobs()
         spark.stop()
 
-    _watching = ExecutorWatch(lambda: executor_count(spark), stop, timeout).start()
+    watch = ExecutorWatch(lambda: executor_count(spark), stop, timeout)
+    return watch.start()
 
 
 # Settings that carry credentials: never on a command line (see launch_jvm_without_secrets).
@@ -372,16 +369,21 @@ def launch_jvm_without_secrets(conf: dict[str, str]) -> None:
         SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(public))
 
 
-def get_spark(
-    settings: Settings,
-    app_name: str,
-    *,
-    short_job: bool = False,
-    java_options: str = "",
-    dump_class_archive: Path | None = None,
-) -> SparkSession:
-    """Create (or reuse) the job's SparkSession with Delta and S3A configured (`short_job`,
-    `java_options`, `dump_class_archive`: see `build_conf`)."""
+class SessionOptions(TypedDict, total=False):
+    """A job's own session settings (see `build_conf`)."""
+
+    short_job: bool
+    java_options: str
+    dump_class_archive: Path | None
+
+
+def start_session(
+    settings: Settings, app_name: str, *, commit_tag: str | None = None, **options: Unpack[SessionOptions]
+) -> tuple[SparkSession, ExecutorWatch | None]:
+    """Create (or reuse) a SparkSession with Delta and S3A configured (`options`: see
+    `build_conf`), and on a standalone cluster the watch that stops it when every executor is
+    lost. With `commit_tag` (a run id), the session's Delta commits carry it as `userMetadata`:
+    the ledger and the API find a run's commits by it."""
     from pyspark.sql import SparkSession
 
     master = settings.spark_master or "local[*]"
@@ -394,13 +396,7 @@ def get_spark(
         # Python workers run the driver's interpreter (the project's virtualenv), not whatever
         # `python3` is first on PATH and may lack our dependencies (pyspark reads only this).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    conf = build_conf(
-        settings,
-        app_name,
-        short_job=short_job,
-        java_options=java_options,
-        dump_class_archive=dump_class_archive,
-    )
+    conf = build_conf(settings, app_name, **options)
     launch_jvm_without_secrets(conf)
     builder = SparkSession.builder
     for key, value in conf.items():
@@ -408,31 +404,45 @@ def get_spark(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark_log_level)
     running_on = spark.sparkContext.master or ""
+    watch = None
     if standalone(running_on):
         ship_project(spark)
         wait_for_executors(spark, running_on, settings.spark_executor_wait_seconds)
-        watch_executors(spark, running_on, settings.spark_executor_wait_seconds)
+        watch = watch_executors(spark, running_on, settings.spark_executor_wait_seconds)
     log.info("spark %s master=%s", spark.version, spark.sparkContext.master)
-    from common import ledger
+    if commit_tag is not None:
+        spark.conf.set(COMMIT_TAG_CONF, commit_tag)
+    return spark, watch
 
-    ledger.tag_spark(spark)  # the run's Delta commits name it: the ledger finds its outputs
-    return spark
+
+def get_spark(settings: Settings, app_name: str, **options: Unpack[SessionOptions]) -> SparkSession:
+    """A session outside a job run (tests, benchmarks, setup): see `start_session`."""
+    return start_session(settings, app_name, **options)[0]
 
 
 class LazySpark:
-    """The job's session, started on first use: a run that finds nothing to do (every source
+    """A run's session, started on first use: a run that finds nothing to do (every source
     unchanged) never pays Spark's start-up. `started` says whether it ran.
 
     A job that knows early that it will need Spark calls `start()`: the JVM then starts in a
     thread while the job does its own I/O, and `get()` waits only for what is left of it.
     """
 
-    def __init__(self, settings: Settings, app_name: str, *, short_job: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app_name: str,
+        *,
+        commit_tag: str | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> None:
         self.settings = settings
         self.app_name = app_name
-        self.short_job = short_job
+        self.commit_tag = commit_tag
+        self.options = options
         self._session: SparkSession | None = None
         self._starting: Future[SparkSession] | None = None
+        self._watch: ExecutorWatch | None = None
         self._lock = threading.Lock()
         # How long the start-up took (set once the session is up), whether or not it overlapped.
         self.startup_seconds: float | None = None
@@ -446,9 +456,16 @@ class LazySpark:
         """Whether `get()` returns at once (the session is up)."""
         return self._session is not None
 
+    @property
+    def stopped_reason(self) -> str | None:
+        """Why the executor watch stopped the session (None when it did not)."""
+        return self._watch.reason if self._watch is not None else None
+
     def _start(self) -> SparkSession:
         began = time.monotonic()
-        session = get_spark(self.settings, self.app_name, short_job=self.short_job)
+        session, self._watch = start_session(
+            self.settings, self.app_name, commit_tag=self.commit_tag, **self.options
+        )
         self.startup_seconds = time.monotonic() - began
         return session
 
@@ -465,3 +482,12 @@ class LazySpark:
             if self._session is None:
                 self._session = self._starting.result() if self._starting is not None else self._start()
             return self._session
+
+    def close(self) -> None:
+        """End the run's hold on the session: no watch, no run id on later commits (a process
+        that runs jobs one after another reuses the session)."""
+        if self._watch is not None:
+            self._watch.close()
+        if self._session is not None and self.commit_tag is not None:
+            with contextlib.suppress(Exception):  # a session the watch stopped has no conf
+                self._session.conf.unset(COMMIT_TAG_CONF)

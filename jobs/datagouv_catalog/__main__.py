@@ -15,7 +15,7 @@ from jobs.datagouv_catalog.job import main
 
 def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_job("datagouv_catalog", lambda: main(args), args)
+    return run_job("datagouv_catalog", lambda job: main(args, job), args)
 
 
 if __name__ == "__main__":

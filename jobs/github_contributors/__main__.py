@@ -16,7 +16,7 @@ from jobs.github_contributors.job import NAME, main
 
 def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_job(NAME, lambda: main(args), args)
+    return run_job(NAME, lambda job: main(args, job), args)
 
 
 if __name__ == "__main__":

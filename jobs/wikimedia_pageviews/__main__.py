@@ -16,7 +16,7 @@ from jobs.wikimedia_pageviews.job import main
 def _main() -> int:
     args = build_parser().parse_args()
 
-    return run_job("wikimedia_pageviews", lambda: main(args), args)
+    return run_job("wikimedia_pageviews", lambda job: main(args, job), args)
 
 
 if __name__ == "__main__":

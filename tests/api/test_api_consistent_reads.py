@@ -76,7 +76,6 @@ GOLD = (tables.GITHUB_REPOSITORIES, tables.GITHUB_NEW_CONTRIBUTORS, tables.GITHU
 @pytest.fixture
 def first_run(api_settings: ApiSettings, monkeypatch: pytest.MonkeyPatch) -> str:
     """A complete, succeeded first run: alpha has 30 contributors in all three gold tables."""
-    monkeypatch.setattr(ledger, "_current", None)  # a run a failed test left open ends with it
     run = ledger.open_run(JOB, load_settings(lake_root=api_settings.lake_root), {"org": "acme"})
     for table in GOLD:
         publish(api_settings, run.run_id, 30, table)

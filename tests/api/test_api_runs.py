@@ -17,10 +17,10 @@ from common.settings import load_settings
 
 def _run(settings: ApiSettings, job: str, error: str | None = None, **outputs: int) -> str:
     run = ledger.open_run(job, load_settings(lake_root=settings.lake_root), {"org": "acme"})
-    with ledger.stage("extract"):
+    with run.stage("extract"):
         time.sleep(0.01)
     for name, rows in outputs.items():
-        ledger.record_output(name.replace("__", "/"), rows)
+        run.record_output(name.replace("__", "/"), rows)
     ledger.close_run(run, error)
     return run.run_id
 
@@ -161,8 +161,10 @@ def test_runs_serve_no_endpoint_url_and_no_server_path(filled_settings: ApiSetti
         ),
         {"org": "acme", "lake_root": "/srv/data/lake"},
     )
-    ledger.record_input("github", {"api": "http://10.1.2.3:8080/api", "org": "acme"})
-    ledger.close_run(run, "cannot read /srv/data/lake/github/commits at s3a://lake/x (http://10.1.2.3:8080/api)")
+    run.record_input("github", {"api": "http://10.1.2.3:8080/api", "org": "acme"})
+    ledger.close_run(
+        run, "cannot read /srv/data/lake/github/commits at s3a://lake/x (http://10.1.2.3:8080/api)"
+    )
     client = TestClient(create_app(filled_settings))
     for body in (client.get("/runs").text, client.get(f"/runs/{run.run_id}").text):
         assert "://" not in body and "10.1.2.3" not in body and "/srv" not in body

@@ -51,7 +51,7 @@ def test_missing_jar_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "jars").mkdir()
     probe = "from common.spark import local_jars; local_jars()"
     program = (
-        f"from common.cli import run_job; import sys; sys.exit(run_job('probe', lambda: exec({probe!r})))"
+        f"from common.cli import run_entry; import sys; sys.exit(run_entry('probe', lambda: exec({probe!r})))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", program],
@@ -73,7 +73,7 @@ def test_missing_jar_is_one_line(tmp_path: Path) -> None:
 # shipped): the executors cannot import it, as they could not import the project unshipped.
 DRIVER_ONLY = """
 import sys
-from common.cli import run_job
+from common.cli import run_entry
 from common.settings import load_settings
 from common.spark import get_spark
 from tests.cluster.support import Cluster
@@ -85,7 +85,7 @@ def main() -> int:
     return 0
 
 
-sys.exit(run_job("probe", main))
+sys.exit(run_entry("probe", main))
 """
 
 

@@ -61,7 +61,7 @@ def test_github_gates_pass_then_stop_a_planted_negative_month(
     monkeypatch.setenv("GITHUB_PROGRESS_SECONDS", "0")
     monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
     args = build_parser().parse_args(["--org", ORG, "--run-date", "2026-11-22", "--concurrency", "2"])
-    assert run_job(NAME, lambda: main(args), args) == 0, capsys.readouterr().err[-2000:]
+    assert run_job(NAME, lambda run: main(args, run), args) == 0, capsys.readouterr().err[-2000:]
     settings = load_settings(lake_root=lake)
     before = _versions(settings, GITHUB_NEW_CONTRIBUTORS, GITHUB_REPOSITORIES)
     [clean] = ledger.LedgerStore(settings).records(NAME)
@@ -71,7 +71,7 @@ def test_github_gates_pass_then_stop_a_planted_negative_month(
     capsys.readouterr()
 
     monkeypatch.setenv("QUALITY_FAULT", "github_contributors.negative_new")
-    assert run_job(NAME, lambda: main(args), args) == 1
+    assert run_job(NAME, lambda run: main(args, run), args) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(
         "github_contributors: error: quality gate 'new_contributors >= 0' failed: 1 offending"
@@ -107,7 +107,7 @@ def test_wikimedia_gates_pass_then_stop_planted_hours(
     monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
     args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "2"])
     job = "wikimedia_pageviews"
-    assert run_job(job, lambda: main(args), args) == 0, capsys.readouterr().err[-2000:]
+    assert run_job(job, lambda run: main(args, run), args) == 0, capsys.readouterr().err[-2000:]
     settings = load_settings(lake_root=lake)
     before = _versions(settings, WIKI_DAILY_SUMMARY, WIKI_TOP_CATEGORIES)
     [clean] = ledger.LedgerStore(settings).records(job)
@@ -118,7 +118,7 @@ def test_wikimedia_gates_pass_then_stop_planted_hours(
     capsys.readouterr()
 
     monkeypatch.setenv("QUALITY_FAULT", "wikimedia_pageviews.hours_over_24")
-    assert run_job(job, lambda: main(args), args) == 1
+    assert run_job(job, lambda run: main(args, run), args) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == (
         "wikimedia_pageviews: error: quality gate '0 <= hours <= 24 and complete = (hours = 24)' failed: "

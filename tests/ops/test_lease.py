@@ -30,7 +30,7 @@ def _second_run_is_refused_while_the_first_holds(
     first = ledger.open_run(JOB, settings, {})
     try:
         worked: list[int] = []
-        code = run_job(JOB, lambda: worked.append(1) or 0, _args(settings.lake_root))
+        code = run_job(JOB, lambda job: worked.append(1) or 0, _args(settings.lake_root))
         assert code == 1 and not worked
         err = capsys.readouterr().err.strip().splitlines()
         (line,) = [e for e in err if e.startswith(f"{JOB}: error:")]
@@ -39,7 +39,7 @@ def _second_run_is_refused_while_the_first_holds(
         assert f"started {started}" in line
     finally:
         ledger.close_run(first, None)
-    assert run_job(JOB, lambda: 0, _args(settings.lake_root)) == 0  # released at the end
+    assert run_job(JOB, lambda job: 0, _args(settings.lake_root)) == 0  # released at the end
 
 
 def test_a_second_run_on_a_local_lake_stops_at_once_naming_the_first(

@@ -19,6 +19,7 @@ from common import ledger
 from common.cli import add_settings_flags, run_job
 from common.errors import SourceError
 from common.lease import LeaseHeldError
+from common.runner import JobRun
 from common.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,13 +40,13 @@ def _records(lake: str, job: str | None = None) -> list[dict]:
 def test_a_successful_run_leaves_one_succeeded_record_with_stages_and_inputs(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
 
-    def main() -> int:
-        with ledger.stage("extract"):
+    def main(job: JobRun) -> int:
+        with job.stage("extract"):
             time.sleep(0.05)
-        with ledger.stage("extract"):  # a stage entered twice adds up
+        with job.stage("extract"):  # a stage entered twice adds up
             time.sleep(0.05)
-        ledger.record_input("repositories", {"count": 3, "not_modified_share": 0.5})
-        ledger.record_output("s3://bucket/2026-01-01/datasets.csv", 7)
+        job.record_input("repositories", {"count": 3, "not_modified_share": 0.5})
+        job.record_output("s3://bucket/2026-01-01/datasets.csv", 7)
         return 0
 
     assert run_job("github_contributors", main, _args(lake)) == 0
@@ -70,8 +71,8 @@ def test_a_successful_run_leaves_one_succeeded_record_with_stages_and_inputs(tmp
 def test_a_failed_run_records_its_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lake = str(tmp_path / "lake")
 
-    def main() -> int:
-        with ledger.stage("crawl"):
+    def main(job: JobRun) -> int:
+        with job.stage("crawl"):
             raise SourceError("GitHub answered 502 five times for /orgs/acme/repos")
 
     assert run_job("github_contributors", main, _args(lake)) == 1
@@ -87,7 +88,7 @@ def test_a_failed_run_records_its_one_line_error(tmp_path: Path, capsys: pytest.
 def test_a_bug_is_recorded_as_failed_with_the_exception_name(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
 
-    def main() -> int:
+    def main(job: JobRun) -> int:
         return {}["missing"]  # type: ignore[no-any-return]
 
     assert run_job("datagouv_catalog", main, _args(lake)) == 1
@@ -105,7 +106,7 @@ def test_lake_down_fails_the_run_with_one_line_before_any_work(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-key-1234")
     worked = []
     started = time.monotonic()
-    code = run_job("wikimedia_pageviews", lambda: worked.append(1) or 0, _args("s3a://lake/prefix"))
+    code = run_job("wikimedia_pageviews", lambda job: worked.append(1) or 0, _args("s3a://lake/prefix"))
     assert code == 1 and not worked
     assert time.monotonic() - started < 60
     err = capsys.readouterr().err.strip().splitlines()
@@ -122,7 +123,7 @@ def test_a_lake_bucket_that_does_not_exist_is_created_not_a_generic_s3_error(
     for key, value in minio.items():
         monkeypatch.setenv(key, value)
     bucket = f"lake-{unique_name}"
-    code = run_job("wikimedia_pageviews", lambda: 0, _args(f"s3a://{bucket}/prefix"))
+    code = run_job("wikimedia_pageviews", lambda job: 0, _args(f"s3a://{bucket}/prefix"))
     assert code == 0
     settings = load_settings(lake_root=f"s3a://{bucket}/prefix")
     (record,) = ledger.LedgerStore(settings).records()
@@ -132,15 +133,14 @@ def test_a_lake_bucket_that_does_not_exist_is_created_not_a_generic_s3_error(
 _KILLABLE = textwrap.dedent(
     """
     import argparse, sys, time
-    from common import ledger
     from common.cli import add_settings_flags, run_job
 
     parser = argparse.ArgumentParser()
     add_settings_flags(parser)
     args = parser.parse_args(sys.argv[1:])
 
-    def main() -> int:
-        with ledger.stage("forever"):
+    def main(job) -> int:
+        with job.stage("forever"):
             print("started", flush=True)
             time.sleep(600)
         return 0
@@ -171,9 +171,9 @@ def test_sigkilled_run_is_marked_abandoned_by_the_next_run_of_the_job(tmp_path: 
     assert killed["status"] == "running" and killed["pid"] == proc.pid
 
     # Another job's run leaves it alone; the next run of the same job marks it abandoned.
-    assert run_job("datagouv_catalog", lambda: 0, _args(lake)) == 0
+    assert run_job("datagouv_catalog", lambda job: 0, _args(lake)) == 0
     assert _records(lake, "wikimedia_pageviews")[0]["status"] == "running"
-    assert run_job("wikimedia_pageviews", lambda: 0, _args(lake)) == 0
+    assert run_job("wikimedia_pageviews", lambda job: 0, _args(lake)) == 0
     latest, earlier = _records(lake, "wikimedia_pageviews")
     assert latest["status"] == "succeeded"
     assert earlier["run_id"] == killed["run_id"] and earlier["status"] == "abandoned"
@@ -185,7 +185,6 @@ def test_a_live_run_of_the_same_job_is_neither_abandoned_nor_joined(tmp_path: Pa
     lake = str(tmp_path / "lake")
     settings = load_settings(lake_root=lake)
     alive = ledger.open_run("wikimedia_pageviews", settings, {})  # this very process: alive
-    ledger._current = None  # a second run in the same process, as another process would be
     with pytest.raises(LeaseHeldError, match=alive.run_id):
         ledger.open_run("wikimedia_pageviews", settings, {})
     statuses = {r["run_id"]: r["status"] for r in _records(lake)}

@@ -1,0 +1,168 @@
+"""The job runner: what every job needs, built once at its entry point and handed to its steps.
+
+A job's `main(job, args)` reads as extract -> transform -> audit -> publish over a `JobRun`:
+the settings (read once), the run's ledger record (stage times, inputs, outputs), Spark started
+on first use with the run's id on its Delta commits, and side-by-side stages on a bounded pool.
+Tests and benchmarks that call a job's steps directly build a `JobRun` outside the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+
+from common.inputs import Published, table_versions
+from common.ledger import Run
+from common.settings import Settings
+from common.spark import LazySpark, SessionOptions
+from common.storage import DeltaReader, RawStore
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from common.tables import Table
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Side-by-side stages mostly wait (on the object store, on Delta's commits): a few threads.
+MAX_SIDE_BY_SIDE = 8
+
+
+class JobRun:
+    """One run of a job, as its steps see it.
+
+    `record` is the ledger's run when the entry point opened one (its id then tags the Delta
+    commits); without it the run is recorded nowhere. `spark` is used as given (a test's session)
+    or started on first use (`use_spark` sets the job's own options first).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        record: Run | None = None,
+        spark: SparkSession | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.recorded = record is not None
+        self.record = record if record is not None else Run(name, settings, {})
+        self._given = spark
+        self.spark = self._lazy({})
+
+    def _lazy(self, options: SessionOptions) -> LazySpark:
+        tag = self.record.run_id if self.recorded else None
+        return LazySpark(self.settings, self.name, commit_tag=tag, **options)
+
+    # --- Spark ------------------------------------------------------------------------------------
+
+    def use_spark(self, **options: Unpack[SessionOptions]) -> None:
+        """The job's own session options (see common.spark.build_conf), before it starts."""
+        if not self.spark.started:
+            self.spark = self._lazy(options)
+
+    def start_spark(self) -> None:
+        """Start Spark in the background while the job does its own I/O (no-op when given)."""
+        if self._given is None:
+            self.spark.start()
+
+    @property
+    def spark_started(self) -> bool:
+        return self._given is not None or self.spark.started
+
+    def session(self) -> SparkSession:
+        """The session; the time spent waiting for its start-up is the stage `spark_start`."""
+        if self._given is not None:
+            return self._given
+        if self.spark.ready:
+            return self.spark.get()
+        with self.stage("spark_start"):
+            return self.spark.get()
+
+    @property
+    def stopped_reason(self) -> str | None:
+        """Why the executor watch stopped the session, the root cause of whatever failed then."""
+        return self.spark.stopped_reason
+
+    def close(self) -> None:
+        self.spark.close()
+
+    # --- the record ---------------------------------------------------------------------------
+
+    def stage(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return self.record.stage(name)
+
+    @property
+    def stages(self) -> dict[str, float]:
+        return self.record.stages.as_dict()
+
+    def record_input(self, name: str, value: Any) -> None:
+        self.record.record_input(name, value)
+
+    def record_output(self, name: str, rows: int, version: int | None = None) -> None:
+        self.record.record_output(name, rows, version)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.record.run_id if self.recorded else None
+
+    # --- side-by-side stages ----------------------------------------------------------------------
+
+    def side_by_side(self, stages: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+        """Run each named stage in its own thread, each timed under its name; once every one has
+        ended, their results, or the first failure (in the order given)."""
+        if not stages:
+            return {}
+        workers = min(len(stages), MAX_SIDE_BY_SIDE)
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"{self.name}-side") as pool:
+            futures = {name: pool.submit(self._timed, name, work) for name, work in stages.items()}
+            wait(futures.values())
+        return {name: future.result() for name, future in futures.items()}
+
+    def beside(self, name: str, work: Callable[[], T]) -> Future[T]:
+        """Start a stage in a thread and go on; collect it with `.result()` (see `joined`)."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-{name}")
+        future = pool.submit(self._timed, name, work)
+        pool.shutdown(wait=False)
+        return future
+
+    @contextlib.contextmanager
+    def joined(self, *running: Future[Any]) -> Iterator[None]:
+        """On failure of the block, wait for the stages started `beside` it before raising: no
+        work of a failed run outlives it (also when the job runs inside a caller's session)."""
+        try:
+            yield
+        except BaseException:
+            wait(running)
+            raise
+
+    def _timed(self, name: str, work: Callable[[], T]) -> T:
+        with self.stage(name):
+            return work()
+
+    # --- unchanged inputs ---------------------------------------------------------------------
+
+    def published(self, store: RawStore, marker: str) -> Published | None:
+        """What the last successful run computed its tables from (common.inputs.Published)."""
+        return Published.read(store, marker)
+
+    def unchanged(self, previous: Published | None, request: str, tables: list[Table]) -> bool:
+        """Whether the last run was asked the same (`request`, a digest) and its tables are still
+        as it left them: the inputs then decide whether anything is recomputed."""
+        return (
+            previous is not None
+            and previous.request == request
+            and previous.holds(table_versions(DeltaReader(self.settings), tables))
+        )
+
+    def publish_record(
+        self, store: RawStore, marker: str, request: str, inputs: str, tables: list[Table]
+    ) -> None:
+        """After a successful publish: what the tables were computed from, at which versions."""
+        versions = table_versions(DeltaReader(self.settings), tables)
+        Published(request, inputs, versions, self.run_id).write(store, marker)
