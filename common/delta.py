@@ -1,6 +1,7 @@
-"""The jobs' two Delta writes: replace the rows a run rebuilt (`replaceWhere`), or upsert on a key
-(MERGE). Both create the table when it is new, fail with one StorageError line naming the table,
-and say which table version they committed, so a run can record what it produced.
+"""The jobs' Delta writes: replace the rows a run rebuilt (`replaceWhere`), replace a whole table
+(`overwrite`), or upsert on a key (MERGE). Each creates the table when it is new, fails with one
+StorageError line naming the table, and says which table version it committed, so a run can
+record what it produced.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def replace_where(df: DataFrame, path: str, predicate: str, *, partition_by: Seq
     except Exception as exc:
         raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
     log.info("wrote %s (%s): version %d, %s rows", path, predicate, written.version, written.rows)
+    return written
+
+
+def overwrite(df: DataFrame, path: str) -> Written:
+    """Atomically replace the whole table (and its schema) with `df`: one commit, readers see the
+    previous version until it lands."""
+    try:
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        written = _last_commit(df.sparkSession, path, "numOutputRows")
+    except Exception as exc:
+        raise StorageError(f"cannot write {path}: {one_line(exc)}") from exc
+    log.info("overwrote %s: version %d, %s rows", path, written.version, written.rows)
     return written
 
 

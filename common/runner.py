@@ -89,6 +89,13 @@ class JobRun:
         """Why the executor watch stopped the session, the root cause of whatever failed then."""
         return self.spark.stopped_reason
 
+    def stop_spark(self) -> None:
+        """Stop the run's own session (a given one is the caller's), timed as `spark_stop`; a
+        session still starting is waited for, so no JVM outlives a failed run."""
+        if self._given is None and self.spark.started:
+            with self.stage("spark_stop"), contextlib.suppress(Exception):
+                self.spark.get().stop()
+
     def close(self) -> None:
         self.spark.close()
 

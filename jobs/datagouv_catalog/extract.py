@@ -15,7 +15,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -24,7 +24,6 @@ import requests
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as st
 
-from common import ledger
 from common.errors import SourceError, StorageError, one_line
 from common.http import DEFAULT_TIMEOUT, backoff_delay, download, make_session
 from common.settings import Settings
@@ -125,6 +124,8 @@ class Landed:
     organizations: str
     datasets_parts: str
     downloaded_bytes: int
+    # Per export downloaded by this run: its URL (naming the resource id), bytes and sha256.
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def record_cuts(path: Path, parts: int) -> list[int]:
@@ -234,13 +235,14 @@ def land_exports(settings: Settings, run_date: str, *, redownload: bool = False)
     ds_name = RAW_NAMES["dataset"]
     parts_manifest = f"{ds_name}{PARTS_SUFFIX}/{PARTS_MANIFEST}"
     todo = [m for m in RAW_NAMES if redownload or store.size(RAW_NAMES[m]) is None]
-    total = 0
+    sources: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="datagouv-") as tmp:
         if todo:
             session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
             urls = export_urls(session, settings.datagouv_api_url)
             for model in todo:
-                total += _land_one(session, store, urls[model], RAW_NAMES[model], Path(tmp))
+                name = RAW_NAMES[model]
+                sources[f"source:{name}"] = _land_one(session, store, urls[model], name, Path(tmp))
         else:
             log.info("run date %s already landed its exports; reusing them", run_date)
         if store.size(parts_manifest) is None:
@@ -251,12 +253,16 @@ def land_exports(settings: Settings, run_date: str, *, redownload: bool = False)
         store.uri(ds_name),
         store.uri(RAW_NAMES["organization"]),
         store.uri(ds_name + PARTS_SUFFIX),
-        total,
+        sum(source["bytes"] for source in sources.values()),
+        sources,
     )
 
 
-def _land_one(session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path) -> int:
-    """Try each URL in turn, for a bounded number of rounds; publish the first verified file."""
+def _land_one(
+    session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path
+) -> dict[str, Any]:
+    """Try each URL in turn, for a bounded number of rounds; publish the first verified file.
+    Returns where it came from (the URL names the export resource), its bytes and sha256."""
     error = ""
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         for url in urls:
@@ -273,9 +279,7 @@ def _land_one(session: requests.Session, store: RawStore, urls: list[str], name:
                 _land_parts(store, got.path, name, workdir)
             _put(store, got.path, name)
             log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
-            # The export resource (its URL names the resource id) as the run ledger's input.
-            ledger.record_input(f"source:{name}", {"url": url, "bytes": got.size, "sha256": got.sha256})
-            return got.size
+            return {"url": url, "bytes": got.size, "sha256": got.sha256}
         if attempt < DOWNLOAD_ATTEMPTS:
             time.sleep(backoff_delay(attempt, cap=10.0))
     raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {error}")

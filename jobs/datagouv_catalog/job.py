@@ -7,34 +7,32 @@ seconds; the JVM then starts while the exports download.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as sf
 
-from common import ledger
 from common.cli import settings_from_args
-from common.delta import read_pinned, replace_where
+from common.delta import overwrite, read_pinned, replace_where
 from common.errors import PlatformError, SourceError
+from common.runner import JobRun
 from common.settings import Settings
-from common.spark import get_spark
 from common.storage import DeltaReader, check_lake, ensure_bucket, lake_path
 from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS, Table
 from jobs.datagouv_catalog import changes, extract, gates, load, transform
 
 log = logging.getLogger(__name__)
 
+NAME = "datagouv_catalog"
 PARIS = ZoneInfo("Europe/Paris")
 EXPORT_NAME = "datasets.csv"
 CHANGE_RUNS_SCHEMA = (
@@ -60,24 +58,6 @@ class Summary:
     stages: dict[str, float] = field(default_factory=dict)
 
 
-class _Stopwatch:
-    def __init__(self, summary: Summary, lock: threading.Lock | None = None) -> None:
-        self.summary = summary
-        self.lock = lock or threading.Lock()
-        self.last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            self.summary.stages[stage] = round(self.summary.stages.get(stage, 0.0) + now - self.last, 3)
-        ledger.add_stage_time(stage, now - self.last)
-        self.last = now
-
-    def branch(self) -> _Stopwatch:
-        """A stopwatch from now, for work running beside this one's (its stages overlap)."""
-        return _Stopwatch(self.summary, self.lock)
-
-
 def check_dependencies(settings: Settings, mongo_uri: str) -> None:
     """Fail fast, before Spark starts, when MinIO/S3, the lake or MongoDB does not answer."""
     ensure_bucket(settings, settings.datagouv_bucket)
@@ -85,121 +65,142 @@ def check_dependencies(settings: Settings, mongo_uri: str) -> None:
     load.check_mongo(mongo_uri)
 
 
-def _land_while_spark_starts(
-    settings: Settings, run_date: str, redownload: bool, watch: _Stopwatch
-) -> tuple[extract.Landed, SparkSession]:
-    """Download and split the exports while the JVM starts (both mostly wait on I/O)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
-        # A run's JVM works for seconds: C1-compiled code is enough (see common.spark).
-        starting = pool.submit(get_spark, settings, "datagouv_catalog", short_job=True)
-        try:
-            landed = extract.land_exports(settings, run_date, redownload=redownload)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                starting.result().stop()
-            raise
-        watch.lap("download")
-        spark = starting.result()
-        watch.lap("spark_start_wait")
-    return landed, spark
+@dataclass(frozen=True)
+class Request:
+    """What a run is asked: the run date, where the documents go, whether to download again."""
+
+    run_date: str
+    mongo_uri: str
+    database: str
+    redownload: bool = False
 
 
-def process(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    landed: extract.Landed,
-    run_date: str,
-    mongo_uri: str,
-    database: str,
-    summary: Summary,
-    watch: _Stopwatch,
-) -> None:
-    """The Spark part: read, match, rank; then the three outputs."""
-    ds_header = extract.read_header(landed.datasets, settings)
-    extract.require_columns(ds_header, extract.DATASET_COLUMNS, "datasets")
-    org_header = extract.read_header(landed.organizations, settings)
-    extract.require_columns(org_header, extract.ORGANIZATION_COLUMNS, "organizations")
+def execute(job: JobRun, request: Request) -> Summary:
+    """Checks -> extract (while Spark starts) -> transform -> audit -> publish."""
+    summary = Summary(run_date=request.run_date)
+    with job.stage("checks"):
+        check_dependencies(job.settings, request.mongo_uri)
+    job.use_spark(short_job=True)  # a run's JVM works for seconds: C1 is enough (common.spark)
+    job.start_spark()  # the JVM starts while the exports download (both mostly wait on I/O)
+    try:
+        with job.stage("download"):
+            landed = extract.land_exports(job.settings, request.run_date, redownload=request.redownload)
+        summary.downloaded_bytes = landed.downloaded_bytes
+        names = extract.RAW_NAMES.items()
+        for source, fingerprint in landed.sources.items():
+            job.record_input(source, fingerprint)
+        job.record_input("landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in names})
+        _process(job, landed, request, summary)
+    except PlatformError:
+        raise
+    except Exception as exc:
+        _reraise_spark(exc)
+        raise
+    finally:
+        job.stop_spark()
+    summary.stages = job.stages
+    return summary
 
-    datasets = extract.read_export(spark, landed.datasets_parts, ds_header).select(
-        *[f"`{c}`" for c in extract.DATASET_COLUMNS]
-    )
-    organizations = extract.read_export(spark, landed.organizations, org_header)
+
+def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Summary) -> None:
+    """The Spark part: read, match, rank and audit; then the outputs, Mongo last."""
+    spark = job.session()
+    datasets, organizations = _read_exports(job.settings, spark, landed)
     matching = transform.match_mobility(datasets).persist(StorageLevel.MEMORY_AND_DISK)
     prepared: _Changes | None = None
     try:
-        rows = matching.select("id").collect()
+        with job.stage("read_match"):
+            rows = matching.select("id").collect()
         ids = {row["id"] for row in rows if row["id"] is not None}
         summary.matching = len(rows)
-        watch.lap("read_match")
-        top_orgs = transform.top_organizations(organizations)
-        tops = transform.tops(matching, top_orgs, run_date).persist()
-        # Write-audit-publish: no CSV object, Delta partition or document unless the rows pass.
-        tops = gates.plant(settings.quality_fault, tops)
-        gates.audit(tops, matching)
-        docs = [row.asDict() for row in tops.collect()]
+        with job.stage("tops_audit"):
+            tops, docs = _audited_tops(job.settings, matching, organizations, request.run_date)
         summary.tops = len(docs)
-        watch.lap("tops_audit")
-        prepared = _prepare_changes(spark, settings, matching, organizations, run_date, watch)
-        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="publish") as pool:
-            # The outputs do not depend on each other, and each write mostly waits (on the object
-            # store, on Delta's commit): side by side, the run waits for the longest one only.
-            branches = [
-                pool.submit(_publish_export, settings, landed, run_date, ids, summary, watch.branch()),
-                pool.submit(_publish_partition, tops, DATAGOUV_TOPS, settings, run_date, watch.branch()),
-                pool.submit(
-                    _publish_partition, prepared.matches, DATAGOUV_MATCHES, settings, run_date, watch.branch()
-                ),
-                pool.submit(
-                    _publish_changes, prepared.diff, DATAGOUV_CHANGES, settings, prepared, watch.branch()
-                ),
-                pool.submit(
-                    _publish_changes,
-                    spark.createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA),
-                    DATAGOUV_CHANGE_RUNS,
-                    settings,
-                    prepared,
-                    watch.branch(),
-                ),
-            ]
-            wait(branches)
-        for branch in branches:
-            branch.result()  # the first failure, once every branch has ended
-        watch.lap("publish")
+        with job.stage("changes"):
+            prepared = _prepare_changes(spark, job.settings, matching, organizations, request.run_date)
+        with job.stage("publish"):
+            _publish(job, landed, request, ids, tops, prepared, summary)
         tops.unpersist()
     finally:
         matching.unpersist()
         if prepared is not None:
             prepared.matches.unpersist()
             prepared.diff.unpersist()
+    with job.stage("mongo"):
+        _publish_documents(job, request, docs)
 
+
+def _read_exports(
+    settings: Settings, spark: SparkSession, landed: extract.Landed
+) -> tuple[DataFrame, DataFrame]:
+    """The datasets (the columns the job uses) and the organizations, their headers checked."""
+    ds_header = extract.read_header(landed.datasets, settings)
+    extract.require_columns(ds_header, extract.DATASET_COLUMNS, "datasets")
+    org_header = extract.read_header(landed.organizations, settings)
+    extract.require_columns(org_header, extract.ORGANIZATION_COLUMNS, "organizations")
+    datasets = extract.read_export(spark, landed.datasets_parts, ds_header).select(
+        *[f"`{c}`" for c in extract.DATASET_COLUMNS]
+    )
+    return datasets, extract.read_export(spark, landed.organizations, org_header)
+
+
+def _audited_tops(
+    settings: Settings, matching: DataFrame, organizations: DataFrame, run_date: str
+) -> tuple[DataFrame, list[dict[str, Any]]]:
+    """The top organizations' datasets (persisted) and their rows, once they pass the gates:
+    write-audit-publish, no CSV object, Delta partition or document unless the rows pass."""
+    top_orgs = transform.top_organizations(organizations)
+    tops = transform.tops(matching, top_orgs, run_date).persist()
+    tops = gates.plant(settings.quality_fault, tops)
+    gates.audit(tops, matching)
+    return tops, [row.asDict() for row in tops.collect()]
+
+
+def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
+    job: JobRun,
+    landed: extract.Landed,
+    request: Request,
+    ids: set[str],
+    tops: DataFrame,
+    prepared: _Changes,
+    summary: Summary,
+) -> None:
+    """The outputs, side by side: they do not depend on each other, and each write mostly waits
+    (on the object store, on Delta's commit), so the run waits for the longest one only."""
+    settings, run_date = job.settings, request.run_date
+    matches, diff = prepared.matches, prepared.diff
+    runs = job.session().createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA)
+    job.side_by_side(
+        {
+            "export": lambda: _publish_export(job, landed, run_date, ids, summary),
+            "delta_tops": lambda: _publish_partition(tops, DATAGOUV_TOPS, settings, run_date),
+            "delta_matches": lambda: _publish_partition(matches, DATAGOUV_MATCHES, settings, run_date),
+            "delta_changes": lambda: _publish_changes(diff, DATAGOUV_CHANGES, settings, prepared),
+            "delta_change_runs": lambda: _publish_changes(runs, DATAGOUV_CHANGE_RUNS, settings, prepared),
+        }
+    )
+
+
+def _publish_documents(job: JobRun, request: Request, docs: list[dict[str, Any]]) -> None:
+    """The run date's top datasets in MongoDB, replaced as a whole."""
     mongo_docs = [{k: d[k] for k in transform.TOPS_COLUMNS} for d in docs]
     for doc in mongo_docs:
         doc["dataset_followers"] = int(doc["dataset_followers"])
         doc["organization_followers"] = int(doc["organization_followers"])
-    load.replace_run_date(mongo_uri, database, run_date, mongo_docs)
-    ledger.record_output(f"mongodb:{database}.{load.COLLECTION}", len(mongo_docs))
-    watch.lap("mongo")
+    load.replace_run_date(request.mongo_uri, request.database, request.run_date, mongo_docs)
+    job.record_output(f"mongodb:{request.database}.{load.COLLECTION}", len(mongo_docs))
 
 
-def _publish_export(  # noqa: PLR0917 - the run's context, passed explicitly
-    settings: Settings,
-    landed: extract.Landed,
-    run_date: str,
-    ids: set[str],
-    summary: Summary,
-    watch: _Stopwatch,
+def _publish_export(
+    job: JobRun, landed: extract.Landed, run_date: str, ids: set[str], summary: Summary
 ) -> None:
-    summary.export_uri = _export(settings, landed, run_date, ids, summary.matching)
-    ledger.record_output(summary.export_uri, summary.matching)
-    watch.lap("export")
+    summary.export_uri = _export(job.settings, landed, run_date, ids, summary.matching)
+    job.record_output(summary.export_uri, summary.matching)
 
 
-def _publish_partition(
-    frame: DataFrame, table: Table, settings: Settings, run_date: str, watch: _Stopwatch
-) -> None:
+def _publish_partition(frame: DataFrame, table: Table, settings: Settings, run_date: str) -> None:
     """The run date's partition of a small table, as one file."""
     load.write_delta_partition(frame.coalesce(1), lake_path(settings, table.path), run_date)
-    watch.lap(f"delta_{table.path.rsplit('/', 1)[-1]}")
 
 
 @dataclass(frozen=True)
@@ -212,13 +213,8 @@ class _Changes:
     predicate: str | None  # the rows of both tables they replace; None: the whole tables
 
 
-def _prepare_changes(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    matching: DataFrame,
-    organizations: DataFrame,
-    run_date: str,
-    watch: _Stopwatch,
+def _prepare_changes(
+    spark: SparkSession, settings: Settings, matching: DataFrame, organizations: DataFrame, run_date: str
 ) -> _Changes:
     """The changes of the run dates the run's matching set moves (its own and its successor's),
     or of every run date when the changes tables lag `datagouv/matches`."""
@@ -251,7 +247,6 @@ def _prepare_changes(  # noqa: PLR0917 - the run's context, passed explicitly
         diff.unpersist()
         matches.unpersist()
         raise
-    watch.lap("changes")
     return _Changes(matches, diff, runs, predicate)
 
 
@@ -276,18 +271,15 @@ def _change_history(settings: Settings) -> tuple[set[str], set[str], bool]:
     return run_dates | stored, stored, len(last_runs) == 1
 
 
-def _publish_changes(
-    frame: DataFrame, table: Table, settings: Settings, prepared: _Changes, watch: _Stopwatch
-) -> None:
+def _publish_changes(frame: DataFrame, table: Table, settings: Settings, prepared: _Changes) -> None:
     """Rows of `datagouv/changes` or `datagouv/change_runs`, as one file. The two are written side
     by side: a run that stops after one of them leaves them naming different runs, which the
     next run sees (`_change_history`)."""
     path = lake_path(settings, table.path)
     if prepared.predicate is None:
-        frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        overwrite(frame.coalesce(1), path)
     else:
         replace_where(frame.coalesce(1), path, prepared.predicate)
-    watch.lap(f"delta_{table.path.rsplit('/', 1)[-1]}")
 
 
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
@@ -318,35 +310,11 @@ def run(
     redownload: bool = False,
     spark: SparkSession | None = None,
 ) -> Summary:
-    """One run; uses `spark` when given (tests), else starts (and stops) the job's own session."""
-    database = database or settings.mongo_database
-    summary = Summary(run_date=run_date)
-    watch = _Stopwatch(summary)
+    """One run outside the ledger (tests, benchmarks): on `spark` when given, else on the run's
+    own session, stopped at the end."""
     uri = mongo_uri or settings.mongo_uri.get_secret_value()
-    check_dependencies(settings, uri)
-    watch.lap("checks")
-    own = spark is None
-    if spark is None:
-        landed, spark = _land_while_spark_starts(settings, run_date, redownload, watch)
-    else:
-        landed = extract.land_exports(settings, run_date, redownload=redownload)
-        watch.lap("download")
-    summary.downloaded_bytes = landed.downloaded_bytes
-    ledger.record_input(
-        "landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in extract.RAW_NAMES.items()}
-    )
-    try:
-        process(spark, settings, landed, run_date, uri, database, summary, watch)
-    except PlatformError:
-        raise
-    except Exception as exc:
-        _reraise_spark(exc)
-        raise
-    finally:
-        if own:
-            spark.stop()
-            watch.lap("spark_stop")
-    return summary
+    request = Request(run_date, uri, database or settings.mongo_database, redownload)
+    return execute(JobRun(NAME, settings, spark=spark), request)
 
 
 def _reraise_spark(exc: Exception) -> None:
@@ -356,14 +324,16 @@ def _reraise_spark(exc: Exception) -> None:
         raise SourceError("datagouv export: malformed CSV record (FAILFAST); see the log") from exc
 
 
-def main(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
+    """Entry point behind the CLI: the request from the arguments, one run, its summary line."""
+    job = job or JobRun(NAME, settings_from_args(args))
+    settings = job.settings
     run_date = (args.run_date or today_in_paris()).isoformat()
     database = args.mongo_database or settings.mongo_database
+    request = Request(run_date, settings.mongo_uri.get_secret_value(), database, args.redownload)
     started = time.perf_counter()
-    summary = run(settings, run_date, database=database, redownload=args.redownload)
-    total = time.perf_counter() - started
-    summary.stages["total"] = round(total, 3)
+    summary = execute(job, request)
+    summary.stages["total"] = round(time.perf_counter() - started, 3)
     log.info(
         "datagouv_catalog %s: %d matching datasets -> %s, %d top-30 datasets -> mongo %s.tops; stages %s",
         run_date,
