@@ -129,6 +129,45 @@ def _verify_gzip(path: Path) -> None:
             pass
 
 
+# What a bad try raises: the connection, a short or corrupt body, the disk.
+_DOWNLOAD_ERRORS = (
+    requests.RequestException,
+    Urllib3Error,
+    SourceError,
+    OSError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+)
+
+
+def _fetch_once(
+    session: requests.Session, url: str, tmp: Path, timeout: tuple[float, float]
+) -> Download | None:
+    """One GET streamed into `tmp`, its size checked against Content-Length (None for a 404)."""
+    with session.get(url, stream=True, timeout=timeout) as resp:
+        if resp.status_code == 404:
+            tmp.unlink(missing_ok=True)
+            return None
+        if resp.status_code != 200:
+            raise SourceError(f"GET {url} answered {resp.status_code}")
+        expected = resp.headers.get("Content-Length")
+        digest = hashlib.sha256()
+        size = 0
+        with tmp.open("wb") as out:
+            try:
+                for chunk in resp.raw.stream(1 << 20, decode_content=False):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            except Urllib3Error:
+                # The server closed the connection before Content-Length bytes arrived.
+                raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)") from None
+    if expected is not None and int(expected) != size:
+        raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)")
+    return Download(tmp, size, digest.hexdigest())
+
+
 def download(
     session: requests.Session,
     url: str,
@@ -147,38 +186,11 @@ def download(
     for attempt in range(1, attempts + 1):
         tmp = Path(tempfile.mkstemp(dir=workdir, suffix=".part")[1])
         try:
-            with session.get(url, stream=True, timeout=timeout) as resp:
-                if resp.status_code == 404:
-                    tmp.unlink(missing_ok=True)
-                    return None
-                if resp.status_code != 200:
-                    raise SourceError(f"GET {url} answered {resp.status_code}")
-                expected = resp.headers.get("Content-Length")
-                digest = hashlib.sha256()
-                size = 0
-                with tmp.open("wb") as out:
-                    try:
-                        for chunk in resp.raw.stream(1 << 20, decode_content=False):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
-                    except Urllib3Error:
-                        # The server closed the connection before Content-Length bytes arrived.
-                        raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)") from None
-            if expected is not None and int(expected) != size:
-                raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)")
-            if gzip_check:
+            got = _fetch_once(session, url, tmp, timeout)
+            if got is not None and gzip_check:
                 _verify_gzip(tmp)
-            return Download(tmp, size, digest.hexdigest())
-        except (
-            requests.RequestException,
-            Urllib3Error,
-            SourceError,
-            OSError,
-            EOFError,
-            zlib.error,
-            gzip.BadGzipFile,
-        ) as exc:
+            return got
+        except _DOWNLOAD_ERRORS as exc:
             tmp.unlink(missing_ok=True)
             last_error = one_line(exc)
             if attempt < attempts:
