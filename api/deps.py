@@ -6,17 +6,16 @@ parameter answers 422 even while a table is missing (503).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from api.settings import ApiSettings
 from api.tables import DataUnavailableError, TableCache
-from api.views import DatagouvView, GithubView, WikiView
-
-if TYPE_CHECKING:
-    from api.additions import ChangesView, ContributorsView, WikiTopView
-    from api.runs import RunsView
+from api.views.datagouv import ChangesView, DatagouvView
+from api.views.github import ContributorsView, GithubView
+from api.views.runs import RunsView
+from api.views.wikipedia import WikiTopView, WikiView
 
 
 class Views:

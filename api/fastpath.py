@@ -12,7 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.tables import DataUnavailableError, TableCache
-from api.views import GithubView
+from api.views.github import GithubView
 
 PREFIX = "/github/repos/"
 SUFFIX = "/new-contributors"

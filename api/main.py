@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,13 +18,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import additions
 from api.deps import Views
 from api.fastpath import FastPath
 from api.hygiene import NOSNIFF_HEADERS, Hygiene, clipped_errors
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import datagouv, github, health, metrics, runs, wikipedia
-from api.runs import datasets as run_datasets
 from api.settings import ApiSettings, load_api_settings
 from api.tables import TableCache
 from api.views import datasets
@@ -41,8 +40,31 @@ run. HEAD is answered wherever GET is. The dashboard is at `/`."""
 def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAPI:
     """Build the app; `cache` may be given by tests, otherwise the gold tables under LAKE_ROOT are read."""
     if cache is None:
-        served = [*datasets(settings.github_org), *additions.datasets(settings.github_org), *run_datasets()]
+        served = datasets(settings.github_org)
         cache = TableCache(DeltaReader(settings), served, settings.api_refresh_seconds, ledger="runs")
+    app = FastAPI(
+        title="dataplatform API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(cache),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.cache = cache
+    app.state.views = Views(cache)
+    app.state.metrics = Metrics(cache)
+    for module in (health, github, wikipedia, datagouv, runs, metrics):
+        app.include_router(module.router)
+    _error_answers(app)
+    _dashboard(app)
+    _middlewares(app, settings, cache)
+    return app
+
+
+def _lifespan(cache: TableCache) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Views warmed before the first request, then kept fresh by a background task until shutdown."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,24 +81,11 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
             stop.set()
             await task
 
-    app = FastAPI(
-        title="dataplatform API",
-        version="1.0.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.cache = cache
-    app.state.views = Views(cache)
-    app.state.metrics = Metrics(cache)
-    for module in (health, github, wikipedia, datagouv, runs, metrics):
-        app.include_router(module.router)
+    return lifespan
 
-    _error_answers(app)
 
+def _dashboard(app: FastAPI) -> None:
+    """The dashboard at `/` and its files under `/static`."""
     index = (STATIC / "index.html").read_bytes()
 
     @app.get("/", include_in_schema=False)
@@ -85,12 +94,14 @@ def create_app(settings: ApiSettings, cache: TableCache | None = None) -> FastAP
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+
+def _middlewares(app: FastAPI, settings: ApiSettings, cache: TableCache) -> None:
+    """Each added one wraps the ones before it: the last added is the outermost."""
     app.add_middleware(FastPath, cache=cache)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outside the fast path: counts it
     if settings.cors_origins:  # outside the fast path: its answers get CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     app.add_middleware(Hygiene)  # added last, so outermost: HEAD and nosniff for every answer
-    return app
 
 
 def _error_answers(app: FastAPI) -> None:

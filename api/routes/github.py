@@ -10,9 +10,9 @@ from api.deps import ViewsDep, unavailable
 from api.models import Contributors, NewContributors, Repos
 from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes, shown
 from api.tables import DataUnavailableError
+from api.views.github import job_command
 
 router = APIRouter(prefix="/github", tags=["github"])
-GITHUB_JOB = "python -m jobs.github_contributors"
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
@@ -50,7 +50,7 @@ async def new_contributors(
     if exclude_bots:
         human = view.humans.get(repo)
         if human is None:
-            raise unavailable(f"no human series for '{shown(repo)}' yet: run `{GITHUB_JOB} --org {view.org}`")
+            raise unavailable(f"no human series for '{shown(repo)}' yet: run `{job_command(view.org)}`")
         series = human
     return JSONBytes(series.window(repo, start, end))
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from api.deps import ViewsDep
 from api.models import WikiDay, WikiDays
 from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes, shown
-from api.views import WikiView
+from api.views.wikipedia import WikiView
 
 router = APIRouter(prefix="/wikipedia", tags=["wikipedia"])
 DAY = r"^\d{4}-\d{2}-\d{2}$"

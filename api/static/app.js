@@ -25,7 +25,20 @@ function el(tag, attrs = {}, ...children) {
 
 function plural(count, word) { return `${fmt.format(count)} ${word}${count === 1 ? "" : "s"}`; }
 
-function status(id, message) { document.getElementById(id).textContent = message || ""; }
+function text(id, value) { document.getElementById(id).textContent = value; }
+
+function status(id, message) { text(id, message || ""); }
+
+// One panel: its answer rendered, or the error (a 503 names the job to run) in its status line.
+async function panel(statusId, url, render) {
+  try { await render(await getJSON(url)); } catch (err) { status(statusId, err.message); }
+}
+
+// A table's rows, or the reason there are none in the panel's status line.
+function fillTable(tableId, rows, statusId, empty) {
+  document.querySelector(`#${tableId} tbody`).replaceChildren(...rows);
+  if (!rows.length) status(statusId, empty);
+}
 
 // --- GitHub ---
 // "humans only" asks for the series without bots (?exclude_bots=true): same shape, human counts.
@@ -38,7 +51,7 @@ async function loadRepos() {
       if (select.value) showRepo(select.value);
     });
     const data = await getJSON("/github/repos");
-    document.getElementById("github-org").textContent = `(${data.org})`;
+    text("github-org", `(${data.org})`);
     const select = document.getElementById("repo-select");
     select.replaceChildren(...data.repos.map((r) =>
       el("option", { value: r.repo, "data-total": r.total_contributors, "data-created": r.created_at }, r.repo)));
@@ -64,8 +77,7 @@ async function showRepo(repo) {
     status("github-status", "");
     const months = data.months;
     const last = months.length ? months[months.length - 1].total_contributors : 0;
-    document.getElementById("repo-summary").textContent =
-      `${plural(months.length, "month")}, ${plural(last, "contributor")} in total`;
+    text("repo-summary", `${plural(months.length, "month")}, ${plural(last, "contributor")} in total`);
     if (typeof Chart === "undefined") {
       status("github-status", "Chart library missing: run scripts/setup_web.sh");
       return;
@@ -122,10 +134,9 @@ function mostRequested(day) {
   return cell;
 }
 
-async function loadWiki() {
-  try {
-    const list = await getJSON("/wikipedia/days");
-    document.getElementById("wiki-name").textContent = `(${list.wiki})`;
+function loadWiki() {
+  return panel("wiki-status", "/wikipedia/days", async (list) => {
+    text("wiki-name", `(${list.wiki})`);
     const days = await Promise.all(list.days.map((d) =>
       getJSON(`/wikipedia/days/${d}?wiki=${encodeURIComponent(list.wiki)}`)));
     const rows = days.map((d) => el("tr", { "data-day": d.day },
@@ -135,33 +146,29 @@ async function loadWiki() {
       el("td", {}, article(d.least_requested, true)),
       el("td", {}, el("ol", {}, ...d.top_categories.map((c) =>
         el("li", {}, `${c.category} – ${plural(c.views, "view")}, ${plural(c.articles, "article")}`))))));
-    document.querySelector("#wiki-table tbody").replaceChildren(...rows);
-    if (!rows.length) status("wiki-status", "No day computed yet.");
-  } catch (err) { status("wiki-status", err.message); }
+    fillTable("wiki-table", rows, "wiki-status", "No day computed yet.");
+  });
 }
 
 // --- data.gouv.fr ---
-async function loadTops() {
-  try {
-    const data = await getJSON("/datagouv/tops");
-    document.getElementById("datagouv-date").textContent = `(run of ${data.run_date})`;
+function loadTops() {
+  return panel("datagouv-status", "/datagouv/tops", (data) => {
+    text("datagouv-date", `(run of ${data.run_date})`);
     const rows = data.datasets.map((d) => el("tr", { "data-id": d.dataset_id },
       el("td", {}, d.organization ?? ""),
       el("td", { class: "num" }, d.organization_followers == null ? "" : fmt.format(d.organization_followers)),
       el("td", {}, el("a", { href: `https://www.data.gouv.fr/fr/datasets/${encodeURIComponent(d.dataset_id)}/`,
                                rel: "noopener noreferrer" }, d.title ?? d.dataset_id)),
       el("td", { class: "num" }, d.dataset_followers == null ? "" : fmt.format(d.dataset_followers))));
-    document.querySelector("#datagouv-table tbody").replaceChildren(...rows);
-    if (!rows.length) status("datagouv-status", "No matching dataset in this run.");
-  } catch (err) { status("datagouv-status", err.message); }
+    fillTable("datagouv-table", rows, "datagouv-status", "No matching dataset in this run.");
+  });
 }
 
 // --- data.gouv.fr: changes since the previous run ---
-async function loadChanges() {
-  try {
-    const data = await getJSON("/datagouv/changes");
-    document.getElementById("changes-dates").textContent = data.previous_run_date
-      ? `(${data.previous_run_date} → ${data.run_date})` : `(first run: ${data.run_date})`;
+function loadChanges() {
+  return panel("changes-status", "/datagouv/changes", (data) => {
+    text("changes-dates", data.previous_run_date
+      ? `(${data.previous_run_date} → ${data.run_date})` : `(first run: ${data.run_date})`);
     const row = (kind, items, text) => el("tr", { "data-change": kind },
       el("td", {}, kind), el("td", { class: "num" }, fmt.format(items.length)),
       el("td", {}, items.slice(0, 20).map(text).join(", ") + (items.length > 20 ? ", …" : "")));
@@ -169,7 +176,7 @@ async function loadChanges() {
       row("added", data.added, (id) => id),
       row("removed", data.removed, (id) => id),
       row("changed", data.changed, (c) => `${c.dataset_id} (${c.fields.join(", ")})`));
-  } catch (err) { status("changes-status", err.message); }
+  });
 }
 
 // --- runs: the last run of each job (the run ledger) ---
@@ -180,9 +187,8 @@ function duration(seconds) {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
-async function loadRuns() {
-  try {
-    const data = await getJSON("/runs?limit=1000");
+function loadRuns() {
+  return panel("runs-status", "/runs?limit=1000", (data) => {
     const last = new Map();
     for (const run of data.runs) if (!last.has(run.job)) last.set(run.job, run);  // newest first
     const now = Date.now();
@@ -196,9 +202,8 @@ async function loadRuns() {
         el("td", { class: "num" }, `${duration(Math.max(0, (now - ended) / 1000))} ago`),
         el("td", { class: "error-line" }, r.error ?? ""));
     });
-    document.querySelector("#runs-table tbody").replaceChildren(...rows);
-    if (!rows.length) status("runs-status", "No run recorded yet.");
-  } catch (err) { status("runs-status", err.message); }
+    fillTable("runs-table", rows, "runs-status", "No run recorded yet.");
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

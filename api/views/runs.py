@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from api.tables import Dataset
+from api.utc import MICROSECONDS, iso
 from common import tables
 from common.ledger import SUCCEEDED, latest_records
 
@@ -50,11 +50,8 @@ def _public(value: Any) -> Any:
 
 
 def _iso(value: Any) -> Any:
-    """ISO 8601 in UTC with `Z`: a naive value is UTC already (delta-rs), an aware one is converted."""
-    if not isinstance(value, datetime):
-        return value
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A timestamp as ISO 8601 in UTC to the microsecond; any other value as it is."""
+    return iso(value, MICROSECONDS) if isinstance(value, datetime) else value
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,3 @@ def build_runs(data: Mapping[str, Any]) -> RunsView:
             last_success.setdefault(path, finished)
     succeeded = frozenset(str(r["run_id"]) for r in records if r["status"] == SUCCEEDED)
     return RunsView(runs, {r["run_id"]: orjson.dumps(r) for r in runs}, last_success, by_job, succeeded)
-
-
-def datasets() -> list[Dataset[Any]]:
-    return [Dataset("runs", (tables.OPS_RUNS,), build_runs, "any job", optional=True)]
