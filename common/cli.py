@@ -8,8 +8,9 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
-from common.errors import PlatformError, one_line
+from common.errors import ConfigError, PlatformError, one_line
 from common.logging import redact, setup_logging
 from common.settings import Settings, load_settings
 
@@ -100,7 +101,7 @@ _SETTING_FLAGS = (
     ("--wikimedia-dumps-url", "wikimedia_dumps_url", "WIKIMEDIA_DUMPS_URL: base of the dumps tree"),
     ("--datagouv-api-url", "datagouv_api_url", "DATAGOUV_API_URL: data.gouv.fr API base"),
     ("--datagouv-bucket", "datagouv_bucket", "DATAGOUV_BUCKET: bucket of the CSV exports"),
-    ("--mongo-uri", "mongo_uri", "MONGO_URI: MongoDB connection string"),
+    ("--mongo-uri", "mongo_uri", "MONGO_URI: MongoDB connection string (without a password: see MONGO_URI)"),
     ("--spark-master", "spark_master", "Spark master for local runs (default local[*])"),
 )
 
@@ -116,7 +117,18 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, overridden by any settings flag given."""
+    """Settings from the environment, overridden by any settings flag given.
+
+    A flag is in every user's process list (`ps`, /proc/*/cmdline): a Mongo URI that carries a
+    password is refused there; the environment (MONGO_URI) carries it instead.
+    """
+    given = getattr(args, "mongo_uri", None)
+    if given and urlparse(given).password:
+        raise ConfigError(
+            "--mongo-uri",
+            "carries a password, which every user of the machine reads in the process list: "
+            "set MONGO_URI in the environment instead",
+        )
     return load_settings(**{dest: getattr(args, dest, None) for _, dest, _ in _SETTING_FLAGS})
 
 

@@ -72,3 +72,23 @@ def test_s3_keys_reach_the_jvm_but_no_command_line(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_mongo_password_given_as_a_flag_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A flag is in every user's process list: the password goes through MONGO_URI instead."""
+    secret = f"pw{uuid.uuid4().hex[:12]}"
+    lake = tmp_path / "lake"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "jobs.datagouv_catalog",
+            "--lake-root", str(lake), "--mongo-uri", f"mongodb://app:{secret}@127.0.0.1:27017",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "datagouv_catalog: error: --mongo-uri: carries a password, which every user of the machine "
+        "reads in the process list: set MONGO_URI in the environment instead"
+    ]
+    assert secret not in proc.stdout + proc.stderr
+    assert not lake.exists()  # refused before the run opened: no ledger, no work
