@@ -213,11 +213,11 @@ class LedgerStore:
         from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
 
-        if not self.settings.lake_is_s3:
-            Path(self.uri).mkdir(parents=True, exist_ok=True)
         data = pa.Table.from_pylist(rows, schema=_schema())
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
+                if not self.settings.lake_is_s3:
+                    Path(self.uri).mkdir(parents=True, exist_ok=True)
                 write_deltalake(self.uri, data, mode="append", storage_options=self.options)
                 return
             except CommitFailedError as exc:
@@ -449,6 +449,7 @@ def open_run(job: str, settings: Settings, args: Mapping[str, Any]) -> Run:
     run = Run(job, settings, dict(args))
     run.lease = acquire(settings, job, run.run_id)
     try:
+        flush_spool(run.store)
         abandon_stale(run)
         run.store.append([run.row(RUNNING)])
     except BaseException:
@@ -462,12 +463,69 @@ def close_run(run: Run, error: str | None) -> None:
     """Append the run's final row: `succeeded` when `error` is None, else `failed` with that line.
 
     Raises StorageError when the row cannot be written: a run that left no record did not succeed.
+    The row is then kept on this machine's disk (`SPOOL_DIR`), and the next run of any job on the
+    same lake appends it: a storage outage leaves its cause in the ledger, not "abandoned".
     """
     try:
         outputs = run.delta_outputs()
         run.outputs = {**outputs, **run.outputs}
-        run.store.append([run.row(SUCCEEDED if error is None else FAILED, error)])
+        row = run.row(SUCCEEDED if error is None else FAILED, error)
+        try:
+            run.store.append([row])
+        except StorageError:
+            _spool(run.store, row)
+            raise
     finally:
         if run.lease is not None:
             run.lease.release()
     log.info("run %s of %s recorded as %s", run.run_id, run.job, SUCCEEDED if error is None else FAILED)
+
+
+# Final rows the lake could not take, one JSON file each, appended by the next run (`flush_spool`).
+SPOOL_DIR = Path.home() / ".cache" / "dataplatform" / "ledger-spool"
+
+
+def _spool(store: LedgerStore, row: dict[str, Any]) -> None:
+    try:
+        SPOOL_DIR.mkdir(parents=True, exist_ok=True)
+        document = {"ledger": store.uri, "row": {k: _spooled(v) for k, v in row.items()}}
+        target = SPOOL_DIR / f"{row['run_id']}-{row['status']}.json"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(document))
+        tmp.replace(target)
+        log.warning(
+            "run ledger: final row of run %s kept in %s until the lake answers", row["run_id"], target
+        )
+    except OSError as exc:
+        log.warning("run ledger: final row of run %s lost: %s", row["run_id"], exc)
+
+
+def _spooled(value: Any) -> Any:
+    return {"$datetime": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _unspooled(value: Any) -> Any:
+    if isinstance(value, dict) and "$datetime" in value:
+        return datetime.fromisoformat(value["$datetime"])
+    return value
+
+
+def flush_spool(store: LedgerStore) -> int:
+    """Append the spooled final rows of this ledger (an earlier run's, written while the lake was
+    down) in one commit; returns how many."""
+    files = sorted(SPOOL_DIR.glob("*.json")) if SPOOL_DIR.is_dir() else []
+    rows, done = [], []
+    for path in files:
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if document.get("ledger") == store.uri:
+            rows.append({k: _unspooled(v) for k, v in document["row"].items()})
+            done.append(path)
+    if rows:
+        store.append(rows)
+        for path in done:
+            path.unlink(missing_ok=True)
+        log.info("run ledger: %d final row(s) kept while the lake was down appended", len(rows))
+    return len(rows)

@@ -258,3 +258,35 @@ def test_runs_recording_at_once_on_a_new_lake_all_land(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert sorted(r["run_id"] for r in store.read().to_pylist()) == [f"run-{i}" for i in range(6)]
+
+
+@pytest.mark.integration
+def test_a_final_row_the_lake_refuses_is_kept_and_appended_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lake fails between a run's start and its end (an outage): its cause is not lost, and
+    the next run does not call it abandoned."""
+    monkeypatch.setattr(ledger, "SPOOL_DIR", tmp_path / "spool")
+    lake = tmp_path / "lake"
+    runs = lake / "ops" / "runs"
+
+    def main(job: JobRun) -> int:
+        runs.rename(tmp_path / "runs-away")  # the ledger's table is gone for the rest of the run
+        runs.write_text("not a table")
+        raise SourceError("S3_ENDPOINT_URL: cannot reach http://127.0.0.1:9000")
+
+    assert run_job("datagouv_catalog", main, _args(str(lake))) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "datagouv_catalog: error: S3_ENDPOINT_URL: cannot reach http://127.0.0.1:9000"
+    )
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 1
+    runs.unlink()
+    (tmp_path / "runs-away").rename(runs)  # the lake is back
+
+    assert run_job("datagouv_catalog", lambda job: 0, _args(str(lake))) == 0
+    latest, earlier = _records(str(lake), "datagouv_catalog")
+    assert latest["status"] == "succeeded"
+    assert earlier["status"] == "failed"
+    assert earlier["error"] == "S3_ENDPOINT_URL: cannot reach http://127.0.0.1:9000"
+    assert earlier["finished_at"].utcoffset().total_seconds() == 0
+    assert list((tmp_path / "spool").glob("*.json")) == []
