@@ -1,26 +1,26 @@
-"""main(): list -> crawl (head items, then windows of big repositories) -> Delta tables -> gold."""
+"""main(): list -> crawl (head items, then windows of big repositories) -> transform and audit the
+org's gold rows beside the MERGE of its new commits -> publish the Delta tables."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as sf
 
-from common import ledger
 from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
 from common.inputs import inputs_digest
+from common.runner import JobRun
 from common.schema import add_missing_columns
 from common.settings import Settings
 from common.spark import LazySpark
-from common.storage import check_lake, lake_path
+from common.storage import RawStore, check_lake, lake_path
 from common.tables import (
     GITHUB_COMMITS,
     GITHUB_CONTRIBUTORS,
@@ -38,7 +38,7 @@ from jobs.github_contributors.identity_source import read_identity_map
 from jobs.github_contributors.pacing import Budget, Pacer
 from jobs.github_contributors.pending import PendingStore
 from jobs.github_contributors.report import RunReport, repository_statuses, stored_statuses
-from jobs.github_contributors.resume import Crawled
+from jobs.github_contributors.resume import Crawled, Item
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,8 +47,33 @@ log = logging.getLogger(__name__)
 
 NAME = "github_contributors"
 LISTING_FILE = "listing.json"
-# What the gold tables were last computed from (a digest), written once they hold it.
-GOLD_INPUTS_FILE = "gold_inputs.json"
+# What the gold tables were last computed from (common.inputs.Published), under
+# LAKE_ROOT/raw/github/{org}/ beside the listing and pending folders; written once they hold it.
+GOLD_RECORD = "gold_published.json"
+GOLD_TABLES = [GITHUB_CONTRIBUTORS, GITHUB_NEW_CONTRIBUTORS, GITHUB_REPOSITORIES]
+# Each token's (remaining, reset), in pool order (GitHubClient.budgets).
+Budgets = list[tuple[int | None, float]]
+
+
+def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
+    """Entry point behind the CLI: checks that fail fast, then the run over Spark started lazily."""
+    own = job is None
+    job = job if job is not None else JobRun(NAME, settings_from_args(args))
+    run_date: date = args.run_date or datetime.now(UTC).date()
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency", "must be at least 1")
+    check_lake(job.settings)
+    pacers = driver_pacers(job.settings)
+    _check_org(job.settings, args.org, pacers)
+    # Seconds of Spark work on an org's history: C2's optimised code would not repay its CPU.
+    job.use_spark(short_job=True)
+    options = Options(args.full_refresh, args.concurrency, job.settings.github_progress_seconds)
+    try:
+        run_org(job, args.org, run_date, options, pacers)
+    finally:
+        if own:
+            job.close()
+    return 0
 
 
 def run(
@@ -62,119 +87,89 @@ def run(
     progress_seconds: float = 10.0,
     pacers: list[Pacer] | None = None,
 ) -> RunReport:
+    """`run_org` outside the ledger, on the caller's session or LazySpark (tests, benches)."""
+    job = JobRun(NAME, settings, spark=None if isinstance(spark, LazySpark) else spark)
+    if isinstance(spark, LazySpark):
+        job.spark = spark
+    return run_org(job, org, run_date, Options(full_refresh, concurrency, progress_seconds), pacers)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The run's own flags (the CLI's, or a test's)."""
+
+    full_refresh: bool = False
+    concurrency: int = 32
+    progress_seconds: float = 10.0
+
+
+@dataclass
+class OrgRun:
+    """What the steps of one organization's run share."""
+
+    job: JobRun
+    org: str
+    run_date: date
+    options: Options
+    # The driver's pacers, one per token (its whole budget), shared by every driver-side client.
+    pacers: list[Pacer]
+    report: RunReport
+    client: GitHubClient = field(init=False)
+    identity_map: list[identities.MapEntry] = field(init=False)
+    listing_store: PendingStore = field(init=False)
+    pending: PendingStore = field(init=False)
+    records: RawStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.job.settings
+        self.identity_map = read_identity_map(settings)  # a bad map ends the run before the crawl
+        self.client = driver_client(settings, self.pacers)
+        self.listing_store = PendingStore(settings, self.org, "listing")
+        self.pending = PendingStore(settings, self.org)
+        self.records = RawStore(settings, "raw", "github", self.org)
+
+    @property
+    def settings(self) -> Settings:
+        return self.job.settings
+
+    def plan_of(self, head: str) -> list[Item] | None:
+        """The window plan saved for a head item (None when it was never planned)."""
+        result: list[Item] | None = self.pending.get_json(f"plans/{head}.json")
+        return result
+
+
+def run_org(
+    job: JobRun, org: str, run_date: date, options: Options, pacers: list[Pacer] | None = None
+) -> RunReport:
     """The whole job for one organization; idempotent, resumable (see jobs.github_contributors.crawl).
 
-    `spark` may be a LazySpark: the listing, the last run's crawl state and the conditional
-    requests need no Spark, so a run where every repository answered 304 and nothing else
-    changed ends without starting it.
+    The listing, the last run's crawl state and the conditional requests need no Spark, so a run
+    where every repository answered 304 and nothing else changed ends without starting it.
     """
-    report = RunReport(org)
-
-    def session() -> SparkSession:
-        if not isinstance(spark, LazySpark):
-            return spark
-        if not spark.ready:
-            with report.timed("spark_start"):
-                return spark.get()
-        return spark.get()
-
-    identity_map = read_identity_map(settings)  # a bad map ends the run before the crawl
-    # The driver's pacers, one per token (its whole budget), shared by every driver-side client.
-    pacers = pacers or driver_pacers(settings)
-    client = GitHubClient(
-        settings.github_api_url,
-        settings.github_tokens,
-        pacers=pacers,
-        secondary_wait_limit=settings.github_secondary_wait_seconds,
-    )
-    listing_store = PendingStore(settings, org, "listing")
-    with report.timed("list"):
-        listing, listing_cache = _list(client, listing_store, org, full_refresh)
-    report.repos = len(listing)
-    previous = {} if full_refresh else load.state_rows(settings, org)
-    store = PendingStore(settings, org)
-    if isinstance(spark, LazySpark) and _needs_spark(listing, previous, store, full_refresh=full_refresh):
-        spark.start()  # the JVM starts while the driver asks the heads
-    with report.timed("crawl"):
-        crawled = _crawl(
-            session,
-            settings,
-            client,
-            store,
-            org,
-            listing,
-            previous,
-            report,
-            full_refresh=full_refresh,
-            concurrency=concurrency,
-            progress_seconds=progress_seconds,
-            pacers=pacers,
-        )
-    statuses = repository_statuses(crawled)
-    report.count(crawled, statuses, client.stats.as_dict())
-    ledger.record_input("github", _fingerprint(settings, report))
-    for name in report.gone:
-        log.warning("repository %s/%s answered 404 (deleted or private): skipped", org, name)
-    statuses = stored_statuses(statuses)
-
+    run = OrgRun(job, org, run_date, options, pacers or driver_pacers(job.settings), RunReport(org))
+    with job.stage("list"):
+        listing, listing_cache = _list(run)
+    run.report.repos = len(listing)
+    previous = {} if options.full_refresh else load.state_rows(job.settings, org)
+    if _needs_spark(listing, previous, run.pending, full_refresh=options.full_refresh):
+        job.start_spark()  # the JVM starts while the driver asks the heads
+    with job.stage("crawl"):
+        crawled = _crawl(run, listing, previous)
+    statuses = _count(run, crawled)
     repo_rows = load.repository_rows(org, listing, statuses)
-    gold_key = _gold_inputs(settings, org, run_date, repo_rows, identity_map)
-    landed_names = store.names("items", ".jsonl")
-    # A table is rewritten only when what it is computed from changed: the landed commits for
-    # github/commits, (new commits, run month, listing, settings, code) for the gold tables, the
-    # ETags and shas for crawl_state. A rerun with nothing new commits no Delta version.
-    rewrite_gold = full_refresh or bool(landed_names) or listing_store.get_json(GOLD_INPUTS_FILE) != gold_key
-    with report.timed("write"):
-        now = datetime.now(UTC).replace(microsecond=0)
-        commits_path = lake_path(settings, GITHUB_COMMITS.path)
-        cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
-        try:
-            landed = None
-            if landed_names:
-                landed = load.read_landed_commits(session(), store.spark_path("items")).cache()
-                cached.append(landed)
-            elif full_refresh:
-                landed = session().createDataFrame([], load.COMMIT_SCHEMA)
-            if landed is not None:
-                load.upgrade_commits(session(), commits_path)
-            # The gold rows are computed and audited from what the MERGE will leave while it
-            # commits: its planning, tasks and commit then overlap theirs instead of adding up.
-            silver = None
-            if rewrite_gold:
-                existing = None if full_refresh else load.read_org(session(), commits_path, org)
-                silver = load.after_merge(existing, landed, session(), GITHUB_COMMITS.key)
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
-                merging = (
-                    pool.submit(_merge, report, session(), commits_path, landed, org, full_refresh)
-                    if landed is not None
-                    else None
-                )
-                gold = (
-                    _compute_gold(
-                        session(), settings, silver, repo_rows, run_date, identity_map, report, cached
-                    )
-                    if silver is not None
-                    else {}
-                )
-                if merging is not None:
-                    merging.result()  # the silver commits are in before any gold row is published
-            state = load.crawl_state_rows(org, crawled.heads, statuses, previous, now)
-            if full_refresh or load.state_changed(state, previous):
-                gold[GITHUB_CRAWL_STATE] = session().createDataFrame(state, load.STATE_SCHEMA)
-            if gold:
-                _publish(session(), settings, org, gold, now, report)
-        finally:
-            for frame in cached:
-                frame.unpersist()
+    gold_key = _gold_inputs(run, repo_rows)
+    rewrite_gold = _rewrite_gold(run, gold_key)
+    with job.stage("write"):
+        _write(run, repo_rows, crawled, statuses, previous, rewrite_gold=rewrite_gold)
         # Only now do the tables hold this run: the next run may trust the listing's ETags.
-        listing_store.put_json(LISTING_FILE, listing_cache)
-        listing_store.put_json(GOLD_INPUTS_FILE, gold_key)
-        store.clear()
-    if isinstance(spark, LazySpark):
-        report.spark_started = spark.started
-        report.spark_startup_seconds = spark.startup_seconds
-    log.info("%s", report.line())
-    return report
+        run.listing_store.put_json(LISTING_FILE, listing_cache)
+        if rewrite_gold:
+            job.publish_record(run.records, GOLD_RECORD, gold_key, gold_key, GOLD_TABLES)
+        run.pending.clear()
+    return _finish(run)
+
+
+# --- list -----------------------------------------------------------------------------------------
 
 
 def pacing_budget(settings: Settings) -> Budget:
@@ -192,73 +187,28 @@ def driver_pacers(settings: Settings) -> list[Pacer]:
     return [Pacer(pacing_budget(settings)) for _ in range(max(1, len(settings.github_tokens)))]
 
 
-def _merge(  # noqa: PLR0917 - the run's context, passed explicitly
-    report: RunReport, spark: SparkSession, commits_path: str, landed: DataFrame, org: str, replace: bool
-) -> None:
-    with report.timed("merge"):
-        load.merge_commits(spark, commits_path, landed, org, replace=replace)
+def driver_client(settings: Settings, pacers: list[Pacer], pool_size: int = 32) -> GitHubClient:
+    return GitHubClient(
+        settings.github_api_url,
+        settings.github_tokens,
+        pool_size=pool_size,
+        pacers=pacers,
+        secondary_wait_limit=settings.github_secondary_wait_seconds,
+    )
 
 
-def _compute_gold(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    silver: DataFrame,
-    repo_rows: list[tuple[Any, ...]],
-    run_date: date,
-    identity_map: list[identities.MapEntry],
-    report: RunReport,
-    cached: list[DataFrame],
-) -> dict[Table, DataFrame]:
-    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
-    (the frames they are computed from added to `cached`, to unpersist once written).
-
-    The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
-    one run (`computed_at`).
-    """
-    repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
-    # Kept: the series, the gates and the additions each scan the whole history.
-    commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
-    commits = commits.cache()
-    series, totals = transform.new_contributors(commits, repos, run_date)
-    series = series.cache()
-    cached.extend((commits, series))
-    # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
-    with report.timed("audit"):
-        series = gates.plant(settings.quality_fault, series)
-        gates.audit(series, repos, commits, run_date)
-    prepared = identities.prepare(
-        commits,
-        bot_logins=settings.github_bot_logins_set,
-        identity_map=identities.map_frame(spark, identity_map),
-    ).cache()
-    cached.append(prepared)
-    kinds, people = identities.additions(prepared, repos, series, run_date)
-    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
-    return {
-        GITHUB_CONTRIBUTORS: people,
-        GITHUB_NEW_CONTRIBUTORS: kinds,
-        GITHUB_REPOSITORIES: totals.select(*columns),
-    }
+def _check_org(settings: Settings, org: str, pacers: list[Pacer]) -> None:
+    """Fail fast on a bad token or an unknown org before Spark starts."""
+    probe = GitHubClient(settings.github_api_url, settings.github_tokens, pacers=pacers)
+    if probe.get(f"orgs/{org}").status_code == 404:
+        raise PlatformError(f"GitHub organization '{org}' not found at {settings.github_api_url}")
 
 
-def _gold_inputs(
-    settings: Settings,
-    org: str,
-    run_date: date,
-    repo_rows: list[tuple[Any, ...]],
-    identity_map: list[identities.MapEntry],
-) -> str:
-    """A digest of every gold input except the commits (whose change a merge signals), and of
-    the job's own code."""
-    inputs = {
-        "org": org,
-        "run_month": transform.month_of(run_date),
-        "repositories": sorted(repo_rows),
-        "identity_map": [repr(entry) for entry in identity_map],
-        "bot_logins": sorted(settings.github_bot_logins_set),
-        "quality_fault": settings.quality_fault,
-    }
-    return inputs_digest(inputs, [Path(__file__).parent])
+def _list(run: OrgRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The organization's repositories, each listing page asked with the last run's ETag."""
+    run.client.probe_budgets()  # free: the driver learns which tokens are dry before listing
+    previous = None if run.options.full_refresh else run.listing_store.get_json(LISTING_FILE)
+    return list_repositories(run.client, run.org, previous)
 
 
 def _needs_spark(
@@ -277,80 +227,84 @@ def _needs_spark(
     )
 
 
-def _list(
-    client: GitHubClient, listing_store: PendingStore, org: str, full_refresh: bool
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The organization's repositories, each listing page asked with the last run's ETag."""
-    client.probe_budgets()  # free: the driver learns which tokens are dry before listing
-    previous = None if full_refresh else listing_store.get_json(LISTING_FILE)
-    return list_repositories(client, org, previous)
+# --- crawl ----------------------------------------------------------------------------------------
 
 
-def _crawl(  # noqa: PLR0917 - the run's context, passed explicitly
-    session: Callable[[], SparkSession],
-    settings: Settings,
-    client: GitHubClient,
-    store: PendingStore,
-    org: str,
-    listing: list[dict[str, Any]],
-    previous: dict[str, dict[str, Any]],
-    report: RunReport,
-    *,
-    full_refresh: bool,
-    concurrency: int,
-    progress_seconds: float,
-    pacers: list[Pacer],
-) -> Crawled:
+def _crawl(run: OrgRun, listing: list[dict[str, Any]], previous: dict[str, dict[str, Any]]) -> Crawled:
     """Run the items a previous run did not land (all of them after a full refresh): every head
     in the driver (a 304 each when nothing changed, a page or two for a few new commits, page 1
     of a new repository, while Spark starts), new repositories' history on Spark (the windows of
     a big one, planned here)."""
-    if full_refresh:
-        store.clear()
-    client.probe_budgets()
-    landed = store.landed()
-    report.resumed_items = len(landed)
-    heads = resume.head_items(org, listing, previous)
-    todo = resume.plan(heads, landed, lambda head: store.get_json(f"plans/{head}.json"))
+    if run.options.full_refresh:
+        run.pending.clear()
+    run.client.probe_budgets()
+    landed = run.pending.landed()
+    run.report.resumed_items = len(landed)
+    heads = resume.head_items(run.org, listing, previous)
+    todo = resume.plan(heads, landed, run.plan_of)
     asked = [item for item in todo.items if item["kind"] == "head"]
     opened = [item["head"] for item in todo.items if item["kind"] == "open"]
-    budgets = client.budgets()
-    if asked:
-        driver = GitHubClient(
-            settings.github_api_url,
-            settings.github_tokens,
-            pool_size=max(4, concurrency),
-            pacers=pacers,
-            secondary_wait_limit=settings.github_secondary_wait_seconds,
-        )
-        driver.seed_budgets(budgets)  # its own counters: the metas carry them
-        for meta in run_items(driver, store, asked, concurrency):
-            landed[meta["id"]] = meta
-            if not meta.get("complete"):  # more than one page: the rest is crawled on Spark
-                opened.append(meta)
-        budgets = driver.budgets()
-    config = CrawlConfig(
-        store,
-        org,
+    config = _crawl_config(run, _crawl_heads(run, asked, landed, opened))
+    # Planned here, over the whole org: the biggest histories get the windows the budget allows.
+    items = [item for item in todo.items if item["kind"] == "window"]
+    items += plan_and_save(run.pending, opened, len(asked), run.options.concurrency, config.extra_ratio)
+    if items:
+        _crawl_on_spark(run, config, items, len(listing), landed)
+    return resume.collect(run.org, heads, landed, todo.plans, run.plan_of)
+
+
+def _crawl_heads(run: OrgRun, asked: list[Item], landed: dict[str, Item], opened: list[Item]) -> Budgets:
+    """The head items, in the driver; a head with more than one page joins `opened` (the rest of
+    its history is crawled on Spark). Returns the tokens' budgets as the driver left them."""
+    budgets = run.client.budgets()
+    if not asked:
+        return budgets
+    driver = driver_client(run.settings, run.pacers, pool_size=max(4, run.options.concurrency))
+    driver.seed_budgets(budgets)  # its own counters: the metas carry them
+    for meta in run_items(driver, run.pending, asked, run.options.concurrency):
+        landed[meta["id"]] = meta
+        if not meta.get("complete"):
+            opened.append(meta)
+    return driver.budgets()
+
+
+def _crawl_config(run: OrgRun, budgets: Budgets) -> CrawlConfig:
+    """What the executors need: the tokens, their budgets and the driver's recent pacing."""
+    settings = run.settings
+    return CrawlConfig(
+        run.pending,
+        run.org,
         settings.github_api_url,
         tuple(settings.github_tokens),
         threads=1,
         budgets=tuple(budgets),
         pacing=pacing_budget(settings),
-        history=tuple(pacer.history() for pacer in pacers),
+        history=tuple(pacer.history() for pacer in run.pacers),
         secondary_wait_limit=settings.github_secondary_wait_seconds,
     )
-    # Planned here, over the whole org: the biggest histories get the windows the budget allows.
-    items = [item for item in todo.items if item["kind"] == "window"]
-    items += plan_and_save(store, opened, len(asked), concurrency, config.extra_ratio)
-    if items:
-        spark = session()
-        with Progress(store, len(listing), progress_seconds) as progress:
-            for meta in crawl_items(spark, config, items, concurrency):
-                landed[meta["id"]] = meta
-            if progress_seconds > 0:
-                progress.poll()
-    return resume.collect(org, heads, landed, todo.plans, lambda head: store.get_json(f"plans/{head}.json"))
+
+
+def _crawl_on_spark(
+    run: OrgRun, config: CrawlConfig, items: list[Item], repos: int, landed: dict[str, Item]
+) -> None:
+    """The windows of big histories on Spark, their progress logged while they run."""
+    spark = run.job.session()
+    progress_seconds = run.options.progress_seconds
+    with Progress(run.pending, repos, progress_seconds) as progress:
+        for meta in crawl_items(spark, config, items, run.options.concurrency):
+            landed[meta["id"]] = meta
+        if progress_seconds > 0:
+            progress.poll()
+
+
+def _count(run: OrgRun, crawled: Crawled) -> dict[str, str]:
+    """The report's counters and the ledger's input; the statuses the tables keep."""
+    statuses = repository_statuses(crawled)
+    run.report.count(crawled, statuses, run.client.stats.as_dict())
+    run.job.record_input("github", _fingerprint(run.settings, run.report))
+    for name in run.report.gone:
+        log.warning("repository %s/%s answered 404 (deleted or private): skipped", run.org, name)
+    return stored_statuses(statuses)
 
 
 def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
@@ -379,64 +333,175 @@ def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
     }
 
 
-def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
-    spark: SparkSession,
-    settings: Settings,
-    org: str,
-    rows: dict[Table, DataFrame],
-    now: datetime,
-    report: RunReport,
+# --- transform and audit, beside the MERGE --------------------------------------------------------
+
+
+def _gold_inputs(run: OrgRun, repo_rows: list[tuple[Any, ...]]) -> str:
+    """A digest of every gold input except the commits (whose change a merge signals), and of
+    the job's own code."""
+    inputs = {
+        "org": run.org,
+        "run_month": transform.month_of(run.run_date),
+        "repositories": sorted(repo_rows),
+        "identity_map": [repr(entry) for entry in run.identity_map],
+        "bot_logins": sorted(run.settings.github_bot_logins_set),
+        "quality_fault": run.settings.quality_fault,
+    }
+    return inputs_digest(inputs, [Path(__file__).parent])
+
+
+def _rewrite_gold(run: OrgRun, gold_key: str) -> bool:
+    """A table is rewritten only when what it is computed from changed: the landed commits for
+    github/commits, (new commits, run month, listing, settings, code) for the gold tables (or a
+    gold table written since they were computed), the ETags and shas for crawl_state. A rerun
+    with nothing new commits no Delta version."""
+    if run.options.full_refresh or run.pending.names("items", ".jsonl"):
+        return True
+    previous = run.job.published(run.records, GOLD_RECORD)
+    return not run.job.unchanged(previous, gold_key, GOLD_TABLES)
+
+
+def _write(
+    run: OrgRun,
+    repo_rows: list[tuple[Any, ...]],
+    crawled: Crawled,
+    statuses: dict[str, str],
+    previous: dict[str, dict[str, Any]],
+    *,
+    rewrite_gold: bool,
 ) -> None:
+    """The MERGE of the landed commits beside the gold rows' computation and audit, then the
+    tables whose inputs changed published."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
+    try:
+        rows = _merge_beside_gold(run, repo_rows, cached, rewrite_gold=rewrite_gold)
+        state = load.crawl_state_rows(run.org, crawled.heads, statuses, previous, now)
+        if run.options.full_refresh or load.state_changed(state, previous):
+            rows[GITHUB_CRAWL_STATE] = run.job.session().createDataFrame(state, load.STATE_SCHEMA)
+        if rows:
+            _publish(run, rows, now)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+
+
+def _merge_beside_gold(
+    run: OrgRun, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame], *, rewrite_gold: bool
+) -> dict[Table, DataFrame]:
+    """MERGE the landed commits into github/commits while the gold rows are computed and audited
+    from what the MERGE will leave: its planning, tasks and commit then overlap theirs instead of
+    adding up. The MERGE is in before this returns, so before any gold row is published."""
+    landed = _landed_commits(run, cached)
+    silver = None
+    if rewrite_gold:
+        spark, commits_path = run.job.session(), lake_path(run.settings, GITHUB_COMMITS.path)
+        existing = None if run.options.full_refresh else load.read_org(spark, commits_path, run.org)
+        silver = load.after_merge(existing, landed, spark, GITHUB_COMMITS.key)
+    if landed is None:
+        return _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+    merging = run.job.beside("merge", partial(_merge, run, landed))
+    with run.job.joined(merging):
+        gold = _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+        merging.result()
+    return gold
+
+
+def _landed_commits(run: OrgRun, cached: list[DataFrame]) -> DataFrame | None:
+    """The commits the crawl landed (none, empty, after a full refresh), the table upgraded to take them."""
+    landed = None
+    if run.pending.names("items", ".jsonl"):
+        landed = load.read_landed_commits(run.job.session(), run.pending.spark_path("items")).cache()
+        cached.append(landed)
+    elif run.options.full_refresh:
+        landed = run.job.session().createDataFrame([], load.COMMIT_SCHEMA)
+    if landed is not None:
+        load.upgrade_commits(run.job.session(), lake_path(run.settings, GITHUB_COMMITS.path))
+    return landed
+
+
+def _merge(run: OrgRun, landed: DataFrame) -> None:
+    commits_path = lake_path(run.settings, GITHUB_COMMITS.path)
+    replace = run.options.full_refresh
+    load.merge_commits(run.job.session(), commits_path, landed, run.org, replace=replace)
+
+
+def _compute_gold(
+    run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame]
+) -> dict[Table, DataFrame]:
+    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
+    (the frames they are computed from added to `cached`, to unpersist once written).
+
+    The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
+    one run (`computed_at`).
+    """
+    spark, settings, run_date = run.job.session(), run.settings, run.run_date
+    repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
+    # Kept: the series, the gates and the additions each scan the whole history.
+    commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
+    commits = commits.cache()
+    series, totals = transform.new_contributors(commits, repos, run_date)
+    series = series.cache()
+    cached.extend((commits, series))
+    # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
+    with run.job.stage("audit"):
+        series = gates.plant(settings.quality_fault, series)
+        gates.audit(series, repos, commits, run_date)
+    prepared = identities.prepare(
+        commits,
+        bot_logins=settings.github_bot_logins_set,
+        identity_map=identities.map_frame(spark, run.identity_map),
+    ).cache()
+    cached.append(prepared)
+    kinds, people = identities.additions(prepared, repos, series, run_date)
+    columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
+    return {
+        GITHUB_CONTRIBUTORS: people,
+        GITHUB_NEW_CONTRIBUTORS: kinds,
+        GITHUB_REPOSITORIES: totals.select(*columns),
+    }
+
+
+# --- publish --------------------------------------------------------------------------------------
+
+
+def _publish(run: OrgRun, rows: dict[Table, DataFrame], now: datetime) -> None:
     """Replace the org's rows of each table (gold ones stamped with the run's `computed_at`).
 
     Independent Delta tables, written at once: each write's planning and commit then overlap the
-    others' tasks instead of adding up. `crawl_state` may land before a gold table whose write
-    then fails: the landed commits stay pending, so the next run merges them and rewrites gold.
+    others' tasks instead of adding up (the stage `gold` is its slowest table). `crawl_state` may
+    land before a gold table whose write then fails: the landed commits stay pending, so the next
+    run merges them and rewrites gold.
     """
     if GITHUB_NEW_CONTRIBUTORS in rows:
         add_missing_columns(
-            spark, lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path), rows[GITHUB_NEW_CONTRIBUTORS].schema
+            run.job.session(),
+            lake_path(run.settings, GITHUB_NEW_CONTRIBUTORS.path),
+            rows[GITHUB_NEW_CONTRIBUTORS].schema,
         )
     stamp = sf.lit(now).cast("timestamp").alias("computed_at")
-
-    def write(table: Table, frame: DataFrame) -> tuple[str, float]:
-        started = time.monotonic()
-        gold = table != GITHUB_CRAWL_STATE
-        load.write_org(frame.select("*", stamp) if gold else frame, lake_path(settings, table.path), org)
-        return "gold" if gold else "crawl_state", time.monotonic() - started
-
-    with ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="publish") as pool:
-        futures = [pool.submit(write, table, frame) for table, frame in rows.items()]
-        took: dict[str, float] = {}
-        for future in futures:
-            stage, seconds = future.result()  # the first failed write's error
-            took[stage] = max(took.get(stage, 0.0), seconds)
-    for stage, seconds in took.items():  # side by side: each stage is its longest write
-        report.add(stage, seconds)
+    gold = {
+        f"write {table.path}": partial(_write_org, run, table, frame.select("*", stamp))
+        for table, frame in rows.items()
+        if table != GITHUB_CRAWL_STATE
+    }
+    stages: dict[str, Any] = {}
+    if gold:
+        stages["gold"] = partial(run.job.side_by_side, gold)
+    if GITHUB_CRAWL_STATE in rows:
+        stages["crawl_state"] = partial(_write_org, run, GITHUB_CRAWL_STATE, rows[GITHUB_CRAWL_STATE])
+    run.job.side_by_side(stages)
 
 
-def main(args: argparse.Namespace) -> int:
-    """Entry point behind the CLI: settings, checks that fail fast, Spark, run."""
-    settings = settings_from_args(args)
-    run_date: date = args.run_date or datetime.now(UTC).date()
-    if args.concurrency < 1:
-        raise ConfigError("--concurrency", "must be at least 1")
-    check_lake(settings)
-    # Fail fast on a bad token or an unknown org before Spark starts.
-    pacers = driver_pacers(settings)
-    probe = GitHubClient(settings.github_api_url, settings.github_tokens, pacers=pacers)
-    resp = probe.get(f"orgs/{args.org}")
-    if resp.status_code == 404:
-        raise PlatformError(f"GitHub organization '{args.org}' not found at {settings.github_api_url}")
-    run(
-        # Seconds of Spark work on an org's history: C2's optimised code would not repay its CPU.
-        LazySpark(settings, NAME, short_job=True),
-        settings,
-        args.org,
-        run_date,
-        full_refresh=args.full_refresh,
-        concurrency=args.concurrency,
-        progress_seconds=settings.github_progress_seconds,
-        pacers=pacers,
-    )
-    return 0
+def _write_org(run: OrgRun, table: Table, frame: DataFrame) -> None:
+    load.write_org(frame, lake_path(run.settings, table.path), run.org)
+
+
+def _finish(run: OrgRun) -> RunReport:
+    """The report with the run's stage times and Spark's start-up, logged as the summary line."""
+    report = run.report
+    report.stages = run.job.stages
+    report.spark_started = run.job.spark_started
+    report.spark_startup_seconds = run.job.spark.startup_seconds
+    log.info("%s", report.line())
+    return report

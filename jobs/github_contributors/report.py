@@ -5,13 +5,10 @@ Pure (plain dicts in, a dataclass out), so the summary rules are tested without 
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from common import ledger
 from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import UNCHANGED
 from jobs.github_contributors.resume import Crawled
@@ -82,25 +79,12 @@ class RunReport:
     windows: int = 0
     split_repos: int = 0
     resumed_items: int = 0
+    # The run's stage times (common.timing.Stages, as the job's JobRun left them).
     stages: dict[str, float] = field(default_factory=dict)
-    spark_started: bool | None = None  # None: the caller's session (tests, benches)
+    spark_started: bool | None = None  # True too when the caller gave its session (tests, benches)
     # The whole start-up, of which `stages["spark_start"]` is the part the run waited for (the
     # rest overlapped the driver's requests); None when the caller's session was used.
     spark_startup_seconds: float | None = None
-
-    @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Add the block's wall-clock seconds to `stages[stage]` (and to the run ledger's)."""
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.add(stage, time.monotonic() - started)
-
-    def add(self, stage: str, seconds: float) -> None:
-        """Add seconds to `stages[stage]` and the ledger's (`timed`, or a stage timed in threads)."""
-        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
-        ledger.add_stage_time(stage, seconds)
 
     @property
     def list_seconds(self) -> float:
