@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import run_job
+from common.cli import run_entry
 from common.logging import setup_logging
 from demo.pipeline import ROOT, run_demo, summary
 
@@ -93,7 +93,7 @@ def main() -> int:
                 _services("stop")
         return 0
 
-    return run_job("demo", _run)
+    return run_entry("demo", _run)
 
 
 if __name__ == "__main__":
