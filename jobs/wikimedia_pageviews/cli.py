@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from common.cli import add_settings_flags, iso_date
 
@@ -54,3 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--download-workers", type=int, default=8, help="parallel downloads (default 8)")
     add_settings_flags(parser)
     return parser
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a run is asked to do, read once from the command line (the settings aside)."""
+
+    wiki: str
+    days: tuple[date, ...]
+    main_page: str
+    sql_dump_date: str
+    rebuild_dimensions: bool
+    download_workers: int
+
+    @staticmethod
+    def from_args(args: argparse.Namespace) -> Request:
+        return Request(
+            wiki=args.wiki,
+            days=tuple(args.start_date + timedelta(days=i) for i in range(args.days)),
+            main_page=args.main_page,
+            sql_dump_date=args.sql_dump_date,
+            rebuild_dimensions=args.rebuild_dimensions,
+            download_workers=args.download_workers,
+        )

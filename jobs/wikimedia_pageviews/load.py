@@ -1,16 +1,12 @@
-"""Load: Delta writes that replace exactly what a run rebuilt (a wiki's days, or a wiki's dimensions)."""
+"""Load: what the Delta writes (common.delta.replace_where) replace: a wiki's days, or a wiki's
+dimensions; and the stage each write is timed as."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import date
 
-from pyspark.sql import DataFrame
-
-from common.delta import Written, replace_where
-
-log = logging.getLogger(__name__)
+from common.tables import Table
 
 
 def days_predicate(wiki: str, days: Sequence[date]) -> str:
@@ -23,6 +19,6 @@ def wiki_predicate(wiki: str) -> str:
     return f"wiki = '{wiki}'"
 
 
-def replace(df: DataFrame, uri: str, predicate: str, partition_by: Sequence[str] = ()) -> Written:
-    """Atomically replace the rows matching `predicate` with `df` (see common.delta.replace_where)."""
-    return replace_where(df, uri, predicate, partition_by=partition_by)
+def write_stage(table: Table) -> str:
+    """The run's stage that times the write of `table`: `write_<its last path segment>`."""
+    return f"write_{table.path.rsplit('/', 1)[-1]}"

@@ -131,30 +131,41 @@ def iter_dump(
     reader = _Reader(stream)
     header: DumpHeader | None = None
     indexes: list[int | None] = []
-    in_values = False
     while True:
-        if not in_values:
-            match = _INSERT_RE.search(reader.buf, reader.pos)
-            if match is None:
-                if reader.eof:
-                    if header is None:
-                        parse_header(reader.buf)  # raises the clearer error when there is no table
-                    return
-                # Keep the preamble whole until the header is known; afterwards only a short tail.
-                keep = reader.pos if header is None else max(reader.pos, len(reader.buf) - 256)
-                if header is None and len(reader.buf) > MAX_PREAMBLE:
-                    raise DumpError("SQL dump: no INSERT within the first 16 MB")
-                reader.fill(keep)
-                continue
+        match = _next_insert(reader, preamble=header is None)
+        if match is None:
             if header is None:
-                header = parse_header(reader.buf[: match.start()])
-                if on_header is not None:
-                    on_header(header)
-                where = {name: i for i, name in enumerate(header.columns)}
-                indexes = [where.get(name) for name in columns]
-            reader.pos = match.end()
-            in_values = True
-            continue
+                parse_header(reader.buf)  # raises the clearer error when there is no table
+            return
+        if header is None:
+            header = parse_header(reader.buf[: match.start()])
+            if on_header is not None:
+                on_header(header)
+            where = {name: i for i, name in enumerate(header.columns)}
+            indexes = [where.get(name) for name in columns]
+        reader.pos = match.end()
+        yield from _statement_rows(reader, len(header.columns), indexes)
+
+
+def _next_insert(reader: _Reader, *, preamble: bool) -> re.Match[bytes] | None:
+    """The next `INSERT INTO ... VALUES` from `reader.pos` (None at the end of the stream).
+
+    While in the `preamble` (the header not known yet) the buffer is kept whole, so the
+    `CREATE TABLE` before the first INSERT can be parsed; afterwards only a short tail.
+    """
+    while True:
+        match = _INSERT_RE.search(reader.buf, reader.pos)
+        if match is not None or reader.eof:
+            return match
+        keep = reader.pos if preamble else max(reader.pos, len(reader.buf) - 256)
+        if preamble and len(reader.buf) > MAX_PREAMBLE:
+            raise DumpError("SQL dump: no INSERT within the first 16 MB")
+        reader.fill(keep)
+
+
+def _statement_rows(reader: _Reader, width: int, indexes: list[int | None]) -> Iterator[tuple[Value, ...]]:
+    """The picked values (`indexes`) of the tuples of one INSERT statement, up to its `;`."""
+    while True:
         if len(reader.buf) - reader.pos < 2 and not reader.eof:
             reader.fill()
             continue
@@ -171,26 +182,29 @@ def iter_dump(
             reader.fill()
             continue
         values = split_fields(tuple_match.group(1))
-        if header is None or len(values) != len(header.columns):
+        if len(values) != width:
             raise DumpError(f"SQL dump: a tuple of {len(values)} values does not fit the CREATE TABLE")
         yield tuple(values[i] if i is not None else None for i in indexes)
         reader.pos = tuple_match.end()
-        # After a tuple: `,` then the next one, or `;` ending the statement.
-        while True:
-            if reader.pos >= len(reader.buf):
-                if reader.eof:
-                    raise DumpError("SQL dump: INSERT statement not terminated by ';'")
-                reader.fill()
-                continue
-            char = reader.buf[reader.pos]
-            if char in _SEPARATOR:
-                reader.pos += 1
-                continue
+        if _statement_ends(reader):
+            return
+
+
+def _statement_ends(reader: _Reader) -> bool:
+    """After a tuple: `,` then the next one (False), or `;` ending the statement (True)."""
+    while True:
+        if reader.pos >= len(reader.buf):
+            if reader.eof:
+                raise DumpError("SQL dump: INSERT statement not terminated by ';'")
+            reader.fill()
+            continue
+        char = reader.buf[reader.pos]
+        if char not in _SEPARATOR:
             break
-        if char == ord(","):
-            reader.pos += 1
-        elif char == ord(";"):
-            reader.pos += 1
-            in_values = False
-        else:
-            raise DumpError(f"SQL dump: unexpected {chr(char)!r} after a tuple")
+        reader.pos += 1
+    reader.pos += 1
+    if char == ord(","):
+        return False
+    if char == ord(";"):
+        return True
+    raise DumpError(f"SQL dump: unexpected {chr(char)!r} after a tuple")

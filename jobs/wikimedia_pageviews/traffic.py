@@ -79,32 +79,9 @@ def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
     (the same lines as `views`); an article without hourly views has null shares and no flag from
     them.
     """
-    per_hour = hourly.groupBy("day", "article", "hour").agg(F.sum("views").alias("hour_views"))
-    peaks = per_hour.groupBy("day", "article").agg(
-        F.max("hour_views").alias("peak"), F.sum("hour_views").alias("total")
-    )
-    mobile = hourly.where(F.col("mobile")).groupBy("day", "article").agg(F.sum("views").alias("mobile_views"))
-    shares = peaks.join(mobile, ["day", "article"], "left").select(
-        "day",
-        F.col("article").alias("title"),
-        (F.col("peak") / F.col("total")).alias("peak_hour_share"),
-        (F.coalesce(F.col("mobile_views"), F.lit(0)) / F.col("total")).alias("mobile_share"),
-    )
-    with_shares = top.join(shares, ["day", "title"], "left")
+    with_shares = top.join(_shares(hourly), ["day", "title"], "left")
     median = with_shares.groupBy("day").agg(F.percentile("mobile_share", 0.5).alias("_median"))
-
-    days = daily.select("day").distinct()
-    earlier = days.alias("d").join(days.alias("p"), F.col("p.day") < F.col("d.day"))
-    previous_days = earlier.groupBy(F.col("d.day").alias("day")).agg(F.count(F.lit(1)).alias("_days"))
-    # The day's top (TOP_N rows a day) is broadcast to the run's daily views, not shuffled with them.
-    previous_sum = (
-        F.broadcast(top.select("day", "title"))
-        .alias("t")
-        .join(daily.alias("v"), (F.col("v.title") == F.col("t.title")) & (F.col("v.day") < F.col("t.day")))
-        .groupBy(F.col("t.day").alias("day"), F.col("t.title").alias("title"))
-        .agg(F.sum("v.views").alias("_previous"))
-    )
-    history = with_shares.join(previous_days, "day", "left").join(previous_sum, ["day", "title"], "left")
+    history = _with_history(with_shares, top, daily)
     mean = F.coalesce(F.col("_previous"), F.lit(0)) / F.col("_days")
     relative = F.when(F.col("_days") > 0, F.col("views") / F.greatest(mean, F.lit(1.0)))
     rows = history.join(median, "day", "left").withColumn("views_vs_previous", relative)
@@ -128,6 +105,38 @@ def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
         flags.alias("flags"),
         (F.size(flags) > 0).alias("suspicious"),
     )
+
+
+def _shares(hourly: DataFrame) -> DataFrame:
+    """(`day`, `title`, `peak_hour_share`, `mobile_share`) of each article with hourly views."""
+    per_hour = hourly.groupBy("day", "article", "hour").agg(F.sum("views").alias("hour_views"))
+    peaks = per_hour.groupBy("day", "article").agg(
+        F.max("hour_views").alias("peak"), F.sum("hour_views").alias("total")
+    )
+    mobile = hourly.where(F.col("mobile")).groupBy("day", "article").agg(F.sum("views").alias("mobile_views"))
+    return peaks.join(mobile, ["day", "article"], "left").select(
+        "day",
+        F.col("article").alias("title"),
+        (F.col("peak") / F.col("total")).alias("peak_hour_share"),
+        (F.coalesce(F.col("mobile_views"), F.lit(0)) / F.col("total")).alias("mobile_share"),
+    )
+
+
+def _with_history(rows: DataFrame, top: DataFrame, daily: DataFrame) -> DataFrame:
+    """`rows` (a top article a day) with `_days`, the run's days before theirs, and `_previous`,
+    the article's views over them (null when none)."""
+    days = daily.select("day").distinct()
+    earlier = days.alias("d").join(days.alias("p"), F.col("p.day") < F.col("d.day"))
+    previous_days = earlier.groupBy(F.col("d.day").alias("day")).agg(F.count(F.lit(1)).alias("_days"))
+    # The day's top (TOP_N rows a day) is broadcast to the run's daily views, not shuffled with them.
+    previous_sum = (
+        F.broadcast(top.select("day", "title"))
+        .alias("t")
+        .join(daily.alias("v"), (F.col("v.title") == F.col("t.title")) & (F.col("v.day") < F.col("t.day")))
+        .groupBy(F.col("t.day").alias("day"), F.col("t.title").alias("title"))
+        .agg(F.sum("v.views").alias("_previous"))
+    )
+    return rows.join(previous_days, "day", "left").join(previous_sum, ["day", "title"], "left")
 
 
 def most_unflagged(flagged: DataFrame) -> DataFrame:

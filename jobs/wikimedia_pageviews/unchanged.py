@@ -9,15 +9,18 @@ the same request and inputs, on tables no one has written since, ends after the 
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.inputs import Published, document_digest, inputs_digest, table_versions
+from common.inputs import document_digest, inputs_digest
 from common.ledger import PROJECT_ROOT, owned_tables
-from common.settings import Settings
-from common.storage import DeltaReader, RawStore
+from common.storage import RawStore
+from jobs.wikimedia_pageviews.cli import Request
 from jobs.wikimedia_pageviews.dimensions import DIMENSIONS_VERSION
 from jobs.wikimedia_pageviews.extract import Landing
+
+if TYPE_CHECKING:
+    from common.runner import JobRun
 
 # Every table the job writes (the ledger knows them): a change to any of them since the last
 # run means recomputing.
@@ -27,42 +30,35 @@ SOURCES = (Path(__file__).parent, PROJECT_ROOT / "jvm" / "src")
 
 
 class LastRun:
-    """What the last successful run of `wiki` computed its tables from, checked against this run."""
+    """What the last successful run of the wiki computed its tables from, checked against this run
+    (through the runner's record of it: `JobRun.published`, `unchanged`, `publish_record`)."""
 
-    def __init__(
-        self, settings: Settings, wiki: str, days: list[date], main_page: str, dump_date: str
-    ) -> None:
-        self.store = RawStore(settings, "raw", "wikimedia")
-        self.marker = f"state/{wiki}-published.json"
-        self.reader = DeltaReader(settings)
-        request = {
-            "wiki": wiki,
-            "days": [day.isoformat() for day in days],
-            "main_page": main_page,
-            "sql_dump_date": dump_date,
-            "quality_fault": settings.quality_fault,
+    def __init__(self, job: JobRun, request: Request) -> None:
+        self.job = job
+        self.store = RawStore(job.settings, "raw", "wikimedia")
+        self.marker = f"state/{request.wiki}-published.json"
+        asked = {
+            "wiki": request.wiki,
+            "days": [day.isoformat() for day in request.days],
+            "main_page": request.main_page,
+            "sql_dump_date": request.sql_dump_date,
+            "quality_fault": job.settings.quality_fault,
         }
-        self.request = inputs_digest(request, SOURCES)
-        self.previous = Published.read(self.store, self.marker)
+        self.request = inputs_digest(asked, SOURCES)
+        self.previous = job.published(self.store, self.marker)
 
     def same_request(self) -> bool:
         """Whether the last run asked for the same days the same way, and left the tables as they
         are now: the landing then decides (read before it, so a first run does not wait for it)."""
-        previous = self.previous
-        return (
-            previous is not None
-            and previous.request == self.request
-            and previous.holds(table_versions(self.reader, TABLES))
-        )
+        return self.job.unchanged(self.previous, self.request, list(TABLES))
 
     def same_inputs(self, landing: Landing) -> bool:
         """Whether the landed files and dumps are also the ones the tables were computed from."""
         return self.previous is not None and self.previous.inputs == _landing_digest(landing)
 
-    def record(self, landing: Landing, run_id: str | None) -> None:
+    def record(self, landing: Landing) -> None:
         """After a successful run: its request, inputs and the versions it left the tables at."""
-        versions = table_versions(self.reader, TABLES)
-        Published(self.request, _landing_digest(landing), versions, run_id).write(self.store, self.marker)
+        self.job.publish_record(self.store, self.marker, self.request, _landing_digest(landing), list(TABLES))
 
 
 def _landing_digest(landing: Landing) -> str:
