@@ -157,14 +157,14 @@ def run_org(
         crawled = _crawl(run, listing, previous)
     statuses = _count(run, crawled)
     repo_rows = load.repository_rows(org, listing, statuses)
-    gold_key = _gold_inputs(run, repo_rows)
-    rewrite_gold = _rewrite_gold(run, gold_key)
+    request, inputs = _gold_request(run), inputs_digest({"repositories": sorted(repo_rows)}, [])
+    scope = _gold_scope(run, request, inputs)
     with job.stage("write"):
-        _write(run, repo_rows, crawled, statuses, previous, rewrite_gold=rewrite_gold)
+        _write(run, repo_rows, crawled, statuses, previous, scope=scope)
         # Only now do the tables hold this run: the next run may trust the listing's ETags.
         run.listing_store.put_json(LISTING_FILE, listing_cache)
-        if rewrite_gold:
-            job.publish_record(run.records, GOLD_RECORD, gold_key, gold_key, GOLD_TABLES)
+        if scope is not None:
+            job.publish_record(run.records, GOLD_RECORD, request, inputs, GOLD_TABLES)
         run.pending.clear()
     return _finish(run)
 
@@ -336,13 +336,12 @@ def _fingerprint(settings: Settings, report: RunReport) -> dict[str, Any]:
 # --- transform and audit, beside the MERGE --------------------------------------------------------
 
 
-def _gold_inputs(run: OrgRun, repo_rows: list[tuple[Any, ...]]) -> str:
-    """A digest of every gold input except the commits (whose change a merge signals), and of
-    the job's own code."""
+def _gold_request(run: OrgRun) -> str:
+    """A digest of what every gold row depends on besides the commits and the listing (a change
+    recomputes the whole org): the run month, the identity settings and the job's own code."""
     inputs = {
         "org": run.org,
         "run_month": transform.month_of(run.run_date),
-        "repositories": sorted(repo_rows),
         "identity_map": [repr(entry) for entry in run.identity_map],
         "bot_logins": sorted(run.settings.github_bot_logins_set),
         "quality_fault": run.settings.quality_fault,
@@ -350,15 +349,22 @@ def _gold_inputs(run: OrgRun, repo_rows: list[tuple[Any, ...]]) -> str:
     return inputs_digest(inputs, [Path(__file__).parent])
 
 
-def _rewrite_gold(run: OrgRun, gold_key: str) -> bool:
-    """A table is rewritten only when what it is computed from changed: the landed commits for
-    github/commits, (new commits, run month, listing, settings, code) for the gold tables (or a
-    gold table written since they were computed), the ETags and shas for crawl_state. A rerun
-    with nothing new commits no Delta version."""
-    if run.options.full_refresh or run.pending.names("items", ".jsonl"):
-        return True
+# What a run rewrites of the gold tables: the whole org, the repositories whose rows changed, or nothing.
+ORG_SCOPE, REPOS_SCOPE = "org", "repos"
+
+
+def _gold_scope(run: OrgRun, request: str, inputs: str) -> str | None:
+    """A table is rewritten only when what it is computed from changed. The gold tables: the whole
+    org after a full refresh, a new run month, other identity settings or code, or a gold table
+    written since they were computed; only the repositories whose rows changed when commits
+    landed or the listing changed (e.g. a new `pushed_at`); nothing otherwise. A rerun with
+    nothing new commits no Delta version."""
     previous = run.job.published(run.records, GOLD_RECORD)
-    return not run.job.unchanged(previous, gold_key, GOLD_TABLES)
+    if run.options.full_refresh or not run.job.unchanged(previous, request, GOLD_TABLES):
+        return ORG_SCOPE
+    if run.pending.names("items", ".jsonl") or (previous is not None and previous.inputs != inputs):
+        return REPOS_SCOPE
+    return None
 
 
 def _write(
@@ -368,22 +374,48 @@ def _write(
     statuses: dict[str, str],
     previous: dict[str, dict[str, Any]],
     *,
-    rewrite_gold: bool,
+    scope: str | None,
 ) -> None:
     """The MERGE of the landed commits beside the gold rows' computation and audit, then the
-    tables whose inputs changed published."""
+    rows whose inputs changed published (see `_gold_scope` and `load.changed_states`)."""
     now = datetime.now(UTC).replace(microsecond=0)
     cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
     try:
-        rows = _merge_beside_gold(run, repo_rows, cached, rewrite_gold=rewrite_gold)
+        rows = _merge_beside_gold(run, repo_rows, cached, rewrite_gold=scope is not None)
+        targets: dict[Table, set[str] | None] = dict.fromkeys(rows)
+        if scope == REPOS_SCOPE and rows:
+            changed = _changed_gold_repos(run, rows, cached)
+            rows = rows if changed else {}
+            targets = dict.fromkeys(rows, changed)
         state = load.crawl_state_rows(run.org, crawled.heads, statuses, previous, now)
-        if run.options.full_refresh or load.state_changed(state, previous):
+        moved = None if run.options.full_refresh or not previous else load.changed_states(state, previous)
+        if moved is None or moved:
             rows[GITHUB_CRAWL_STATE] = run.job.session().createDataFrame(state, load.STATE_SCHEMA)
+            targets[GITHUB_CRAWL_STATE] = moved
         if rows:
-            _publish(run, rows, now)
+            _publish(run, rows, targets, now)
     finally:
         for frame in cached:
             frame.unpersist()
+
+
+def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], cached: list[DataFrame]) -> set[str]:
+    """The repositories whose gold rows differ from the stored ones in any gold table (the org is
+    computed whole: a first contribution, or a login linked to an email, is org-wide)."""
+    spark = run.job.session()
+    for table, frame in rows.items():
+        rows[table] = frame.cache()
+        cached.append(rows[table])
+
+    def diff(table: Table) -> set[str]:
+        return load.changed_repos(
+            rows[table], load.read_org(spark, lake_path(run.settings, table.path), run.org)
+        )
+
+    found = run.job.side_by_side({f"diff {table.path}": partial(diff, table) for table in rows})
+    changed = set().union(*found.values())
+    log.info("gold: %d of %d repositories changed", len(changed), run.report.repos)
+    return changed
 
 
 def _merge_beside_gold(
@@ -465,8 +497,11 @@ def _compute_gold(
 # --- publish --------------------------------------------------------------------------------------
 
 
-def _publish(run: OrgRun, rows: dict[Table, DataFrame], now: datetime) -> None:
-    """Replace the org's rows of each table (gold ones stamped with the run's `computed_at`).
+def _publish(
+    run: OrgRun, rows: dict[Table, DataFrame], targets: dict[Table, set[str] | None], now: datetime
+) -> None:
+    """Replace the org's rows of each table, or only those of the repositories in its target
+    (gold ones stamped with the run's `computed_at`).
 
     Independent Delta tables, written at once: each write's planning and commit then overlap the
     others' tasks instead of adding up (the stage `gold` is its slowest table). `crawl_state` may
@@ -481,7 +516,7 @@ def _publish(run: OrgRun, rows: dict[Table, DataFrame], now: datetime) -> None:
         )
     stamp = sf.lit(now).cast("timestamp").alias("computed_at")
     gold = {
-        f"write {table.path}": partial(_write_org, run, table, frame.select("*", stamp))
+        f"write {table.path}": partial(_write_rows, run, table, frame.select("*", stamp), targets[table])
         for table, frame in rows.items()
         if table != GITHUB_CRAWL_STATE
     }
@@ -489,12 +524,19 @@ def _publish(run: OrgRun, rows: dict[Table, DataFrame], now: datetime) -> None:
     if gold:
         stages["gold"] = partial(run.job.side_by_side, gold)
     if GITHUB_CRAWL_STATE in rows:
-        stages["crawl_state"] = partial(_write_org, run, GITHUB_CRAWL_STATE, rows[GITHUB_CRAWL_STATE])
+        state = rows[GITHUB_CRAWL_STATE]
+        stages["crawl_state"] = partial(
+            _write_rows, run, GITHUB_CRAWL_STATE, state, targets[GITHUB_CRAWL_STATE]
+        )
     run.job.side_by_side(stages)
 
 
-def _write_org(run: OrgRun, table: Table, frame: DataFrame) -> None:
-    load.write_org(frame, lake_path(run.settings, table.path), run.org)
+def _write_rows(run: OrgRun, table: Table, frame: DataFrame, repos: set[str] | None) -> None:
+    path = lake_path(run.settings, table.path)
+    if repos is None:
+        load.write_org(frame, path, run.org)
+    else:
+        load.write_repos(frame, path, run.org, repos)
 
 
 def _finish(run: OrgRun) -> RunReport:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -189,13 +189,44 @@ def crawl_state_rows(
     return rows
 
 
-def state_changed(rows: Sequence[tuple[Any, ...]], previous: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether `crawl_state_rows` differ from the stored rows in anything but `updated_at` (an
-    all-304 rerun then leaves the table at its version)."""
+def changed_states(rows: Sequence[tuple[Any, ...]], previous: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """The repositories whose `crawl_state_rows` differ from the stored rows in anything but
+    `updated_at`, or that are gone from them (an all-304 rerun changes none)."""
     fields = [f.name for f in STATE_SCHEMA.fields if f.name != "updated_at"]
     stored = {name: tuple(row.get(f) for f in fields) for name, row in previous.items()}
     fresh = {
         row[1]: tuple(v for f, v in zip(STATE_SCHEMA.fieldNames(), row, strict=True) if f != "updated_at")
         for row in rows
     }
-    return fresh != stored
+    return {name for name in fresh.keys() | stored.keys() if fresh.get(name) != stored.get(name)}
+
+
+def repos_predicate(org: str, repos: Iterable[str]) -> str:
+    """`replaceWhere` predicate of some of an org's repositories (names quoted as SQL strings)."""
+    names = ", ".join("'{}'".format(name.replace("'", "''")) for name in sorted(repos))
+    return "org = '{}' AND repo IN ({})".format(org.replace("'", "''"), names)
+
+
+def write_repos(df: DataFrame, path: str, org: str, repos: set[str]) -> Written:
+    """Replace exactly these repositories' rows of the org (a repository with no row in `df` has
+    its rows removed); the other repositories' rows and files are not touched."""
+    kept = df.where(sf.col("repo").isin(sorted(repos)))
+    return delta.replace_where(kept, path, repos_predicate(org, repos))
+
+
+def repo_fingerprints(frame: DataFrame) -> dict[str, tuple[int, int]]:
+    """Per repository: how many rows, and an order-free digest of them (`computed_at`, the stamp
+    of the run that wrote them, aside), so two versions of its rows compare without a join."""
+    columns = sorted(c for c in frame.columns if c != "computed_at")
+    # Each value with its null flag: a hash skips nulls, which would let (x, null) equal (null, x).
+    digest = sf.xxhash64(*columns, *(sf.col(c).isNull() for c in columns))
+    hashed = frame.select("repo", digest.cast("decimal(38,0)").alias("_h"))
+    summed = hashed.groupBy("repo").agg(sf.count(sf.lit(1)).alias("_n"), sf.sum("_h").alias("_h"))
+    return {row["repo"]: (int(row["_n"]), int(row["_h"])) for row in summed.collect()}
+
+
+def changed_repos(fresh: DataFrame, stored: DataFrame | None) -> set[str]:
+    """The repositories whose rows differ between `fresh` and `stored` (one org's rows of a table)."""
+    new = repo_fingerprints(fresh)
+    old = repo_fingerprints(stored) if stored is not None else {}
+    return {repo for repo in new.keys() | old.keys() if new.get(repo) != old.get(repo)}

@@ -1,10 +1,10 @@
-"""Which writes a rerun skips: crawl_state only when a repository's stored state moved."""
+"""Which writes a rerun skips: crawl_state rows only of the repositories whose stored state moved."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobs.github_contributors.load import crawl_state_rows, state_changed
+from jobs.github_contributors.load import changed_states, crawl_state_rows, repos_predicate
 from jobs.github_contributors.report import RunReport
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -24,10 +24,16 @@ def test_all_304_rerun_leaves_crawl_state_alone_a_new_etag_does_not() -> None:
     statuses = {"a": "ok", "b": "empty"}
     previous = _stored(crawl_state_rows("o", heads, statuses, {}, NOW))
     unchanged = [{"repo": "a", "status": "unchanged"}, {"repo": "b", "status": "empty"}]
-    assert not state_changed(crawl_state_rows("o", unchanged, statuses, previous, LATER), previous)
+    assert changed_states(crawl_state_rows("o", unchanged, statuses, previous, LATER), previous) == set()
     moved = [{"repo": "a", "status": "ok", "etag": '"e2"', "newest_sha": "s2"}, heads[1]]
-    assert state_changed(crawl_state_rows("o", moved, statuses, previous, LATER), previous)
-    assert state_changed(crawl_state_rows("o", heads[:1], {"a": "ok"}, previous, LATER), previous)
+    assert changed_states(crawl_state_rows("o", moved, statuses, previous, LATER), previous) == {"a"}
+    # A repository gone from the listing: its stored row is to be removed.
+    assert changed_states(crawl_state_rows("o", heads[:1], {"a": "ok"}, previous, LATER), previous) == {"b"}
+
+
+def test_repos_predicate_quotes_names() -> None:
+    expected = "org = 'acme' AND repo IN ('a-b', 'b.js', 'o''k')"
+    assert repos_predicate("acme", {"b.js", "a-b", "o'k"}) == expected
 
 
 def test_summary_line_says_where_the_write_time_went() -> None:
