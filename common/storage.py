@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import shutil
@@ -48,17 +50,28 @@ def is_s3(uri: str) -> bool:
 
 
 def s3_client(settings: Settings) -> S3Client:
-    """A boto3 S3 client on S3_ENDPOINT_URL with bounded retries and short timeouts."""
+    """A boto3 S3 client on S3_ENDPOINT_URL with bounded retries and short timeouts: one per
+    endpoint and credentials in a process (boto3's clients are thread-safe), not one per call."""
+    secret = settings.aws_secret_access_key
+    return _s3_client(
+        settings.s3_endpoint_url or None,
+        settings.aws_access_key_id,
+        secret.get_secret_value() if secret else None,
+        settings.aws_region,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint: str | None, key_id: str | None, secret: str | None, region: str) -> S3Client:
     import boto3
     from botocore.config import Config
 
-    secret = settings.aws_secret_access_key
     client: S3Client = boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url or None,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=secret.get_secret_value() if secret else None,
-        region_name=settings.aws_region,
+        endpoint_url=endpoint,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name=region,
         config=Config(
             s3={"addressing_style": "path"},
             retries={"max_attempts": 4, "mode": "standard"},
@@ -149,20 +162,29 @@ def write_object(uri: str, data: bytes, settings: Settings | None = None) -> Non
 
 
 class RawStore:
-    """The raw landing zone: files as downloaded, on local disk or S3, written atomically.
+    """The one small-object store, under LAKE_ROOT: the raw landing zone and the jobs' state files,
+    on local disk or S3, each write atomic.
 
     Downloads go to a local temporary file first and are moved (local) or uploaded (S3) only once
-    verified, so a half-written file is never visible under its final name.
+    verified, so a half-written file is never visible under its final name. It pickles to Spark's
+    executors; on a local lake without its settings, so an executor imports no pydantic or boto3.
     """
 
     def __init__(self, settings: Settings, *prefix: str) -> None:
-        self.settings = settings
         self.root = lake_path(settings, *prefix)
+        self.settings: Settings | None = settings if is_s3(self.root) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root, "settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.root, self.settings = state["root"], state["settings"]
 
     def uri(self, relative: str) -> str:
         return f"{self.root}/{relative.lstrip('/')}"
 
     def _client(self) -> S3Client:
+        assert self.settings is not None, "an S3 store keeps its settings"
         return s3_client(self.settings)
 
     def size(self, relative: str) -> int | None:
@@ -194,14 +216,60 @@ class RawStore:
             os.replace(tmp, target)
         return uri
 
+    def read_bytes(self, relative: str) -> bytes | None:
+        """A small object's bytes, or None when it is absent."""
+        return read_object(self.uri(relative), self.settings)
+
+    def write_bytes(self, relative: str, data: bytes) -> None:
+        """Write a small object atomically (see `write_object`)."""
+        write_object(self.uri(relative), data, self.settings)
+
     def read_text(self, relative: str) -> str | None:
-        """A small landed text object (a marker), or None when it is absent."""
-        data = read_object(self.uri(relative), self.settings)
+        data = self.read_bytes(relative)
         return None if data is None else data.decode()
 
     def write_text(self, relative: str, text: str) -> None:
-        """Write a small text object atomically (see `write_object`)."""
-        write_object(self.uri(relative), text.encode(), self.settings)
+        self.write_bytes(relative, text.encode())
+
+    def get_json(self, relative: str) -> Any:
+        data = self.read_bytes(relative)
+        return None if data is None else json.loads(data)
+
+    def put_json(self, relative: str, value: Any) -> None:
+        self.write_bytes(relative, json.dumps(value, separators=(",", ":")).encode())
+
+    def names(self, folder: str, suffix: str = "") -> list[str]:
+        """Object names (relative to the store) directly under `folder`, ending with `suffix`."""
+        if self.settings is not None:
+            bucket, prefix = split_s3(self.uri(f"{folder}/"))
+            out: list[str] = []
+            for page in (
+                self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            ):
+                out += [
+                    f"{folder}/{o['Key'][len(prefix) :]}"
+                    for o in page.get("Contents", [])
+                    if o["Key"].endswith(suffix)
+                ]
+            return sorted(out)
+        base = Path(self.uri(folder))
+        return (
+            sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.name.endswith(suffix))
+            if base.is_dir()
+            else []
+        )
+
+    def clear(self) -> None:
+        """Remove every object of the store."""
+        if self.settings is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        client = self._client()
+        bucket, prefix = split_s3(f"{self.root}/")
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
     @contextmanager
     def open_local(self, relative: str) -> Iterator[Path]:

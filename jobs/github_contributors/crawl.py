@@ -390,7 +390,7 @@ def run_items(
             rows = [flatten(item["org"], item["repo"], c, fetched_at) for c in result.commits]
             if rows:
                 body = "\n".join(json.dumps(r, separators=(",", ":")) for r in rows).encode()
-                store.put(f"items/{item['id']}.jsonl", body)
+                store.write_bytes(f"items/{item['id']}.jsonl", body)
             meta = {**result.meta, "commits": len(rows), "requests": counted["requests"], "stats": counted}
             store.put_json(f"items/{item['id']}.meta.json", meta)
             with lock:
