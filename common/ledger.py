@@ -81,29 +81,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _schema() -> Any:
     import pyarrow as pa
 
-    stamp = pa.timestamp("us", tz="UTC")
+    stamp, text = pa.timestamp("us", tz="UTC"), pa.string()
+    required = [
+        ("run_id", text),
+        ("job", text),
+        ("status", text),
+        ("recorded_at", stamp),
+        ("started_at", stamp),
+    ]
+    optional = [
+        ("finished_at", stamp),
+        ("duration_seconds", pa.float64()),
+        *((name, text) for name in ("version", "mode", "host")),
+        ("pid", pa.int64()),
+        ("process_start", text),
+        # JSON objects as text: their keys differ per job, and text keeps the schema fixed.
+        *((name, text) for name in (*JSON_COLUMNS, "error")),
+    ]
     return pa.schema(
-        [
-            pa.field("run_id", pa.string(), nullable=False),
-            pa.field("job", pa.string(), nullable=False),
-            pa.field("status", pa.string(), nullable=False),
-            pa.field("recorded_at", stamp, nullable=False),
-            pa.field("started_at", stamp, nullable=False),
-            pa.field("finished_at", stamp),
-            pa.field("duration_seconds", pa.float64()),
-            pa.field("version", pa.string()),
-            pa.field("mode", pa.string()),
-            pa.field("host", pa.string()),
-            pa.field("pid", pa.int64()),
-            pa.field("process_start", pa.string()),
-            # JSON objects as text: their keys differ per job, and text keeps the schema fixed.
-            pa.field("args", pa.string()),
-            pa.field("settings", pa.string()),
-            pa.field("stages", pa.string()),
-            pa.field("inputs", pa.string()),
-            pa.field("outputs", pa.string()),
-            pa.field("error", pa.string()),
-        ]
+        [pa.field(name, kind, nullable=False) for name, kind in required]
+        + [pa.field(name, kind) for name, kind in optional]
     )
 
 

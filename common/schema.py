@@ -1,4 +1,5 @@
-"""Additive schema changes of the lake's tables: new nullable columns, old rows null in them."""
+"""Schemas of the lake's tables written in one line each (`struct`), and their additive changes:
+new nullable columns, old rows null in them."""
 
 from __future__ import annotations
 
@@ -24,3 +25,24 @@ def add_missing_columns(spark: SparkSession, path: str, schema: StructType) -> N
     if missing:
         columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+
+
+def struct(spec: str) -> StructType:
+    """`"org string!, repo string, views long"` as a StructType, `!` marking a column never null
+    (DDL's NOT NULL, parsed here: a module's schema needs no JVM at import)."""
+    from pyspark.sql import types
+
+    kinds = {
+        "string": types.StringType,
+        "long": types.LongType,
+        "int": types.IntegerType,
+        "double": types.DoubleType,
+        "boolean": types.BooleanType,
+        "date": types.DateType,
+        "timestamp": types.TimestampType,
+    }
+    fields = []
+    for column in spec.split(","):
+        name, kind = column.split()
+        fields.append(types.StructField(name, kinds[kind.rstrip("!")](), nullable=not kind.endswith("!")))
+    return types.StructType(fields)

@@ -436,10 +436,7 @@ class LazySpark:
         commit_tag: str | None = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        self.settings = settings
-        self.app_name = app_name
-        self.commit_tag = commit_tag
-        self.options = options
+        self.settings, self.app_name, self.commit_tag, self.options = settings, app_name, commit_tag, options
         self._session: SparkSession | None = None
         self._starting: Future[SparkSession] | None = None
         self._watch: ExecutorWatch | None = None

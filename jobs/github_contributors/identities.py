@@ -14,9 +14,9 @@ from datetime import date
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
-from pyspark.sql.types import StringType, StructField, StructType
 
 from common.errors import ConfigError
+from common.schema import struct
 from jobs.github_contributors.transform import KEY, clamp_first_months, month_of
 
 # `12345+login@users.noreply.github.com` or `login@users.noreply.github.com` (case-insensitive).
@@ -24,14 +24,9 @@ NOREPLY = r"(?i)^(?:[0-9]+\+)?([^@+]+)@users\.noreply\.github\.com$"
 _NOREPLY = re.compile(NOREPLY)
 BOT_SUFFIX = "[bot]"
 
-MAP_SCHEMA = StructType(
-    [
-        StructField("map_email", StringType(), False),  # commit email, lower-cased ("" for none)
-        StructField("map_name", StringType(), True),  # commit name, lower-cased; null: any name
-        StructField("proper_email", StringType(), True),
-        StructField("proper_name", StringType(), True),
-    ]
-)
+# map_email: the commit email, lower-cased ("" for none); map_name: the commit name, lower-cased
+# (null: any name); the proper email and name it maps to.
+MAP_SCHEMA = struct("map_email string!, map_name string, proper_email string, proper_name string")
 
 
 @dataclass(frozen=True)

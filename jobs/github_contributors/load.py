@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as sf
-from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from common import delta
 from common.delta import Written
 from common.errors import StorageError, one_line
-from common.schema import add_missing_columns
+from common.schema import add_missing_columns, struct
 from common.storage import DeltaReader, is_delta
 from common.tables import GITHUB_COMMITS, GITHUB_CRAWL_STATE, REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import parse_ts
@@ -25,21 +25,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMMIT_SCHEMA = StructType(
-    [
-        StructField("org", StringType(), False),
-        StructField("repo", StringType(), False),
-        StructField("sha", StringType(), False),
-        StructField("author_login", StringType(), True),
-        StructField("author_email", StringType(), True),
-        StructField("author_name", StringType(), True),
-        StructField("author_date", TimestampType(), True),
-        StructField("committer_date", TimestampType(), True),
-        StructField("fetched_at", TimestampType(), True),
-        # The linked account's `type` ("User", "Bot", "Organization"); last so older tables
-        # gain it by ALTER TABLE ADD COLUMNS (rows crawled before it stay null).
-        StructField("author_type", StringType(), True),
-    ]
+COMMIT_SCHEMA = struct(
+    "org string!, repo string!, sha string!, author_login string, author_email string,"
+    " author_name string, author_date timestamp, committer_date timestamp, fetched_at timestamp,"
+    # The linked account's `type` ("User", "Bot", "Organization"); last so older tables gain it by
+    # ALTER TABLE ADD COLUMNS (rows crawled before it stay null).
+    " author_type string"
 )
 # The crawl's JSON lines, as landed by the executors: the same columns, timestamps still ISO text.
 RAW_COMMIT_SCHEMA = StructType(
@@ -48,28 +39,13 @@ RAW_COMMIT_SCHEMA = StructType(
         for f in COMMIT_SCHEMA.fields
     ]
 )
-REPO_SCHEMA = StructType(
-    [
-        StructField("org", StringType(), False),
-        StructField("repo", StringType(), False),
-        StructField("created_at", TimestampType(), False),
-        StructField("pushed_at", TimestampType(), True),
-        StructField("status", StringType(), False),
-        StructField("fork", BooleanType(), False),
-        StructField("archived", BooleanType(), False),
-    ]
+REPO_SCHEMA = struct(
+    "org string!, repo string!, created_at timestamp!, pushed_at timestamp, status string!,"
+    " fork boolean!, archived boolean!"
 )
-STATE_SCHEMA = StructType(
-    [
-        StructField("org", StringType(), False),
-        StructField("repo", StringType(), False),
-        StructField("status", StringType(), False),
-        StructField("etag", StringType(), True),
-        StructField("newest_sha", StringType(), True),
-        StructField("commits", LongType(), True),
-        StructField("finished", BooleanType(), False),
-        StructField("updated_at", TimestampType(), False),
-    ]
+STATE_SCHEMA = struct(
+    "org string!, repo string!, status string!, etag string, newest_sha string, commits long,"
+    " finished boolean!, updated_at timestamp!"
 )
 
 
