@@ -51,6 +51,7 @@ from common.storage import (
     lake_path,
 )
 from common.timing import Stages
+from common.utc import as_utc, sort_key
 
 log = logging.getLogger(__name__)
 
@@ -261,18 +262,12 @@ def latest_records(rows: list[dict[str, Any]], job: str | None = None) -> list[d
         if seen is None or _rank(row) >= _rank(seen):
             best[row["run_id"]] = row
     records = [_decode(row) for row in best.values()]
-    records.sort(key=lambda r: (_aware(r["started_at"]), r["run_id"]), reverse=True)
+    records.sort(key=lambda r: (sort_key(r["started_at"]), r["run_id"]), reverse=True)
     return records
 
 
 def _rank(row: Mapping[str, Any]) -> tuple[datetime, bool]:
-    return _aware(row["recorded_at"]), row.get("status") != RUNNING
-
-
-def _aware(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.min.replace(tzinfo=UTC)
+    return sort_key(row["recorded_at"]), row.get("status") != RUNNING
 
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,7 +280,7 @@ def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = {}
     for name in ("recorded_at", "started_at", "finished_at"):
         if isinstance(out.get(name), datetime):
-            out[name] = _aware(out[name])
+            out[name] = as_utc(out[name])
     return out
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from api.tables import DataUnavailableError, Unreadable
-from api.utc import iso
+from common.utc import iso
 
 
 def rows(table: Any) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 
 from api.tables import DataUnavailableError, Unreadable
-from api.utc import sort_key
 from api.views.common import iso_utc, rows
 from common import tables
+from common.utc import sort_key
 
 JOB = "python -m jobs.github_contributors"
 

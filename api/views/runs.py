@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from api.utc import MICROSECONDS, iso
 from common import tables
 from common.ledger import SUCCEEDED, latest_records
+from common.utc import MICROSECONDS, iso
 
 RUN_FIELDS = (
     "run_id",

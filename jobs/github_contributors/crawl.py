@@ -29,6 +29,7 @@ from typing import Any
 from common.errors import SourceError
 from common.logging import setup_logging
 from common.tables import REPO_EMPTY, REPO_GONE, REPO_OK
+from common.utc import as_utc, iso
 from jobs.github_contributors.client import GitHubClient
 from jobs.github_contributors.pacing import Budget, Pacer
 from jobs.github_contributors.pending import PendingStore
@@ -46,11 +47,12 @@ def item_id(*parts: object) -> str:
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    """GitHub's ISO 8601 instant (a value without a zone is UTC, never the machine's zone)."""
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def fmt_ts(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(ts)
 
 
 def head_item(

@@ -1,7 +1,7 @@
-"""UTC, the one zone the API answers and compares times in.
+"""UTC, the one zone the platform stores, answers and compares times in.
 
-delta-rs reads a timestamp column without a zone (its values are UTC); a value that carries one is
-converted, so every copy of "make this timestamp UTC" is these few lines.
+delta-rs reads a timestamp column without a zone (its values are UTC), and a source's text may
+lack one; a value that carries a zone is converted: every "make this timestamp UTC" is here.
 """
 
 from __future__ import annotations
