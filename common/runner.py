@@ -160,12 +160,28 @@ class JobRun:
 
     def unchanged(self, previous: Published | None, request: str, tables: list[Table]) -> bool:
         """Whether the last run was asked the same (`request`, a digest) and its tables are still
-        as it left them: the inputs then decide whether anything is recomputed."""
+        as it left them, and whole: the inputs then decide whether anything is recomputed."""
         return (
             previous is not None
             and previous.request == request
             and previous.holds(table_versions(DeltaReader(self.settings), tables))
+            and not self.unreadable(tables)
         )
+
+    def unreadable(self, tables: list[Table]) -> list[Table]:
+        """The tables whose latest version lists data files storage no longer holds, each named
+        in a warning and repaired (the lost files dropped from its log, so it reads and takes
+        writes again): a run rebuilds them rather than trust their version."""
+        reader, broken = DeltaReader(self.settings), []
+        for table in tables:
+            missing = reader.missing_files(table)
+            if missing:
+                log.warning(
+                    "%s: %d data file(s) missing (%s): rebuilding it", table.path, len(missing), missing[0]
+                )
+                reader.repair(table)
+                broken.append(table)
+        return broken
 
     def publish_record(
         self, store: RawStore, marker: str, request: str, inputs: str, tables: list[Table]

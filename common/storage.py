@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from common.errors import ConfigError, StorageError
 
@@ -359,6 +359,35 @@ class DeltaReader:
             return DeltaTable(self.uri(table), storage_options=self._options)
         except TableNotFoundError:
             return None
+
+    def missing_files(self, table: Table) -> list[str]:
+        """The data files the table's latest version lists that storage no longer holds (a file
+        deleted by hand, a lost object): such a table cannot be read whole. [] when there is no
+        table. One listing of the table's folder, not a request per file."""
+        log = self.table(table)
+        if log is None:
+            return []
+        root = lake_path(self._settings, table.path)
+        if is_s3(root):
+            bucket, prefix = split_s3(f"{root}/")
+            pages = (
+                s3_client(self._settings)
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=bucket, Prefix=prefix)
+            )
+            present = {obj["Key"][len(prefix) :] for page in pages for obj in page.get("Contents", [])}
+        else:
+            present = {p.relative_to(root).as_posix() for p in Path(root).rglob("*") if p.is_file()}
+        # Partition folders are escaped (`%3A`) on disk and in the log alike: compare them unescaped.
+        listed = log.get_add_actions().column("path").to_pylist()
+        return sorted({unquote(name) for name in listed} - {unquote(name) for name in present})
+
+    def repair(self, table: Table) -> None:
+        """Drop the data files storage no longer holds from the table's log (one FSCK commit): it
+        reads again, without their rows, until a run writes them back."""
+        from deltalake import DeltaTable
+
+        DeltaTable(self.uri(table), storage_options=self._options).repair(dry_run=False)
 
     def history(self, table: Table, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` commits' info, newest first (`version`, `userMetadata` = the run id

@@ -359,8 +359,9 @@ def _gold_scope(run: OrgRun, request: str, inputs: str) -> str | None:
     written since they were computed; only the repositories whose rows changed when commits
     landed or the listing changed (e.g. a new `pushed_at`); nothing otherwise. A rerun with
     nothing new commits no Delta version."""
+    broken = run.job.unreadable(GOLD_TABLES)
     previous = run.job.published(run.records, GOLD_RECORD)
-    if run.options.full_refresh or not run.job.unchanged(previous, request, GOLD_TABLES):
+    if run.options.full_refresh or broken or not run.job.unchanged(previous, request, GOLD_TABLES):
         return ORG_SCOPE
     if run.pending.names("items", ".jsonl") or (previous is not None and previous.inputs != inputs):
         return REPOS_SCOPE

@@ -141,3 +141,27 @@ def test_daily_run_rewrites_only_the_repositories_whose_answers_moved(
         r["repo"]: r for r in _rows(daily, "github/new_contributors_monthly") if r["month"] == "2026-11"
     }
     assert set(series) <= set(expected_series(org_root, ORG, RUN_DATE))
+
+
+def test_a_gold_table_missing_a_data_file_is_rebuilt_by_a_plain_rerun(
+    spark: Any, tmp_path: Path, org_root: Path, server: emulator.EmulatorServer
+) -> None:
+    from common.storage import DeltaReader
+    from common.tables import GITHUB_NEW_CONTRIBUTORS
+
+    settings = _settings(tmp_path / "lake", server)
+    run(spark, settings, ORG, RUN_DATE, concurrency=4, progress_seconds=0)
+    table = Path(lake_path(settings, GITHUB_NEW_CONTRIBUTORS.path))
+    lost = sorted(table.glob("*.parquet"))[0]
+    lost.unlink()  # a data file deleted by hand: the table's version did not move
+    assert DeltaReader(settings).missing_files(GITHUB_NEW_CONTRIBUTORS) == [lost.name]
+
+    report = run(spark, settings, ORG, RUN_DATE, concurrency=4, progress_seconds=0)
+    assert report.new_commits == 0
+    assert DeltaReader(settings).missing_files(GITHUB_NEW_CONTRIBUTORS) == []
+    series: dict[str, list[tuple[str, int, int]]] = {}
+    for row in sorted(_rows(settings, GITHUB_NEW_CONTRIBUTORS.path), key=lambda r: (r["repo"], r["month"])):
+        series.setdefault(row["repo"], []).append(
+            (row["month"], row["new_contributors"], row["total_contributors"])
+        )
+    assert series == expected_series(org_root, ORG, RUN_DATE)
