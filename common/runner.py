@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
@@ -21,7 +22,8 @@ from common.spark import LazySpark, SessionOptions
 from common.storage import DeltaReader, RawStore
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark import StorageLevel
+    from pyspark.sql import DataFrame, SparkSession
 
     from common.tables import Table
 
@@ -54,6 +56,8 @@ class JobRun:
         self.record = record if record is not None else Run(name, settings, {})
         self._given = spark
         self.spark = self._lazy({})
+        self._persisted: list[DataFrame] = []
+        self._lock = threading.Lock()
 
     def _lazy(self, options: SessionOptions) -> LazySpark:
         tag = self.record.run_id if self.recorded else None
@@ -96,7 +100,21 @@ class JobRun:
             with self.stage("spark_stop"), contextlib.suppress(Exception):
                 self.spark.get().stop()
 
+    def persist(self, frame: DataFrame, level: StorageLevel | None = None) -> DataFrame:
+        """`frame` persisted (`level`, else as `cache()` does) until the run closes: a session
+        that runs jobs one after another (tests, a notebook) keeps no block of an ended run."""
+        kept = frame.persist(level) if level is not None else frame.cache()
+        with self._lock:
+            self._persisted.append(kept)
+        return kept
+
     def close(self) -> None:
+        """Release what the run holds: its persisted frames, its hold on the session."""
+        with self._lock:
+            persisted, self._persisted = self._persisted, []
+        for frame in persisted:
+            with contextlib.suppress(Exception):  # a session the watch stopped has nothing left
+                frame.unpersist()
         self.spark.close()
 
     # --- the record ---------------------------------------------------------------------------

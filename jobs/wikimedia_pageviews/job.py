@@ -176,13 +176,11 @@ def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landin
     build = partial(refresh_dimensions, force=request.rebuild_dimensions, articles_ready=articles_ready)
     dimensions = job.beside("dimensions", partial(build, job, spark, landing, wiki))
     dimensions.add_done_callback(lambda _: articles_ready.set())
-    lookup = job.beside(
-        "read_lookup", partial(_read_lookup, spark, job.settings, wiki, articles_ready, dimensions)
-    )
+    lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
     with job.joined(dimensions, lookup):
         daily, redirects = _daily_views(job, spark, request, landing, lookup)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.settings, daily, request))
-        signals = job.beside("top_articles", partial(_top_articles, spark, landing, wiki, daily, redirects))
+        signals = job.beside("top_articles", partial(_top_articles, job, landing, wiki, daily, redirects))
         with job.joined(silver, signals):
             with job.stage("wait_for_dimensions"):
                 dimensions.result()
@@ -194,7 +192,7 @@ def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landin
 
 
 def _read_lookup(
-    spark: SparkSession, settings: Settings, wiki: str, ready: threading.Event, dimensions: Future[None]
+    job: JobRun, spark: SparkSession, wiki: str, ready: threading.Event, dimensions: Future[None]
 ) -> tuple[DataFrame, DataFrame]:
     """The wiki's articles and redirects once `ready` (set when they are written, or when the
     dimensions end: a failure of theirs is raised here), persisted and counted."""
@@ -202,7 +200,7 @@ def _read_lookup(
     if dimensions.done():
         dimensions.result()
     frames = tuple(
-        read_dimension(spark, settings, path, wiki).persist(StorageLevel.MEMORY_AND_DISK)
+        job.persist(read_dimension(spark, job.settings, path, wiki), StorageLevel.MEMORY_AND_DISK)
         for path in (WIKI_ARTICLES.path, WIKI_REDIRECTS.path)
     )
     for frame in frames:
@@ -236,9 +234,8 @@ def _daily_views(
                 log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
         log.info("lines that did not parse: %d in all", sum(bad.values()))
         with job.stage("resolve"):
-            daily = transform.resolve_views(aggregated, articles, redirects, request.main_page).persist(
-                StorageLevel.MEMORY_AND_DISK
-            )
+            resolved = transform.resolve_views(aggregated, articles, redirects, request.main_page)
+            daily = job.persist(resolved, StorageLevel.MEMORY_AND_DISK)
             daily.count()
     finally:
         aggregated.unpersist()
@@ -256,19 +253,19 @@ def _write_silver(settings: Settings, daily: DataFrame, request: Request) -> Wri
 
 
 def _top_articles(
-    spark: SparkSession, landing: Landing, wiki: str, daily: DataFrame, redirects: DataFrame
+    job: JobRun, landing: Landing, wiki: str, daily: DataFrame, redirects: DataFrame
 ) -> DataFrame:
     """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic), computed and cached
     (written with the other gold tables, after the audit; the summary's most requested unflagged
     article comes from them)."""
-    top = traffic.top_articles(daily).cache()
-    candidates = traffic.candidate_titles(redirects, top).cache()
+    top = job.persist(traffic.top_articles(daily))
+    candidates = job.persist(traffic.candidate_titles(redirects, top))
     titles = [row["title"] for row in candidates.select("title").distinct().collect()]
-    rows = hourly.read_by_hour(spark, landing.hourly, transform.wiki_codes(wiki), titles)
-    # Cached: the signals read the hourly views twice (per hour, and mobile), and each read would
+    rows = hourly.read_by_hour(job.session(), landing.hourly, transform.wiki_codes(wiki), titles)
+    # Kept: the signals read the hourly views twice (per hour, and mobile), and each read would
     # otherwise scan the day's files again.
-    by_hour = traffic.hourly_views(rows, candidates).cache()
-    flagged = traffic.signals(top, by_hour, daily).cache()
+    by_hour = job.persist(traffic.hourly_views(rows, candidates))
+    flagged = job.persist(traffic.signals(top, by_hour, daily))
     flagged.count()
     return flagged
 
@@ -286,8 +283,8 @@ def _audit(
     # The answers (a row per day, five per day) are cached: each gate, the writes and the report
     # would otherwise rank the day's articles again.
     with job.stage("audit"):
-        summary = gates.plant(job.settings.quality_fault, summary).cache()
-        top = top.cache()
+        summary = job.persist(gates.plant(job.settings.quality_fault, summary))
+        top = job.persist(top)
         gates.audit(summary, top, members)
     return summary, top
 
