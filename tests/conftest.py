@@ -37,7 +37,7 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         s3_endpoint_url=MINIO_ENDPOINT,
         aws_access_key_id=MINIO_USER,
         aws_secret_access_key=MINIO_PASSWORD,
-        spark_driver_memory="3g",
+        spark_driver_memory="4g",
     )
 
 
