@@ -61,10 +61,19 @@ def overwrite(df: DataFrame, path: str) -> Written:
     return written
 
 
-def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequence[str] = ()) -> Written:
+def merge(
+    df: DataFrame,
+    path: str,
+    key: Sequence[str],
+    *,
+    partition_by: Sequence[str] = (),
+    target_where: str | None = None,
+) -> Written:
     """Upsert `df` on `key` (its rows must be unique on it): a rerun never duplicates a row.
 
-    A new table is created with `df` as its first version.
+    `target_where` (on the target's columns, alias `t`) bounds the rows `df` may match: Delta then
+    reads only the partitions and files that can hold them, not the whole table. A new table is
+    created with `df` as its first version.
     """
     from delta.tables import DeltaTable
 
@@ -78,6 +87,8 @@ def merge(df: DataFrame, path: str, key: Sequence[str], *, partition_by: Sequenc
             written = _last_commit(spark, path, "numOutputRows")
         else:
             condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+            if target_where:
+                condition = f"({target_where}) AND {condition}"
             (
                 DeltaTable.forPath(spark, path)
                 .alias("t")

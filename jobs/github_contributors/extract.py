@@ -66,13 +66,16 @@ def crawl_items(
 ) -> list[dict[str, Any]]:
     """Run work items on Spark: partitions x threads ~ `concurrency`; returns the items' metas.
 
-    As many partitions as run at once (Spark's default parallelism), each with a fixed 1/P share
-    of every token's pacing budget: the shares add up to each token's budget, all in use."""
+    One partition per token (at most as many as run at once), each with a fixed 1/P share of
+    every token's pacing budget: the shares add up to each token's budget, all in use. A token
+    answers ~15 requests a second at GitHub's limits, I/O that one partition's threads keep busy;
+    more partitions than tokens would only split a token's budget into shares that sit idle once
+    their partition's items are done."""
     if not items:
         return []
     tokens = max(1, len(config.tokens))
     slots = spark.sparkContext.defaultParallelism
-    partitions = max(1, min(len(items), slots, most_partitions(config.pacing)))
+    partitions = max(1, min(len(items), slots, tokens, most_partitions(config.pacing)))
     groups = split_for_partitions(items, partitions)
     threads = max(1, -(-concurrency // len(groups)))
     cfg = replace(config, threads=threads)

@@ -382,12 +382,7 @@ def _write(
     now = datetime.now(UTC).replace(microsecond=0)
     cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
     try:
-        rows = _merge_beside_gold(run, repo_rows, cached, rewrite_gold=scope is not None)
-        targets: dict[Table, set[str] | None] = dict.fromkeys(rows)
-        if scope == REPOS_SCOPE and rows:
-            changed = _changed_gold_repos(run, rows, cached)
-            rows = rows if changed else {}
-            targets = dict.fromkeys(rows, changed)
+        rows, targets = _merge_beside_gold(run, repo_rows, cached, scope=scope)
         state = load.crawl_state_rows(run.org, crawled.heads, statuses, previous, now)
         moved = None if run.options.full_refresh or not previous else load.changed_states(state, previous)
         if moved is None or moved:
@@ -420,24 +415,33 @@ def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], cached: list[
 
 
 def _merge_beside_gold(
-    run: OrgRun, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame], *, rewrite_gold: bool
-) -> dict[Table, DataFrame]:
-    """MERGE the landed commits into github/commits while the gold rows are computed and audited
-    from what the MERGE will leave: its planning, tasks and commit then overlap theirs instead of
-    adding up. The MERGE is in before this returns, so before any gold row is published."""
+    run: OrgRun, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame], *, scope: str | None
+) -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
+    """MERGE the landed commits into github/commits while the gold rows are computed, audited and
+    compared with the stored ones, from what the MERGE will leave: its planning, tasks and commit
+    then overlap theirs instead of adding up. The MERGE is in before this returns, so before any
+    gold row is published. Returns the gold rows to write, and which repositories' (None: all)."""
     landed = _landed_commits(run, cached)
     silver = None
-    if rewrite_gold:
+    if scope is not None:
         spark, commits_path = run.job.session(), lake_path(run.settings, GITHUB_COMMITS.path)
         existing = None if run.options.full_refresh else load.read_org(spark, commits_path, run.org)
         silver = load.after_merge(existing, landed, spark, GITHUB_COMMITS.key)
+
+    def gold() -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
+        rows = _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+        if scope != REPOS_SCOPE or not rows:
+            return rows, dict.fromkeys(rows)
+        changed = _changed_gold_repos(run, rows, cached)
+        return (rows, dict.fromkeys(rows, changed)) if changed else ({}, {})
+
     if landed is None:
-        return _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+        return gold()
     merging = run.job.beside("merge", partial(_merge, run, landed))
     with run.job.joined(merging):
-        gold = _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+        found = gold()
         merging.result()
-    return gold
+    return found
 
 
 def _landed_commits(run: OrgRun, cached: list[DataFrame]) -> DataFrame | None:

@@ -91,7 +91,12 @@ def merge_commits(spark: SparkSession, path: str, commits: DataFrame, org: str, 
     The table has COMMIT_SCHEMA's columns (`upgrade_commits`)."""
     if replace:
         return write_org(commits, path, org, partition_by=GITHUB_COMMITS.partition_by)
-    return delta.merge(commits, path, GITHUB_COMMITS.key, partition_by=GITHUB_COMMITS.partition_by)
+    # Only the org's partition, and the files of the repositories that got commits, can match.
+    repos = {row["repo"] for row in commits.select("repo").distinct().collect()}
+    target = repos_predicate(org, repos, alias="t") if repos else None
+    return delta.merge(
+        commits, path, GITHUB_COMMITS.key, partition_by=GITHUB_COMMITS.partition_by, target_where=target
+    )
 
 
 def after_merge(
@@ -177,10 +182,12 @@ def changed_states(rows: Sequence[tuple[Any, ...]], previous: Mapping[str, Mappi
     return {name for name in fresh.keys() | stored.keys() if fresh.get(name) != stored.get(name)}
 
 
-def repos_predicate(org: str, repos: Iterable[str]) -> str:
-    """`replaceWhere` predicate of some of an org's repositories (names quoted as SQL strings)."""
+def repos_predicate(org: str, repos: Iterable[str], alias: str = "") -> str:
+    """The predicate of some of an org's repositories (names quoted as SQL strings), on the
+    columns of table `alias` when given."""
     names = ", ".join("'{}'".format(name.replace("'", "''")) for name in sorted(repos))
-    return "org = '{}' AND repo IN ({})".format(org.replace("'", "''"), names)
+    prefix = f"{alias}." if alias else ""
+    return "{0}org = '{1}' AND {0}repo IN ({2})".format(prefix, org.replace("'", "''"), names)
 
 
 def write_repos(df: DataFrame, path: str, org: str, repos: set[str]) -> Written:

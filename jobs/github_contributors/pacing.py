@@ -3,7 +3,7 @@
 GitHub's documented secondary limits per token (REST): at most 100 concurrent requests, 900
 points per minute (a GET is one point) and 90 seconds of response time per 60 seconds of real
 time. A `Pacer` holds one token's budget, or a share of it, for every thread of one process:
-- a semaphore for the concurrent requests;
+- a semaphore for the concurrent requests, held to what the points rate keeps busy (`_slots`);
 - a sliding-window limiter for the points: a request is sent only when the points sent in the
   last window, plus its own, stay within the budget;
 - a sliding-window accountant for the response time: a request is sent only when the answers'
@@ -35,6 +35,8 @@ MINUTE = 60.0
 # Expected seconds of an answer before any was seen (then: the slowest of the recent ones).
 FIRST_ANSWER_SECONDS = 1.0
 RECENT_ANSWERS = 50
+# In flight at most this many times what the points rate needs at the recent answers' pace.
+BUSY_FACTOR = 2.0
 EPSILON = 1e-9
 
 
@@ -117,11 +119,20 @@ class Pacer:
     def _expected(self) -> float:
         return max(self._recent) if self._recent else FIRST_ANSWER_SECONDS
 
+    def _slots(self) -> int:
+        """Requests in flight at once: the budget's concurrency, but no more than its points rate
+        keeps busy at the recent answers' pace, twice over. GitHub asks for serial requests, and
+        a burst only lengthens every answer, each of which counts against the response time
+        (bench/results/github_pacing.json)."""
+        pace = sum(self._recent) / len(self._recent) if self._recent else FIRST_ANSWER_SECONDS
+        needed = math.ceil(BUSY_FACTOR * pace * self.budget.points / self.budget.window)
+        return max(1, min(self.budget.concurrent, needed))
+
     def _delay(self, now: float, *, slot: bool = True, points_only: bool = False) -> float:
         """Seconds until a request may be sent (0: now); a positive guess when an answer must end."""
         self._prune(now)
         delay = 0.0
-        if slot and self._busy >= self.budget.concurrent:
+        if slot and self._busy >= self._slots():
             delay = 0.05  # a release notifies
         excess = self._points_sum + 1.0 - self.budget.points
         if excess > EPSILON and self._points:
