@@ -1,6 +1,6 @@
 """The job runner: what every job needs, built once at its entry point and handed to its steps.
 
-A job's `main(job, args)` reads as extract -> transform -> audit -> publish over a `JobRun`:
+A job's `main(args, job)` reads as extract -> transform -> audit -> publish over a `JobRun`:
 the settings (read once), the run's ledger record (stage times, inputs, outputs), Spark started
 on first use with the run's id on its Delta commits, and side-by-side stages on a bounded pool.
 Tests and benchmarks that call a job's steps directly build a `JobRun` outside the ledger.
