@@ -1,6 +1,6 @@
 """Consistent reads (issue 31): the API never serves a job's gold tables at versions of two runs.
 
-Each run's commits carry its run id as commit `userMetadata` (what `common.ledger.tag_spark` makes
+Each run's commits carry its run id as commit `userMetadata` (what `common.spark.start_session` makes
 Spark write); here delta-rs writes the same field, and the runs are opened and closed in the real
 ledger (`ops/runs`), as a job's entry point does.
 """
