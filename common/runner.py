@@ -187,19 +187,24 @@ class JobRun:
         )
 
     def unreadable(self, tables: list[Table]) -> list[Table]:
-        """The tables whose latest version lists data files storage no longer holds, each named
-        in a warning and repaired (the lost files dropped from its log, so it reads and takes
-        writes again): a run rebuilds them rather than trust their version."""
+        """The tables whose latest version lists data files storage no longer holds (a file
+        deleted by hand, a lost object), each named in a warning: a run must rebuild them rather
+        than trust their version (see `repair`)."""
         reader, broken = DeltaReader(self.settings), []
         for table in tables:
             missing = reader.missing_files(table)
             if missing:
-                log.warning(
-                    "%s: %d data file(s) missing (%s): rebuilding it", table.path, len(missing), missing[0]
-                )
-                reader.repair(table)
+                log.warning("%s: %d data file(s) missing (%s)", table.path, len(missing), missing[0])
                 broken.append(table)
         return broken
+
+    def repair(self, tables: list[Table]) -> None:
+        """Drop the lost files from each table's log (delta-rs FSCK): it reads and takes writes
+        again, without their rows, which the caller then writes back."""
+        reader = DeltaReader(self.settings)
+        for table in tables:
+            reader.repair(table)
+            log.warning("%s: repaired; this run rebuilds its rows", table.path)
 
     def publish_record(
         self, store: RawStore, marker: str, request: str, inputs: str, tables: list[Table]

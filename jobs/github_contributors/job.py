@@ -360,6 +360,7 @@ def _gold_scope(run: OrgRun, request: str, inputs: str) -> str | None:
     landed or the listing changed (e.g. a new `pushed_at`); nothing otherwise. A rerun with
     nothing new commits no Delta version."""
     broken = run.job.unreadable(GOLD_TABLES)
+    run.job.repair(broken)  # then rewritten whole for the org (other orgs' lost rows: their next run)
     previous = run.job.published(run.records, GOLD_RECORD)
     if run.options.full_refresh or broken or not run.job.unchanged(previous, request, GOLD_TABLES):
         return ORG_SCOPE

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import date
 from functools import partial
 from typing import Any
@@ -44,7 +45,7 @@ from jobs.wikimedia_pageviews.cli import Request
 from jobs.wikimedia_pageviews.dimensions import read_dimension, refresh_dimensions
 from jobs.wikimedia_pageviews.extract import Landing
 from jobs.wikimedia_pageviews.load import days_predicate, write_stage
-from jobs.wikimedia_pageviews.unchanged import LastRun
+from jobs.wikimedia_pageviews.unchanged import TABLES, LastRun
 
 NAME = "wikimedia_pageviews"
 
@@ -92,6 +93,7 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
     request = Request.from_args(args)
     job.use_spark(java_options=JAVA_OPTIONS)
     check_lake(job.settings)
+    request = _repaired(job, request)
     last = LastRun(job, request)
     landing, spark = _extract(job, request, last)
     if spark is None:
@@ -105,6 +107,17 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
 
 
 # --- extract ----------------------------------------------------------------------------------
+
+
+def _repaired(job: JobRun, request: Request) -> Request:
+    """The request after repairing the job's tables that lost data files: the days are then
+    recomputed (a repair moves the tables' versions), and the dimensions rebuilt from the dumps
+    when one of them lost rows."""
+    broken = job.unreadable(list(TABLES))
+    job.repair(broken)
+    if set(broken) & {WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS}:
+        return replace(request, rebuild_dimensions=True)
+    return request
 
 
 def _extract(job: JobRun, request: Request, last: LastRun) -> tuple[Landing, SparkSession | None]:
