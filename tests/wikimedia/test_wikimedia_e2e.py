@@ -46,6 +46,14 @@ def server(tree: Path) -> Iterator[wikimedia.EmulatorServer]:
     srv.stop()
 
 
+def _local_lake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, srv: wikimedia.EmulatorServer) -> Settings:
+    """The job's environment: a local lake under `tmp_path`, the dumps served by `srv`."""
+    monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("WIKIMEDIA_DUMPS_URL", srv.url)
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    return Settings(lake_root=str(tmp_path / "lake"))
+
+
 def _answers(spark: Any, settings: Settings) -> dict[str, Any]:
     """The gold tables, shaped like expected_answers()."""
     summary = spark.read.format("delta").load(lake_path(settings, WIKI_DAILY_SUMMARY.path)).collect()
@@ -143,10 +151,7 @@ def test_rerun_on_unchanged_inputs_rewrites_nothing_and_a_new_hour_recomputes(
     generate_tree(root, START, 2, layout="transitional", missing=[START_MISSING])
     srv = wikimedia.start(root)
     try:
-        monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "lake"))
-        monkeypatch.setenv("WIKIMEDIA_DUMPS_URL", srv.url)
-        monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
-        settings = Settings(lake_root=str(tmp_path / "lake"))
+        settings = _local_lake(monkeypatch, tmp_path, srv)
         reader = DeltaReader(settings)
         args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "2"])
 
@@ -197,10 +202,7 @@ def test_a_dimension_missing_a_data_file_is_rebuilt_from_the_dumps(
     generate_tree(root, START, 1, layout="transitional")
     srv = wikimedia.start(root)
     try:
-        monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "lake"))
-        monkeypatch.setenv("WIKIMEDIA_DUMPS_URL", srv.url)
-        monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
-        settings = Settings(lake_root=str(tmp_path / "lake"))
+        settings = _local_lake(monkeypatch, tmp_path, srv)
         args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "1"])
         assert main(args) == 0
         expected = expected_answers(root, START, 1, "enwiki")
