@@ -178,12 +178,12 @@ class JobRun:
 
     def unchanged(self, previous: Published | None, request: str, tables: list[Table]) -> bool:
         """Whether the last run was asked the same (`request`, a digest) and its tables are still
-        as it left them, and whole: the inputs then decide whether anything is recomputed."""
+        at the versions it left (a job repairs tables that lost files first: `unreadable`,
+        `repair`): the inputs then decide whether anything is recomputed."""
         return (
             previous is not None
             and previous.request == request
             and previous.holds(table_versions(DeltaReader(self.settings), tables))
-            and not self.unreadable(tables)
         )
 
     def unreadable(self, tables: list[Table]) -> list[Table]:
