@@ -1,9 +1,11 @@
 """Benchmark of the pageviews aggregation stage against `zcat > /dev/null` and DuckDB.
 
 Same files, same work: read the gzip hourly files, keep the wiki's domain codes, sum the views per
-title and day. Spark start-up is excluded: the session is built, then one discarded pass of each
-engine warms it. Runs are interleaved (zcat, DuckDB, Spark, repeated) so a noisy shared machine
-hits all three alike; the medians are compared. Writes bench/results/wikimedia_aggregate.json.
+title and day (Spark: the job's one read, `extract.sum_hourly`, which also keeps each title's
+mobile and per-hour views for the signals). Spark start-up is excluded: the session is built, then
+one discarded pass of each engine warms it. Runs are interleaved (zcat, DuckDB, Spark, repeated)
+so a noisy shared machine hits all three alike; the medians are compared. Writes
+bench/results/wikimedia_aggregate.json.
 
     .venv/bin/python bench/wikimedia_aggregate.py [--files 24] [--lines 1000000] [--repeat 3]
 """
@@ -87,10 +89,10 @@ def time_duckdb(by_day: dict[date, list[str]], threads: int) -> tuple[float, int
 def time_spark(spark: Any, by_day: dict[date, list[str]]) -> tuple[float, int, int]:
     from pyspark.sql import functions as F  # noqa: N812
 
-    from jobs.wikimedia_pageviews.extract import read_hourly
+    from jobs.wikimedia_pageviews.extract import sum_hourly
     from jobs.wikimedia_pageviews.transform import daily_title_views
 
-    aggregated = daily_title_views(read_hourly(spark, by_day, CODES))
+    aggregated = daily_title_views(sum_hourly(spark, by_day, CODES))
     started = time.perf_counter()
     aggregated.write.format("noop").mode("overwrite").save()
     elapsed = time.perf_counter() - started

@@ -12,24 +12,31 @@ reprocessing a day costs when its inputs changed). Beside them, DuckDB aggregate
 compared; each job run's own stage times (its summary line) are kept, and the CPU seconds of
 each (the job's whole process tree, DuckDB's threads), which a shared, noisy machine disturbs
 less. The job's most requested article is checked against the one DuckDB's sums give.
-Writes bench/results/wikimedia_job.json.
+Each run also counts how often each landed hourly file is opened (inotify on the landing folder):
+the job reads each file once. Writes bench/results/wikimedia_job.json; with `--realsize`, the
+files are real-size hours (bench/realsize_files.py: ~6 M lines, ~60 MB of gzip each) and the result
+goes to bench/results/wikimedia_job_realsize.json.
 
-    .venv/bin/python bench/wikimedia_job.py [--files 24] [--lines 1000000] [--repeat 3]
+    .venv/bin/python bench/wikimedia_job.py [--files 24] [--lines 1000000] [--repeat 3] [--realsize]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gzip
 import logging
 import os
 import re
+import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.realsize_files import REAL_LINES, realsize_files  # noqa: E402
+from bench.realsize_files import WORK as REALSIZE_WORK  # noqa: E402
 from bench.results_file import write_result  # noqa: E402
 from bench.wikimedia_aggregate import CODES, WORK, bench_files, time_duckdb  # noqa: E402
 from emulators import wikimedia as emulator  # noqa: E402
@@ -50,16 +59,19 @@ from emulators.wikimedia_data import (  # noqa: E402
 
 log = logging.getLogger("bench.wikimedia_job")
 RESULT = ROOT / "bench" / "results" / "wikimedia_job.json"
+REALSIZE_RESULT = ROOT / "bench" / "results" / "wikimedia_job_realsize.json"
 LAKES = ROOT / "bench" / "work" / "wikimedia" / "job-lakes"
 TARGETS = {"job_vs_duckdb": 4.0}
+REALSIZE_TARGETS = {"job_first_vs_duckdb": 2.0, "aggregate_stage_vs_duckdb": 1.2, "file_opens_max": 1}
 SUMMARY_RE = re.compile(r"wikimedia_pageviews: (\d+(?:\.\d+)?)s in all: (.*)")
 STAGE_RE = re.compile(r"([a-z_]+) (\d+(?:\.\d+)?)s")
 
 
-def bench_tree(files: int, lines: int) -> tuple[Path, dict[date, list[str]]]:
-    """The emulator's root: the aggregation bench's hourly files plus SQL dumps of their titles."""
-    by_day = bench_files(files, lines)
-    root = WORK / f"{lines}"
+def bench_tree(files: int, lines: int, realsize: bool) -> tuple[Path, dict[date, list[str]]]:
+    """The emulator's root: the hourly files (the aggregation bench's, or real-size ones) plus SQL
+    dumps of their titles."""
+    by_day = realsize_files(files, lines) if realsize else bench_files(files, lines)
+    root = (REALSIZE_WORK if realsize else WORK) / f"{lines}"
     for table, data in dump_tables(build_bench_wiki(), "enwiki", "transitional").items():
         path = root / dump_relative("enwiki", "latest", table)
         if not path.exists():
@@ -110,9 +122,47 @@ class TreeCpu:
         return sum(self.seen.values())
 
 
+class Opens:
+    """How often each file of a folder is opened (inotify IN_OPEN, read in a thread)."""
+
+    IN_OPEN = 0x20
+    EVENT = struct.Struct("iIII")
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(folder).encode(), self.IN_OPEN) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify on {folder}")
+        self.counts: Counter[str] = Counter()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.done.is_set():
+            if not select.select([self.fd], [], [], 0.1)[0]:
+                continue
+            data, offset = os.read(self.fd, 1 << 16), 0
+            while offset < len(data):
+                _, _, _, length = self.EVENT.unpack_from(data, offset)
+                name = (
+                    data[offset + self.EVENT.size : offset + self.EVENT.size + length].rstrip(b"\0").decode()
+                )
+                offset += self.EVENT.size + length
+                if name.endswith(".gz") and not name.startswith("."):
+                    self.counts[name] += 1
+
+    def stop(self) -> Counter[str]:
+        self.done.set()
+        self.thread.join()
+        os.close(self.fd)
+        return self.counts
+
+
 def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, float], str]:
-    """One whole job process: wall seconds, CPU seconds (its process tree), its stage times, its
-    last log lines."""
+    """One whole job process: wall seconds, CPU seconds (its process tree), its stage times (with
+    `file_opens_max`, the most any landed hourly file was opened), its last log lines."""
     env = {
         **os.environ,
         "LAKE_ROOT": str(lake),
@@ -120,6 +170,7 @@ def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, fl
         "SPARK_MASTER": os.environ.get("SPARK_MASTER", "local[2]"),
     }
     cmd = [sys.executable, "-m", "jobs.wikimedia_pageviews", "--start-date", day.isoformat(), "--days", "1"]
+    opens = Opens(lake / "raw" / "wikimedia" / "other" / "pageviews" / f"{day:%Y}" / f"{day:%Y-%m}")
     started = time.perf_counter()
     with subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -128,6 +179,7 @@ def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, fl
         stdout, stderr = job.communicate()
     elapsed = time.perf_counter() - started
     cpu = tree.stop()
+    opened = opens.stop()
     done = subprocess.CompletedProcess(cmd, job.returncode, stdout, stderr)
     if done.returncode != 0:
         raise SystemExit(f"the job failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -137,6 +189,7 @@ def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, fl
     stages = {} if match is None else {k: float(v) for k, v in STAGE_RE.findall(match.group(2))}
     if match is not None:
         stages["job_total"] = float(match.group(1))
+    stages["file_opens_max"] = float(max(opened.values(), default=0))
     return elapsed, cpu, stages, "\n".join(done.stderr.splitlines()[-12:])
 
 
@@ -176,14 +229,16 @@ def duckdb_answer(by_day: dict[date, list[str]], day: date) -> tuple[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=24)
-    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--lines", type=int, default=0, help="lines per file (1 M; real size 6 M)")
+    parser.add_argument("--realsize", action="store_true", help="real-size hours (bench/realsize_files.py)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("SPARK_MASTER", f"local[{args.cores}]")
 
-    root, by_day = bench_tree(args.files, args.lines)
+    args.lines = args.lines or (REAL_LINES if args.realsize else 1_000_000)
+    root, by_day = bench_tree(args.files, args.lines, args.realsize)
     day = min(by_day)
     server = emulator.start(root)
     load_before = os.getloadavg()
@@ -224,6 +279,7 @@ def main() -> None:
     result = {
         "files": args.files,
         "lines_per_file": args.lines,
+        "gzip_mb": round(sum(Path(p).stat().st_size for ps in by_day.values() for p in ps) / 1e6),
         "day": day.isoformat(),
         "cores": args.cores,
         "spark_master": os.environ["SPARK_MASTER"],
@@ -237,7 +293,7 @@ def main() -> None:
         "cpu_median_seconds": {k: round(v, 2) for k, v in median_cpu.items()},
         "cpu_job_first_vs_duckdb": round(median_cpu["job_first"] / median_cpu["duckdb"], 2),
         "cpu_job_rerun_vs_duckdb": round(median_cpu["job_rerun"] / median_cpu["duckdb"], 2),
-        "targets": TARGETS,
+        "targets": REALSIZE_TARGETS if args.realsize else TARGETS,
         "stage_seconds_median": stage_median,
         "aggregate_stage_vs_duckdb": {
             kind: round(s["aggregate"] / median["duckdb"], 2)
@@ -247,7 +303,7 @@ def main() -> None:
         "most_requested": {k: list(v) for k, v in answers.items()},
         "same_answer": answers.get("job") == answers["duckdb"],
     }
-    write_result(RESULT, result, load_before)
+    write_result(REALSIZE_RESULT if args.realsize else RESULT, result, load_before)
 
 
 if __name__ == "__main__":

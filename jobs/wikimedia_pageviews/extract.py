@@ -1,9 +1,11 @@
 """Extract: land the dumps in the raw zone (HTTP, in parallel, verified) and read them with Spark.
 
 Landing mirrors the dumps tree under `LAKE_ROOT/raw/wikimedia/` (`other/pageviews/...` and
-`{wiki}/{date}/...`). A landed file was verified before it got its final name (size against
-Content-Length, full gzip read), so an existing file is valid and is skipped; a `latest` SQL dump is
-re-checked with a HEAD, since `latest` moves.
+`{wiki}/{date}/...`). A landed file was verified before it got its final name, so an existing file
+is skipped; a `latest` SQL dump is re-checked with a HEAD, since `latest` moves. Verified means its
+size against Content-Length, and for the SQL dumps a full gzip read too; an hourly file's gzip
+(its end and CRC) is checked by the one read that aggregates it, and a file that fails there is
+downloaded again, verified whole (`reland`): a day's files are then decompressed once, not twice.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Item:
     relative: str
     required: bool
     mutable: bool = False
+    verify_gzip: bool = True
 
 
 @dataclass
@@ -145,9 +148,9 @@ class Lander:
         length = resp.headers.get("Content-Length")
         return int(length) if resp.status_code == 200 and length is not None else None
 
-    def _fetch(self, url: str, workdir: Path) -> tuple[Path, int] | None:
+    def _fetch(self, url: str, workdir: Path, verify_gzip: bool) -> tuple[Path, int] | None:
         """`common.http.download` (a body cut short is one of its retried failures); None on 404."""
-        got = download(self._session(), url, workdir, gzip_check=True, attempts=self.attempts)
+        got = download(self._session(), url, workdir, gzip_check=verify_gzip, attempts=self.attempts)
         return None if got is None else (got.path, got.size)
 
     def land_one(self, item: Item, workdir: Path, progress: _Progress) -> str | None:
@@ -157,7 +160,7 @@ class Lander:
         if landed is not None and (not item.mutable or self._remote_size(url) in (landed, None)):
             progress.add(skipped=True)
             return self.store.uri(item.relative)
-        got = self._fetch(url, workdir)
+        got = self._fetch(url, workdir, item.verify_gzip)
         if got is None:
             progress.add(missing=True)
             if item.required:
@@ -168,6 +171,18 @@ class Lander:
         uri = self.store.put(path, item.relative)
         progress.add(size=size)
         return uri
+
+    def reland(self, uri: str) -> None:
+        """Download a landed file again, verified whole, in place of the one whose read failed."""
+        relative = uri.removeprefix(self.store.uri(""))
+        workdir = Path(tempfile.mkdtemp(prefix="wikimedia-landing-"))
+        try:
+            got = self._fetch(f"{self.base}/{relative}", workdir, verify_gzip=True)
+            if got is None:
+                raise SourceError(f"GET {self.base}/{relative} answered 404 (landed before)")
+            self.store.put(got[0], relative)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def land(self, items: Sequence[Item]) -> dict[str, str | None]:
         progress = _Progress(len(items))
@@ -191,7 +206,7 @@ def land(
 ) -> Landing:
     """Land the hourly files of `days` and the five SQL dumps; a missing hour is recorded, not fatal."""
     hours = {day: [hourly_relative(ts) for ts in day_file_times(day)] for day in days}
-    items = [Item(rel, required=False) for rels in hours.values() for rel in rels]
+    items = [Item(rel, required=False, verify_gzip=False) for rels in hours.values() for rel in rels]
     dumps = {table: dump_relative(wiki, dump_date, table) for table in TABLES}
     moving = dump_date == "latest"
     items += [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
@@ -251,6 +266,16 @@ def read_dump(
     return frame
 
 
+_HOURLY_FAILURE_RE = re.compile(r"pageviews: cannot read (\S+): ([^\n]*)")
+
+
+def unreadable_hourly(exc: BaseException) -> tuple[str, str] | None:
+    """(URI, cause) of the hourly file a failed Spark read names, if that is why it failed."""
+    match = _HOURLY_FAILURE_RE.search(str(exc))
+    # Hadoop names a local file `file:/...`; the landing knows it by its path.
+    return None if match is None else (match.group(1).removeprefix("file:"), match.group(2).strip())
+
+
 _DUMP_FAILURE_RE = re.compile(r"(?:SqlDumpException|IOException): (SQL dump [^\n]*)")
 
 
@@ -272,11 +297,25 @@ def read_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Seque
     Read by the project's `pageviews` Spark source (jvm/): it matches the codes on the raw bytes,
     so the lines of other wikis (most of them) never become rows, and cuts the fields in one pass
     (measured ~40% faster than the text source and SQL string functions). A line of these codes
-    that does not parse comes back as a null `title` with one view. Files are packed several per
-    task as Spark's file sources do, so a task's partial aggregate merges several hours of the
-    same titles.
+    that does not parse comes back as a null `title` with one view.
     """
     return scan_pageviews(spark, by_day, codes, ["title", "views"], "day date, title string, views long")
+
+
+def sum_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Sequence[str]) -> DataFrame:
+    """The one read of the hourly files: (`day`, `title`, `views`, `mobile`, `hours`), a row per
+    raw title and task of the `pageviews` source's `sums` mode, and one per task with a null title
+    whose views count its bad lines.
+
+    `codes` is (desktop, mobile) as `transform.wiki_codes` gives them; `mobile` is the views of
+    the mobile code and `hours` the views of each file as `index:views` pairs, a file's index in
+    its day's list (files are hours). A title is in several rows when several tasks read its day:
+    summing them per (`day`, `title`) gives the day's totals, and the few rows of the titles the
+    job ranks give its hourly signals (`traffic`), with no second read of any file.
+    """
+    columns = ["title", "views", "mobile", "hours"]
+    empty = "day date, title string, views long, mobile long, hours string"
+    return scan_pageviews(spark, by_day, codes, columns, empty, sums="true", mobile=codes[1])
 
 
 def scan_pageviews(

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
 from common.cli import settings_from_args
 from common.delta import Written, replace_where
+from common.errors import SourceError
 from common.runner import JobRun
 from common.schema import add_missing_columns
 from common.settings import Settings
@@ -40,7 +41,7 @@ from common.tables import (
     WIKI_TOP_CATEGORIES,
     Table,
 )
-from jobs.wikimedia_pageviews import extract, gates, hourly, traffic, transform
+from jobs.wikimedia_pageviews import extract, gates, traffic, transform
 from jobs.wikimedia_pageviews.cli import Request
 from jobs.wikimedia_pageviews.dimensions import read_dimension, refresh_dimensions
 from jobs.wikimedia_pageviews.extract import Landing
@@ -69,6 +70,8 @@ JAVA_OPTIONS = (
     "-XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=1800 -XX:Tier4CompileThreshold=45000"
     " -XX:+UseParallelGC"
 )
+
+REREADS = 2  # downloads of hourly files whose read failed, before the run ends
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +183,9 @@ def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landin
 
     The dimensions are built beside the aggregation, and the articles and redirects read from
     the lake (and cached) as soon as they are written: reading a Delta table costs its log's
-    replay, seconds that need not wait. The silver write and the signals (a second, filtered scan
-    of the hourly files) run beside the audit: their Delta commits and scans overlap its small
-    jobs; the gold tables, the signals' among them, are written only once all three are done.
+    replay, seconds that need not wait. The silver write and the signals (from the one read's
+    per-title sums, no file read again) run beside the audit: their Delta commits overlap its
+    small jobs; the gold tables, the signals' among them, are written only once all three are done.
     """
     wiki = request.wiki
     articles_ready = threading.Event()
@@ -191,9 +194,9 @@ def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landin
     dimensions.add_done_callback(lambda _: articles_ready.set())
     lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
     with job.joined(dimensions, lookup):
-        daily, redirects = _daily_views(job, spark, request, landing, lookup)
+        sums, daily, redirects = _daily_views(job, spark, request, landing, lookup)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.settings, daily, request))
-        signals = job.beside("top_articles", partial(_top_articles, job, landing, wiki, daily, redirects))
+        signals = job.beside("top_articles", partial(_top_articles, job, sums, daily, redirects))
         with job.joined(silver, signals):
             with job.stage("wait_for_dimensions"):
                 dimensions.result()
@@ -227,32 +230,52 @@ def _daily_views(
     request: Request,
     landing: Landing,
     lookup: Future[tuple[DataFrame, DataFrame]],
-) -> tuple[DataFrame, DataFrame]:
-    """The days' views per article (redirects resolved, main page out), persisted once: the silver
-    write, the day answers and the signals all read them (a few hundred thousand rows a day, not
-    the raw titles' millions); and the redirects, which the signals need too."""
-    codes = transform.wiki_codes(request.wiki)
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The one read's per-title sums (`extract.sum_hourly`, kept for the signals), the days' views
+    per article (redirects resolved, main page out) persisted once: the silver write, the day
+    answers and the signals all read them (a few hundred thousand rows a day, not the raw
+    titles' millions); and the redirects, which the signals need too."""
     with job.stage("aggregate"):
-        aggregated = transform.daily_title_views(extract.read_hourly(spark, landing.hourly, codes)).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-    try:
-        with job.stage("aggregate"):
-            bad = {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(aggregated).collect()}
-        log.info("aggregated the hourly files in %.1fs", job.stages["aggregate"])
-        with job.stage("wait_for_articles"):
-            articles, redirects = lookup.result()
-        for day in request.days:
-            if bad.get(day):
-                log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
-        log.info("lines that did not parse: %d in all", sum(bad.values()))
-        with job.stage("resolve"):
-            resolved = transform.resolve_views(aggregated, articles, redirects, request.main_page)
-            daily = job.persist(resolved, StorageLevel.MEMORY_AND_DISK)
-            daily.count()
-    finally:
-        aggregated.unpersist()
-    return daily, redirects
+        sums, bad = _sum_hourly(job, spark, request, landing)
+    log.info("aggregated the hourly files in %.1fs", job.stages["aggregate"])
+    with job.stage("wait_for_articles"):
+        articles, redirects = lookup.result()
+    for day in request.days:
+        if bad.get(day):
+            log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
+    log.info("lines that did not parse: %d in all", sum(bad.values()))
+    with job.stage("resolve"):
+        aggregated = transform.daily_title_views(sums)
+        resolved = transform.resolve_views(aggregated, articles, redirects, request.main_page)
+        daily = job.persist(resolved, StorageLevel.MEMORY_AND_DISK)
+        daily.count()
+    return sums, daily, redirects
+
+
+def _sum_hourly(
+    job: JobRun, spark: SparkSession, request: Request, landing: Landing
+) -> tuple[DataFrame, dict[date, int]]:
+    """The one read of the hourly files (persisted) and each day's count of bad lines.
+
+    A landed file whose gzip fails in the read (cut short, or a CRC that does not match: the
+    landing checks sizes only) is downloaded again, verified whole, and the read made again, at
+    most `REREADS` times; then the run ends naming the file. Nothing is written before this.
+    """
+    codes = transform.wiki_codes(request.wiki)
+    for attempt in range(REREADS + 1):
+        sums = job.persist(extract.sum_hourly(spark, landing.hourly, codes), StorageLevel.MEMORY_AND_DISK)
+        try:
+            return sums, {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(sums).collect()}
+        except Exception as exc:
+            sums.unpersist()
+            damaged = extract.unreadable_hourly(exc)
+            if damaged is None:
+                raise
+            if attempt == REREADS:
+                raise SourceError(f"hourly file {damaged[0]} cannot be read ({damaged[1]})") from None
+            log.warning("hourly file %s cannot be read (%s): downloading it again", *damaged)
+            extract.Lander(job.settings).reland(damaged[0])
+    raise AssertionError("unreachable")
 
 
 def _write_silver(settings: Settings, daily: DataFrame, request: Request) -> Written:
@@ -265,20 +288,13 @@ def _write_silver(settings: Settings, daily: DataFrame, request: Request) -> Wri
     )
 
 
-def _top_articles(
-    job: JobRun, landing: Landing, wiki: str, daily: DataFrame, redirects: DataFrame
-) -> DataFrame:
-    """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic), computed and cached
-    (written with the other gold tables, after the audit; the summary's most requested unflagged
-    article comes from them)."""
+def _top_articles(job: JobRun, sums: DataFrame, daily: DataFrame, redirects: DataFrame) -> DataFrame:
+    """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic) from the one read's
+    sums, computed and cached (written with the other gold tables, after the audit; the summary's
+    most requested unflagged article comes from them)."""
     top = job.persist(traffic.top_articles(daily))
     candidates = job.persist(traffic.candidate_titles(redirects, top))
-    titles = [row["title"] for row in candidates.select("title").distinct().collect()]
-    rows = hourly.read_by_hour(job.session(), landing.hourly, transform.wiki_codes(wiki), titles)
-    # Kept: the signals read the hourly views twice (per hour, and mobile), and each read would
-    # otherwise scan the day's files again.
-    by_hour = job.persist(traffic.hourly_views(rows, candidates))
-    flagged = job.persist(traffic.signals(top, by_hour, daily))
+    flagged = job.persist(traffic.signals(top, traffic.candidate_sums(sums, candidates), daily))
     flagged.count()
     return flagged
 

@@ -13,9 +13,9 @@ documented threshold:
 - `spike`: its views are at least `SPIKE_RATIO` times its own mean over the run's previous days
   (0 on a day it had none); not computed on the run's first day.
 
-Per-hour, per-code views come from a second, filtered scan of the day's files
-(`hourly.read_by_hour`): only the lines of titles that resolve to a top article
-(`candidate_titles`) become rows, so the main aggregation is untouched.
+Per-hour and mobile views come from the same read as the day's totals (`extract.sum_hourly`):
+each raw title's row carries its mobile views and its views per file (an hour); only the rows of
+the titles that resolve to a top article (`candidate_titles`) are decoded.
 Pure transforms: DataFrames in and out.
 """
 
@@ -57,29 +57,28 @@ def candidate_titles(redirects: DataFrame, top: DataFrame) -> DataFrame:
     return wanted.select("day", F.col("article").alias("title"), "article").unionByName(via_redirect)
 
 
-def hourly_views(rows: DataFrame, candidates: DataFrame) -> DataFrame:
-    """Views per (day, article, hour, mobile) of the candidates.
+def candidate_sums(sums: DataFrame, candidates: DataFrame) -> DataFrame:
+    """The rows of `extract.sum_hourly` whose normalised title resolves to a top article that day,
+    as (`day`, `article`, `views`, `mobile`, `hours`); bad lines' rows (null title) drop out.
 
-    Needs `rows` (`day`, `hour`, `mobile` boolean, `title` raw, `views`) from the second read and
-    `candidate_titles`' output; lines that did not parse (null title) drop out in the join.
+    Needs `sums` and `candidate_titles`' output.
     """
-    normalised = rows.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
-        "day", "hour", "mobile", normalise_title(F.col("title")).alias("title"), "views"
+    normalised = sums.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
+        "day", normalise_title(F.col("title")).alias("title"), "views", "mobile", "hours"
     )
     kept = normalised.join(F.broadcast(candidates), ["day", "title"])
-    return kept.groupBy("day", "article", "hour", "mobile").agg(F.sum("views").cast("long").alias("views"))
+    return kept.select("day", "article", "views", "mobile", "hours")
 
 
-def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
+def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
     """The top articles with `mobile_share`, `peak_hour_share`, `views_vs_previous`, `flags` and
     `suspicious`.
 
-    Needs `top_articles`' output, `hourly_views`' output, and `daily` (`day`, `title`, `views`) of
-    every day of the run, for the article's own previous days. Shares are over the hourly views
-    (the same lines as `views`); an article without hourly views has null shares and no flag from
-    them.
+    Needs `top_articles`' output, `candidate_sums`' output, and `daily` (`day`, `title`, `views`)
+    of every day of the run, for the article's own previous days. Shares are over the summed views
+    (the same lines as `views`); an article without any has null shares and no flag from them.
     """
-    with_shares = top.join(_shares(hourly), ["day", "title"], "left")
+    with_shares = top.join(_shares(sums), ["day", "title"], "left")
     median = with_shares.groupBy("day").agg(F.percentile("mobile_share", 0.5).alias("_median"))
     history = _with_history(with_shares, top, daily)
     mean = F.coalesce(F.col("_previous"), F.lit(0)) / F.col("_days")
@@ -107,18 +106,24 @@ def signals(top: DataFrame, hourly: DataFrame, daily: DataFrame) -> DataFrame:
     )
 
 
-def _shares(hourly: DataFrame) -> DataFrame:
-    """(`day`, `title`, `peak_hour_share`, `mobile_share`) of each article with hourly views."""
-    per_hour = hourly.groupBy("day", "article", "hour").agg(F.sum("views").alias("hour_views"))
-    peaks = per_hour.groupBy("day", "article").agg(
-        F.max("hour_views").alias("peak"), F.sum("hour_views").alias("total")
+def _shares(sums: DataFrame) -> DataFrame:
+    """(`day`, `title`, `peak_hour_share`, `mobile_share`) of each article with views in `sums`
+    (`candidate_sums`' output): its views per hour are those of its titles' `hours` pairs."""
+    pairs = sums.select("day", "article", F.explode(F.split("hours", ",")).alias("_pair"))
+    per_hour = (
+        pairs.select("day", "article", F.split("_pair", ":").alias("_p"))
+        .groupBy("day", "article", F.col("_p")[0].alias("hour"))
+        .agg(F.sum(F.col("_p")[1].cast("long")).alias("hour_views"))
     )
-    mobile = hourly.where(F.col("mobile")).groupBy("day", "article").agg(F.sum("views").alias("mobile_views"))
-    return peaks.join(mobile, ["day", "article"], "left").select(
+    peaks = per_hour.groupBy("day", "article").agg(F.max("hour_views").alias("peak"))
+    totals = sums.groupBy("day", "article").agg(
+        F.sum("views").alias("total"), F.sum("mobile").alias("mobile_views")
+    )
+    return totals.join(peaks, ["day", "article"]).select(
         "day",
         F.col("article").alias("title"),
         (F.col("peak") / F.col("total")).alias("peak_hour_share"),
-        (F.coalesce(F.col("mobile_views"), F.lit(0)) / F.col("total")).alias("mobile_share"),
+        (F.col("mobile_views") / F.col("total")).alias("mobile_share"),
     )
 
 

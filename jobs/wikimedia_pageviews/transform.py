@@ -52,16 +52,17 @@ def normalise_title(title: Column) -> Column:
 def daily_title_views(rows: DataFrame) -> DataFrame:
     """Sum the views per day and raw (not normalised) title: the wide step of the aggregation.
 
-    Needs `day`, `title`, `views` as `extract.read_hourly` returns them: a line that did not parse
-    is a null title with one view, so the null group's sum is the day's count of bad lines. One sum
-    is the only aggregate buffer (a second one, a count, measured 11% slower).
+    Needs `day`, `title`, `views` as `extract.sum_hourly` (or `read_hourly`) returns them: bad
+    lines are in null titles' views, so the null group's sum is the day's count of bad lines. One
+    sum is the only aggregate buffer (a second one, a count, measured 11% slower).
     """
     return rows.groupBy("day", "title").agg(F.sum("views").alias("views"))
 
 
-def bad_line_counts(aggregated: DataFrame) -> DataFrame:
-    """`day`, `bad_lines` from the output of `daily_title_views`."""
-    return aggregated.where(F.col("title").isNull()).select("day", F.col("views").alias("bad_lines"))
+def bad_line_counts(rows: DataFrame) -> DataFrame:
+    """`day`, `bad_lines` from rows whose null titles' views count the bad lines (`sum_hourly`'s,
+    or `daily_title_views`' output)."""
+    return rows.where(F.col("title").isNull()).groupBy("day").agg(F.sum("views").alias("bad_lines"))
 
 
 def resolve_views(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from common.errors import SourceError
 from common.settings import Settings
 from common.storage import DeltaReader, lake_path
 from common.tables import (
@@ -84,15 +85,15 @@ def test_landing_retries_faults_records_404_and_skips_landed(
     tree: Path, server: wikimedia.EmulatorServer, tmp_path: Path
 ) -> None:
     settings = Settings(lake_root=str(tmp_path / "lake"), wikimedia_dumps_url=server.url)
-    server.faults.set(truncate=1, corrupt=1, errors=1, match="pageviews-20260302")
+    server.faults.set(truncate=1, errors=1, match="pageviews-20260302")
     landing = extract.land(settings, "enwiki", [START, START + timedelta(days=2)], "latest", backoff=0.01)
     assert landing.hours(START) == 24
     assert landing.hours(START + timedelta(days=2)) == 23
     assert landing.missing == [hourly_relative(MISSING)]
     assert all(landing.dumps.values())
-    assert server.faults.truncate == server.faults.corrupt == server.faults.errors == 0
+    assert server.faults.truncate == server.faults.errors == 0
     retried = sum(n - 1 for path, n in server.requests.items() if "pageviews-20260302" in path)
-    assert retried >= 2  # corrupt and truncate may hit the same answer
+    assert retried >= 2
     for uri in landing.hourly[START]:
         assert Path(uri).stat().st_size == (tree / uri.split("/raw/wikimedia/", 1)[1]).stat().st_size
     before = sum(server.requests.values())
@@ -135,6 +136,27 @@ def test_job_end_to_end_and_idempotent(
     assert main(args) == 0
     assert _version(spark, articles) == articles_version + 1
     assert _answers(spark, settings) == expected
+
+
+@pytest.mark.e2e
+def test_an_hourly_file_corrupt_at_every_download_ends_the_run_naming_it(
+    tree: Path, server: wikimedia.EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The landing checks sizes; the read checks the gzip and downloads a failing file again
+    (test_job_end_to_end_and_idempotent: once corrupt, answers exact). Corrupt at every download,
+    the run ends with one line naming it and publishes nothing."""
+    monkeypatch.setenv("LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("WIKIMEDIA_DUMPS_URL", server.url)
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    server.faults.set(corrupt=1000, match="pageviews-20260302-050000")
+    args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "1"])
+    with pytest.raises(SourceError) as failed:
+        main(args)
+    message = str(failed.value)
+    assert "\n" not in message and "pageviews-20260302-050000.gz" in message, message
+    assert not (tmp_path / "lake" / WIKI_DAILY_SUMMARY.path).exists()
+    asked = server.requests["/" + hourly_relative(datetime(2026, 3, 2, 5))]
+    assert asked == 1 + 4  # landed once, then downloaded again: four tries, each failing its gzip
 
 
 def _version(spark: Any, path: str) -> int:

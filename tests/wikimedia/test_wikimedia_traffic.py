@@ -1,4 +1,4 @@
-"""chispa tests of the suspicious-traffic transforms: top ranking, candidates, hourly sums, signals, flags."""
+"""chispa tests of the suspicious-traffic transforms: top ranking, candidates, their sums, signals, flags."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
 from jobs.wikimedia_pageviews import traffic
-from jobs.wikimedia_pageviews.hourly import read_by_hour
+from jobs.wikimedia_pageviews.extract import sum_hourly
 
 pytestmark = pytest.mark.unit
 
 D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
 VIEWS = "day date, title string, views long"
-HOURLY = "day date, article string, hour string, mobile boolean, views long"
+SUMS = "day date, article string, views long, mobile long, hours string"
+
+
+def _sums(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
+    """`candidate_sums`' output from (day, article, hour, mobile, views) rows: one row each."""
+    return spark.createDataFrame([(d, a, v, v if m else 0, f"{h}:{v}") for d, a, h, m, v in rows], SUMS)
 
 
 def test_top_articles_rank_like_most_requested_and_cut_at_n(spark: Any) -> None:
@@ -32,27 +37,27 @@ def test_top_articles_rank_like_most_requested_and_cut_at_n(spark: Any) -> None:
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
-def test_candidates_are_the_article_and_its_redirects_and_hourly_views_resolve_raw_titles(spark: Any) -> None:
+def test_candidates_are_the_article_and_its_redirects_and_their_sums_resolve_raw_titles(spark: Any) -> None:
     top = spark.createDataFrame([(D1, 1, "Cat", 30)], "day date, rank int, title string, views long")
     redirects = spark.createDataFrame(
         [("Kitty", "Cat"), ("Dog_(animal)", "Dog")], "title string, target_title string"
     )
     candidates = traffic.candidate_titles(redirects, top).orderBy("title")
     assert [tuple(r) for r in candidates.collect()] == [(D1, "Cat", "Cat"), (D1, "Kitty", "Cat")]
-    rows = spark.createDataFrame(
+    sums = spark.createDataFrame(
         [
-            (D1, "h01", False, "cat", 5),  # normalised to Cat
-            (D1, "h01", True, "Cat", 4),
-            (D1, "h02", False, "kitty", 6),  # a redirect to Cat
-            (D1, "h02", False, "Dog", 100),  # not a candidate
-            (D1, "h02", False, None, 1),  # a bad line
-            (D2, "h01", False, "Cat", 7),  # Cat is not in D2's top
+            (D1, "cat", 5, 0, "1:5"),  # normalised to Cat
+            (D1, "Cat", 4, 4, "1:4"),
+            (D1, "kitty", 6, 0, "2:6"),  # a redirect to Cat
+            (D1, "Dog", 100, 0, "2:100"),  # not a candidate
+            (D1, None, 1, 0, None),  # the bad lines' count
+            (D2, "Cat", 7, 0, "1:7"),  # Cat is not in D2's top
         ],
-        "day date, hour string, mobile boolean, title string, views long",
+        "day date, title string, views long, mobile long, hours string",
     )
-    out = traffic.hourly_views(rows, candidates).orderBy("hour", "mobile")
+    out = traffic.candidate_sums(sums, candidates).orderBy("hours")
     expected = spark.createDataFrame(
-        [(D1, "Cat", "h01", False, 5), (D1, "Cat", "h01", True, 4), (D1, "Cat", "h02", False, 6)], HOURLY
+        [(D1, "Cat", 4, 4, "1:4"), (D1, "Cat", 5, 0, "1:5"), (D1, "Cat", 6, 0, "2:6")], SUMS
     )
     assert_df_equality(out, expected, ignore_nullable=True)
 
@@ -75,7 +80,7 @@ def test_signals_and_flags_at_the_documented_thresholds(spark: Any) -> None:
     ]
     # New: 60% mobile, even; absent on D1.
     hourly_rows += [(D2, "New", f"h{h:02d}", m, 3 if m else 2) for h in range(10) for m in (False, True)]
-    hourly = spark.createDataFrame(hourly_rows, HOURLY)
+    hourly = _sums(spark, hourly_rows)
     daily = spark.createDataFrame(
         [
             (D1, "Bot_target", 900),
@@ -110,14 +115,14 @@ def test_peak_hour_needs_a_minimum_of_views(spark: Any) -> None:
     top = spark.createDataFrame(
         [(D1, 1, "Busy", 1000), (D1, 2, "Small", 99)], "day date, rank int, title string, views long"
     )
-    hourly = spark.createDataFrame(
+    hourly = _sums(
+        spark,
         [
             (D1, "Busy", "h01", False, 600),
             (D1, "Busy", "h02", False, 400),
             (D1, "Small", "h01", False, 60),
             (D1, "Small", "h02", False, 39),
         ],
-        HOURLY,
     )
     daily = top.select("day", "title", "views")
     out = {r["title"]: r for r in traffic.signals(top, hourly, daily).collect()}
@@ -137,25 +142,31 @@ def test_most_unflagged_is_the_best_ranked_clean_article(spark: Any) -> None:
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
-def test_read_by_hour_keeps_only_lines_that_may_name_a_wanted_title(spark: Any, tmp_path: Any) -> None:
-    """The `pageviews` source's `titles` filter: raw titles whose first letter differs in case
-    are kept (Spark normalises them), other titles, other wikis and bad lines are not rows."""
+def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
+    spark: Any, tmp_path: Any
+) -> None:
+    """The `pageviews` source's `sums` mode: per raw title (no normalisation), views of both
+    codes, those of the mobile one, and each file's (by its index in the day's list); other
+    wikis are not rows, bad lines are one null-title row with their count."""
     lines = {
-        "010000": ["en Dog 5 0", "en.m dog 7 0", "en Cat 3 0", "de Dog 9 0", "en Dog x 0", "en Dogs 1 0"],
-        "020000": ["en.m Dog 2 0", "en \u00e9t\u00e9 4 0", "en \u00c9t\u00e9 1 0"],
+        "010000": ["en Dog 5 0", "en.m dog 7 0", "en.m Dog 3 0", "de Dog 9 0", "en Dog x 0"],
+        "020000": ["en.m Dog 2 0", "en \u00e9t\u00e9 4 0", "en Cat 1 0", "en Cat"],
     }
     uris = []
     for hour, rows in lines.items():
         path = tmp_path / f"pageviews-20260302-{hour}.gz"
         path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
         uris.append(str(path))
-    out = read_by_hour(spark, {D1: uris}, ("en", "en.m"), ["Dog", "\u00c9t\u00e9"])
-    got = sorted(tuple(r) for r in out.collect())
-    assert got == [
-        (D1, "20260302-010000", False, "Dog", 5),
-        (D1, "20260302-010000", True, "dog", 7),
-        (D1, "20260302-020000", False, "\u00c9t\u00e9", 1),
-        (D1, "20260302-020000", False, "\u00e9t\u00e9", 4),
-        (D1, "20260302-020000", True, "Dog", 2),
-    ]
-    assert read_by_hour(spark, {D1: uris}, ("en", "en.m"), []).count() == 0
+    out = sum_hourly(spark, {D1: uris}, ("en", "en.m"))
+    got: dict[str | None, tuple[int, int, set[str]]] = {}
+    for row in out.collect():  # a title is in a row per task that read it: summed here
+        views, mobile, hours = got.get(row["title"], (0, 0, set()))
+        pairs = set(row["hours"].split(",")) if row["hours"] else set()
+        got[row["title"]] = (views + row["views"], mobile + row["mobile"], hours | pairs)
+    assert got == {
+        "Dog": (10, 5, {"0:8", "1:2"}),
+        "dog": (7, 7, {"0:7"}),
+        "\u00e9t\u00e9": (4, 0, {"1:4"}),
+        "Cat": (1, 0, {"1:1"}),
+        None: (2, 0, set()),
+    }

@@ -19,8 +19,9 @@ import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
- * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows; with a
- * title filter, only its good lines, as (title, views, code, file).
+ * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows; in the
+ * {@code sums} mode, it reads them all first and returns one row per raw title
+ * ({@link TitleSums}: title, views, mobile views, views per file) and one of the bad lines' count.
  *
  * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
  * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
@@ -37,11 +38,14 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private final Configuration conf;
   private final String[] paths;
   private final LineParser parser;
-  private final TitleFilter titles;
-  private final UTF8String[] codeNames;
+  private final int[] fileIds;
+  private final boolean[] mobile;
   private final UnsafeRowWriter writer;
+  private TitleSums sums;
+  private boolean summed;
+  private int emitted;
+  private final StringBuilder hours = new StringBuilder();
   private int nextPath;
-  private UTF8String fileName;
 
   private InputStream in;
   private Decompressor decompressor;
@@ -53,29 +57,94 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private int lineStart;
   private int lineEnd;
 
-  PageviewsReader(Configuration conf, String[] paths, String[] codes, TitleFilter titles) {
+  /**
+   * {@code fileIds} names each path in the {@code sums} mode's per-file views (null: lines mode);
+   * {@code mobileCodes} are those of {@code codes} whose views count as mobile.
+   */
+  PageviewsReader(Configuration conf, String[] paths, int[] fileIds, String[] codes, String[] mobileCodes) {
     this.conf = conf;
     this.paths = paths;
+    this.fileIds = fileIds;
     this.parser = new LineParser(codes);
-    this.titles = titles;
-    this.codeNames = Arrays.stream(codes).map(UTF8String::fromString).toArray(UTF8String[]::new);
-    this.writer = new UnsafeRowWriter(titles == null ? 2 : 4, 64);
+    this.mobile = new boolean[codes.length];
+    for (int i = 0; i < codes.length; i++) {
+      mobile[i] = Arrays.asList(mobileCodes).contains(codes[i]);
+    }
+    this.writer = new UnsafeRowWriter(fileIds == null ? 2 : 4, 64);
   }
 
   @Override
   public boolean next() throws IOException {
     try {
-      return advance();
+      return fileIds == null ? nextLine() : nextSum();
     } catch (IOException e) {
       throw new IOException("pageviews: cannot read " + paths[nextPath - 1] + ": " + e.getMessage(), e);
     }
   }
 
-  private boolean advance() throws IOException {
+  /** The next line of the wanted codes as a row (a bad one as a null title with one view). */
+  private boolean nextLine() throws IOException {
+    int kind = advance();
+    if (kind == LineParser.NO_MATCH) {
+      return false;
+    }
+    writer.reset();
+    writer.zeroOutNullBytes();
+    if (kind == LineParser.GOOD) {
+      writer.write(0, buf, parser.titleStart, parser.titleLength);
+      writer.write(1, parser.views);
+    } else {
+      writer.setNullAt(0);
+      writer.write(1, 1L);
+    }
+    return true;
+  }
+
+  /** The next title's sums; the first call reads every file of the partition. */
+  private boolean nextSum() throws IOException {
+    if (!summed) {
+      summed = true;
+      sums = new TitleSums();
+      for (int kind = advance(); kind != LineParser.NO_MATCH; kind = advance()) {
+        if (kind == LineParser.GOOD) {
+          sums.add(buf, parser.titleStart, parser.titleLength, parser.views, mobile[parser.code], fileIds[nextPath - 1]);
+        } else {
+          sums.badLines++;
+        }
+      }
+    }
+    if (sums == null) {
+      return false;
+    }
+    writer.reset();
+    writer.zeroOutNullBytes();
+    if (emitted < sums.size()) {
+      int e = emitted++;
+      writer.write(0, sums.keys(), sums.keyStart(e), sums.keyLength(e));
+      writer.write(1, sums.views(e));
+      writer.write(2, sums.mobile(e));
+      sums.hours(e, hours);
+      writer.write(3, UTF8String.fromBytes(TitleSums.ascii(hours)));
+      return true;
+    }
+    if (emitted == sums.size() && sums.badLines > 0) {
+      emitted++;
+      writer.setNullAt(0);
+      writer.write(1, sums.badLines);
+      writer.write(2, 0L);
+      writer.setNullAt(3);
+      return true;
+    }
+    sums = null; // the table's memory is free once every row is out
+    return false;
+  }
+
+  /** The kind of the next line of the wanted codes (parsed into {@code parser}), NO_MATCH at the end. */
+  private int advance() throws IOException {
     while (true) {
       if (in == null) {
         if (nextPath == paths.length) {
-          return false;
+          return LineParser.NO_MATCH;
         }
         open(paths[nextPath++]);
       }
@@ -84,31 +153,9 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
         continue;
       }
       int kind = parser.parse(buf, lineStart, lineEnd);
-      if (kind == LineParser.NO_MATCH) {
-        continue;
+      if (kind != LineParser.NO_MATCH) {
+        return kind;
       }
-      if (titles != null) {
-        int start = parser.titleStart;
-        if (kind != LineParser.GOOD || !titles.keeps(buf, start, start + parser.titleLength)) {
-          continue;
-        }
-        writer.reset();
-        writer.write(0, buf, start, parser.titleLength);
-        writer.write(1, parser.views);
-        writer.write(2, codeNames[parser.code]);
-        writer.write(3, fileName);
-        return true;
-      }
-      writer.reset();
-      writer.zeroOutNullBytes();
-      if (kind == LineParser.GOOD) {
-        writer.write(0, buf, parser.titleStart, parser.titleLength);
-        writer.write(1, parser.views);
-      } else {
-        writer.setNullAt(0);
-        writer.write(1, 1L);
-      }
-      return true;
     }
   }
 
@@ -124,7 +171,6 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   private void open(String file) throws IOException {
     Path path = new Path(file);
-    fileName = UTF8String.fromString(file);
     InputStream raw = path.getFileSystem(conf).open(path, BUFFER);
     CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
     if (codec == null) {

@@ -7,21 +7,25 @@ import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
 import org.apache.spark.util.SerializableConfiguration;
 
-/** Shipped to the executors: the Hadoop configuration (broadcast once), the codes, the title filter. */
+/** Shipped to the executors: the Hadoop configuration (broadcast once), the codes, the mode. */
 final class PageviewsReaderFactory implements PartitionReaderFactory {
   private final Broadcast<SerializableConfiguration> conf;
   private final String[] codes;
-  private final TitleFilter titles;
+  private final String[] mobileCodes;
+  private final boolean sums;
 
-  PageviewsReaderFactory(Broadcast<SerializableConfiguration> conf, String[] codes, TitleFilter titles) {
+  PageviewsReaderFactory(
+      Broadcast<SerializableConfiguration> conf, String[] codes, String[] mobileCodes, boolean sums) {
     this.conf = conf;
     this.codes = codes;
-    this.titles = titles;
+    this.mobileCodes = mobileCodes;
+    this.sums = sums;
   }
 
   @Override
   public PartitionReader<InternalRow> createReader(InputPartition partition) {
+    PageviewsScan.FilesPartition files = (PageviewsScan.FilesPartition) partition;
     return new PageviewsReader(
-        conf.value().value(), ((PageviewsScan.FilesPartition) partition).paths(), codes, titles);
+        conf.value().value(), files.paths(), sums ? files.ids() : null, codes, mobileCodes);
   }
 }

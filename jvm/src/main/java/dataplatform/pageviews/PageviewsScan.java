@@ -22,37 +22,32 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 import org.apache.spark.util.SerializableConfiguration;
 
 /**
- * Plans one read: lists the files and packs them into partitions the way Spark's file sources do
- * (largest first, up to {@code spark.sql.files.maxPartitionBytes}, each file costing
- * {@code openCostInBytes} more), so a task sees several hours and its partial aggregate merges them.
+ * Plans one read: lists the files and packs them into partitions. Lines: the way Spark's file
+ * sources do (largest first, up to {@code spark.sql.files.maxPartitionBytes}, each file costing
+ * {@code openCostInBytes} more), so a task sees several hours and its partial aggregate merges
+ * them. Sums: one task per core at most, balanced by size: each task's table of titles is as many
+ * rows to shuffle, so fewer, larger tasks shuffle less.
  */
 final class PageviewsScan implements Scan, Batch {
   private final List<String> paths;
   private final String[] codes;
-  private final TitleFilter titles;
+  private final String[] mobileCodes;
+  private final boolean sums;
 
   PageviewsScan(CaseInsensitiveStringMap options) {
     this.paths = paths(options);
-    this.titles = titles(options);
+    this.sums = options.getBoolean("sums", false);
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
       throw new IllegalArgumentException(
           "pageviews: option 'codes' (comma-separated domain codes) is required");
     }
-    this.codes =
-        Arrays.stream(codes.split(",")).map(String::trim).filter(c -> !c.isEmpty()).toArray(String[]::new);
+    this.codes = list(codes);
+    this.mobileCodes = list(options.getOrDefault("mobile", ""));
   }
 
-  private static TitleFilter titles(CaseInsensitiveStringMap options) {
-    String json = options.get("titles");
-    if (json == null) {
-      return null;
-    }
-    try {
-      return new TitleFilter(new ObjectMapper().readValue(json, String[].class));
-    } catch (IOException e) {
-      throw new IllegalArgumentException("pageviews: option 'titles' is not a JSON array of strings", e);
-    }
+  private static String[] list(String commas) {
+    return Arrays.stream(commas.split(",")).map(String::trim).filter(c -> !c.isEmpty()).toArray(String[]::new);
   }
 
   private static List<String> paths(CaseInsensitiveStringMap options) {
@@ -74,13 +69,13 @@ final class PageviewsScan implements Scan, Batch {
 
   @Override
   public StructType readSchema() {
-    return titles == null ? PageviewsSource.SCHEMA : PageviewsSource.FILTERED_SCHEMA;
+    return sums ? PageviewsSource.SUMS_SCHEMA : PageviewsSource.SCHEMA;
   }
 
   @Override
   public String description() {
     return "pageviews codes=" + String.join(",", codes) + " files=" + paths.size()
-        + (titles == null ? "" : " filtered by title");
+        + (sums ? " summed per title" : "");
   }
 
   @Override
@@ -101,18 +96,52 @@ final class PageviewsScan implements Scan, Batch {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    int parallelism = spark.sparkContext().defaultParallelism();
+    return sums ? balanced(files, parallelism) : packed(spark, files, parallelism);
+  }
+
+  /** At most {@code tasks} partitions, each file (largest first) to the least loaded; ids by path. */
+  private InputPartition[] balanced(List<FileStatus> files, int tasks) {
+    int count = Math.max(1, Math.min(tasks, files.size()));
+    List<List<Integer>> members = new ArrayList<>();
+    long[] load = new long[count];
+    for (int t = 0; t < count; t++) {
+      members.add(new ArrayList<>());
+    }
+    Integer[] order = new Integer[files.size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, Comparator.comparingLong((Integer i) -> files.get(i).getLen()).reversed());
+    for (int i : order) {
+      int least = 0;
+      for (int t = 1; t < count; t++) {
+        least = load[t] < load[least] ? t : least;
+      }
+      members.get(least).add(i);
+      load[least] += files.get(i).getLen();
+    }
+    return members.stream()
+        .filter(m -> !m.isEmpty())
+        .map(m -> new FilesPartition(
+            m.stream().map(i -> files.get(i).getPath().toString()).toArray(String[]::new),
+            m.stream().mapToInt(Integer::intValue).toArray()))
+        .toArray(InputPartition[]::new);
+  }
+
+  private static InputPartition[] packed(SparkSession spark, List<FileStatus> files, int parallelism) {
     long maxBytes = spark.sessionState().conf().filesMaxPartitionBytes();
     long openCost = spark.sessionState().conf().filesOpenCostInBytes();
-    int parallelism = spark.sparkContext().defaultParallelism();
     long total = files.stream().mapToLong(f -> f.getLen() + openCost).sum();
     long split = Math.min(maxBytes, Math.max(openCost, total / Math.max(1, parallelism)));
-    files.sort(Comparator.comparingLong(FileStatus::getLen).reversed());
+    List<FileStatus> sorted = new ArrayList<>(files);
+    sorted.sort(Comparator.comparingLong(FileStatus::getLen).reversed());
     List<InputPartition> partitions = new ArrayList<>();
     List<String> current = new ArrayList<>();
     long size = 0;
-    for (FileStatus f : files) {
+    for (FileStatus f : sorted) {
       if (!current.isEmpty() && size + f.getLen() > split) {
-        partitions.add(new FilesPartition(current.toArray(String[]::new)));
+        partitions.add(new FilesPartition(current.toArray(String[]::new), null));
         current = new ArrayList<>();
         size = 0;
       }
@@ -120,7 +149,7 @@ final class PageviewsScan implements Scan, Batch {
       size += f.getLen() + openCost;
     }
     if (!current.isEmpty()) {
-      partitions.add(new FilesPartition(current.toArray(String[]::new)));
+      partitions.add(new FilesPartition(current.toArray(String[]::new), null));
     }
     return partitions.toArray(InputPartition[]::new);
   }
@@ -131,9 +160,9 @@ final class PageviewsScan implements Scan, Batch {
     Broadcast<SerializableConfiguration> conf =
         JavaSparkContext.fromSparkContext(spark.sparkContext())
             .broadcast(new SerializableConfiguration(spark.sessionState().newHadoopConf()));
-    return new PageviewsReaderFactory(conf, codes, titles);
+    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums);
   }
 
-  /** The files one task reads, in order. */
-  record FilesPartition(String[] paths) implements InputPartition {}
+  /** The files one task reads, in order, and (sums) their indices in the read's paths. */
+  record FilesPartition(String[] paths, int[] ids) implements InputPartition {}
 }

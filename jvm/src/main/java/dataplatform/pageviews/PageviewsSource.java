@@ -21,21 +21,23 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * views are not a non-negative integer, is returned as {@code title = null, views = 1}, so a sum
  * per title counts the bad lines in its null group.
  *
- * <p>With the option {@code titles} (a JSON array of normalised titles) the read keeps only the
- * lines whose title may normalise to one of them ({@link TitleFilter}), drops bad lines, and adds
- * each row's {@code code} and {@code file}: the job's second look at a day's files, for the hourly
- * signals of its top articles, costs a scan of the bytes and almost no rows.
+ * <p>With the option {@code sums=true} a task sums its files per raw title instead
+ * ({@link TitleSums}): {@code title, views, mobile, hours}, where {@code mobile} is the views of
+ * the codes of the option {@code mobile} and {@code hours} the views of each file as
+ * {@code index:views} pairs (a file's index in the read's paths; a file is an hour), plus one row
+ * with a null title whose views are the bad lines' count. The day's totals and the hourly signals
+ * of its top articles then come from one read of each file.
  */
 public final class PageviewsSource implements TableProvider, DataSourceRegister {
   static final StructType SCHEMA =
       new StructType()
           .add("title", DataTypes.StringType, true)
           .add("views", DataTypes.LongType, false);
-  static final StructType FILTERED_SCHEMA =
-      SCHEMA.add("code", DataTypes.StringType, false).add("file", DataTypes.StringType, false);
+  static final StructType SUMS_SCHEMA =
+      SCHEMA.add("mobile", DataTypes.LongType, false).add("hours", DataTypes.StringType, true);
 
   static StructType schemaFor(Map<String, String> options) {
-    return options.containsKey("titles") ? FILTERED_SCHEMA : SCHEMA;
+    return "true".equalsIgnoreCase(options.get("sums")) ? SUMS_SCHEMA : SCHEMA;
   }
 
   @Override
