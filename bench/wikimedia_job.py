@@ -87,6 +87,7 @@ class TreeCpu:
     def __init__(self, root: int) -> None:
         self.root = root
         self.seen: dict[int, float] = {}
+        self.peak_rss_mb = 0.0  # the tree's largest resident memory, summed over its processes
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -109,8 +110,14 @@ class TreeCpu:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
             tree |= more
             grew = bool(more)
+        rss = 0
         for pid in tree & cpu.keys():
             self.seen[pid] = max(self.seen.get(pid, 0.0), cpu[pid])
+            try:
+                rss += int((Path("/proc") / str(pid) / "statm").read_text().split()[1])
+            except (OSError, IndexError):
+                continue
+        self.peak_rss_mb = max(self.peak_rss_mb, rss * os.sysconf("SC_PAGE_SIZE") / 1e6)
 
     def _poll(self) -> None:
         while not self.done.wait(0.1):
@@ -160,16 +167,17 @@ class Opens:
         return self.counts
 
 
-def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, float], str]:
+def run_job(url: str, lake: Path, day: date, days: int = 1) -> tuple[float, float, dict[str, float], str]:
     """One whole job process: wall seconds, CPU seconds (its process tree), its stage times (with
-    `file_opens_max`, the most any landed hourly file was opened), its last log lines."""
+    `file_opens_max`, the most any landed hourly file was opened, and `peak_rss_mb`, the tree's
+    largest resident memory), its last log lines."""
     env = {
         **os.environ,
         "LAKE_ROOT": str(lake),
         "WIKIMEDIA_DUMPS_URL": url,
         "SPARK_MASTER": os.environ.get("SPARK_MASTER", "local[2]"),
     }
-    cmd = [sys.executable, "-m", "jobs.wikimedia_pageviews", "--start-date", day.isoformat(), "--days", "1"]
+    cmd = [sys.executable, "-m", "jobs.wikimedia_pageviews", "--start-date", f"{day}", "--days", f"{days}"]
     opens = Opens(lake / "raw" / "wikimedia" / "other" / "pageviews" / f"{day:%Y}" / f"{day:%Y-%m}")
     started = time.perf_counter()
     with subprocess.Popen(
@@ -190,6 +198,7 @@ def run_job(url: str, lake: Path, day: date) -> tuple[float, float, dict[str, fl
     if match is not None:
         stages["job_total"] = float(match.group(1))
     stages["file_opens_max"] = float(max(opened.values(), default=0))
+    stages["peak_rss_mb"] = round(tree.peak_rss_mb)
     return elapsed, cpu, stages, "\n".join(done.stderr.splitlines()[-12:])
 
 

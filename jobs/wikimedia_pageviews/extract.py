@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,15 +184,51 @@ class Lander:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def land(self, items: Sequence[Item]) -> dict[str, str | None]:
+    def land(self, items: Sequence[Item], on_landed: OnLanded | None = None) -> dict[str, str | None]:
+        """Land `items` side by side; `on_landed(relative, uri)` is called as each one ends (in the
+        thread that landed it, before `land` can return)."""
         progress = _Progress(len(items))
         workdir = Path(tempfile.mkdtemp(prefix="wikimedia-landing-"))
+
+        def one(item: Item) -> str | None:
+            uri = self.land_one(item, workdir, progress)
+            if on_landed is not None:
+                on_landed(item.relative, uri)
+            return uri
+
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="landing") as pool:
-                futures = {it.relative: pool.submit(self.land_one, it, workdir, progress) for it in items}
+                futures = {it.relative: pool.submit(one, it) for it in items}
                 return {relative: future.result() for relative, future in futures.items()}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+OnLanded = Callable[[str, "str | None"], None]
+OnDay = Callable[[date, list[str]], None]
+
+
+class _DayTracker:
+    """Calls `on_day(day, uris)` once every hourly file of a day has landed or answered 404."""
+
+    def __init__(self, hours: dict[date, list[str]], on_day: OnDay) -> None:
+        self.day_of = {rel: day for day, rels in hours.items() for rel in rels}
+        self.order = hours
+        self.left = {day: set(rels) for day, rels in hours.items()}
+        self.uris: dict[str, str | None] = {}
+        self.on_day = on_day
+        self.lock = threading.Lock()
+
+    def __call__(self, relative: str, uri: str | None) -> None:
+        day = self.day_of.get(relative)
+        if day is None:
+            return
+        with self.lock:
+            self.uris[relative] = uri
+            self.left[day].discard(relative)
+            done = not self.left[day]
+        if done:
+            self.on_day(day, [u for rel in self.order[day] if (u := self.uris[rel]) is not None])
 
 
 def land(
@@ -203,15 +239,20 @@ def land(
     *,
     workers: int = 8,
     backoff: float = 0.5,
+    on_day: OnDay | None = None,
 ) -> Landing:
-    """Land the hourly files of `days` and the five SQL dumps; a missing hour is recorded, not fatal."""
+    """Land the hourly files of `days` and the five SQL dumps; a missing hour is recorded, not fatal.
+
+    `on_day(day, uris)` is called as soon as a day's hourly files have all landed (the days are
+    asked first, in order), so their reading need not wait for the rest.
+    """
     hours = {day: [hourly_relative(ts) for ts in day_file_times(day)] for day in days}
     items = [Item(rel, required=False, verify_gzip=False) for rels in hours.values() for rel in rels]
     dumps = {table: dump_relative(wiki, dump_date, table) for table in TABLES}
     moving = dump_date == "latest"
     items += [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
     lander = Lander(settings, workers=workers, backoff=backoff)
-    result = lander.land(items)
+    result = lander.land(items, None if on_day is None else _DayTracker(hours, on_day))
     missing = [rel for rel, uri in result.items() if uri is None]
     sizes = {t: n for t, rel in dumps.items() if result[rel] and (n := lander.store.size(rel)) is not None}
     return Landing(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from functools import partial
@@ -98,11 +99,11 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
     check_lake(job.settings)
     request = _repaired(job, request)
     last = LastRun(job, request)
-    landing, spark = _extract(job, request, last)
-    if spark is None:
+    landing, spark, reads = _extract(job, request, last)
+    if spark is None or reads is None:
         answers = _unchanged_answers(job, request, last)
     else:
-        answers = _compute(job, spark, request, landing)
+        answers = _compute(job, spark, request, landing, reads)
         last.record(landing)
     _log_answers(request.wiki, answers)
     log.info("%s: %.2fs in all: %s", NAME, time.monotonic() - started, job.record.stages.line())
@@ -123,28 +124,42 @@ def _repaired(job: JobRun, request: Request) -> Request:
     return request
 
 
-def _extract(job: JobRun, request: Request, last: LastRun) -> tuple[Landing, SparkSession | None]:
-    """Land the files, Spark starting beside the landing; no Spark (None) when the tables are
-    those the last run computed from these very inputs."""
+def _extract(
+    job: JobRun, request: Request, last: LastRun
+) -> tuple[Landing, SparkSession, DayReads] | tuple[Landing, None, None]:
+    """Land the files, Spark starting beside the landing and each day read as soon as its files
+    have landed (`DayReads`); no Spark (None) when the tables are those the last run computed
+    from these very inputs."""
     with job.stage("check_unchanged"):
         # Read before the landing (a first run does not wait for it): when the tables are as the
         # last run of these very days left them, Spark starts only if the landing changed.
         maybe_unchanged = not request.rebuild_dimensions and last.same_request()
+    reads = None
     if not maybe_unchanged:
         job.start_spark()
-    with job.stage("land"):
+        reads = DayReads(job, request)
+    with job.stage("land"), reads or contextlib.nullcontext():
         landing = extract.land(
-            job.settings, request.wiki, request.days, request.sql_dump_date, workers=request.download_workers
+            job.settings,
+            request.wiki,
+            request.days,
+            request.sql_dump_date,
+            workers=request.download_workers,
+            on_day=reads.submit if reads else None,
         )
     job.record_input("wikimedia", _fingerprint(job.settings, landing, request.wiki, request.days))
     for day in request.days:
         incomplete = "" if landing.hours(day) == 24 else " (incomplete)"
         log.info("%s: %d hourly files%s", day, landing.hours(day), incomplete)
     if maybe_unchanged and last.same_inputs(landing):
-        return landing, None
+        return landing, None, None
     spark = job.session()
     tune_session(spark)
-    return landing, spark
+    if reads is None:  # Spark was not started beside the landing: the days are read from now
+        reads = DayReads(job, request)
+        for day, uris in sorted(landing.hourly.items()):
+            reads.submit(day, uris)
+    return landing, spark, reads
 
 
 def _fingerprint(
@@ -178,7 +193,9 @@ def _unchanged_answers(job: JobRun, request: Request, last: LastRun) -> list[dic
 # --- transform, audit, publish ----------------------------------------------------------------
 
 
-def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landing) -> list[dict[str, Any]]:
+def _compute(
+    job: JobRun, spark: SparkSession, request: Request, landing: Landing, reads: DayReads
+) -> list[dict[str, Any]]:
     """Build the dimensions, aggregate the days, audit and write the answers; the summary rows.
 
     The dimensions are built beside the aggregation, and the articles and redirects read from
@@ -194,7 +211,7 @@ def _compute(job: JobRun, spark: SparkSession, request: Request, landing: Landin
     dimensions.add_done_callback(lambda _: articles_ready.set())
     lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
     with job.joined(dimensions, lookup):
-        sums, daily, redirects = _daily_views(job, spark, request, landing, lookup)
+        sums, daily, redirects = _daily_views(job, request, reads, lookup)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.settings, daily, request))
         signals = job.beside("top_articles", partial(_top_articles, job, sums, daily, redirects))
         with job.joined(silver, signals):
@@ -225,18 +242,13 @@ def _read_lookup(
 
 
 def _daily_views(
-    job: JobRun,
-    spark: SparkSession,
-    request: Request,
-    landing: Landing,
-    lookup: Future[tuple[DataFrame, DataFrame]],
+    job: JobRun, request: Request, reads: DayReads, lookup: Future[tuple[DataFrame, DataFrame]]
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """The one read's per-title sums (`extract.sum_hourly`, kept for the signals), the days' views
     per article (redirects resolved, main page out) persisted once: the silver write, the day
     answers and the signals all read them (a few hundred thousand rows a day, not the raw
     titles' millions); and the redirects, which the signals need too."""
-    with job.stage("aggregate"):
-        sums, bad = _sum_hourly(job, spark, request, landing)
+    sums, bad = reads.result()
     log.info("aggregated the hourly files in %.1fs", job.stages["aggregate"])
     with job.stage("wait_for_articles"):
         articles, redirects = lookup.result()
@@ -252,10 +264,51 @@ def _daily_views(
     return sums, daily, redirects
 
 
+class DayReads:
+    """Each day's one read (`_sum_hourly`), started as soon as its hourly files have landed and
+    Spark is up, a day at a time, while the next days download: landing a week overlaps its
+    aggregation. Used as a context around the landing: a failed landing waits for the reads it
+    started (none outlives the run)."""
+
+    def __init__(self, job: JobRun, request: Request) -> None:
+        self.job, self.request = job, request
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"{NAME}-day-reads")
+        self.futures: list[Future[tuple[DataFrame, dict[date, int]]]] = []
+
+    def __enter__(self) -> DayReads:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
+        if failed is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, day: date, uris: list[str]) -> None:
+        """Called by the landing once `day`'s files have all landed (or answered 404)."""
+        if uris:
+            self.futures.append(self.pool.submit(self._read, {day: uris}))
+
+    def _read(self, by_day: dict[date, list[str]]) -> tuple[DataFrame, dict[date, int]]:
+        spark = self.job.session()
+        tune_session(spark)
+        with self.job.stage("aggregate"):
+            return _sum_hourly(self.job, spark, self.request, by_day)
+
+    def result(self) -> tuple[DataFrame, dict[date, int]]:
+        """Every day's sums as one frame, and each day's bad lines (waiting for those still read)."""
+        with self.job.stage("wait_for_aggregate"):
+            parts = [future.result() for future in self.futures]
+        self.pool.shutdown()
+        if not parts:
+            with self.job.stage("aggregate"):
+                return _sum_hourly(self.job, self.job.session(), self.request, {})
+        sums = functools.reduce(DataFrame.unionByName, [frame for frame, _ in parts])
+        return sums, {day: n for _, bad in parts for day, n in bad.items()}
+
+
 def _sum_hourly(
-    job: JobRun, spark: SparkSession, request: Request, landing: Landing
+    job: JobRun, spark: SparkSession, request: Request, by_day: dict[date, list[str]]
 ) -> tuple[DataFrame, dict[date, int]]:
-    """The one read of the hourly files (persisted) and each day's count of bad lines.
+    """The one read of the hourly files of `by_day` (persisted) and each day's bad lines.
 
     A landed file whose gzip fails in the read (cut short, or a CRC that does not match: the
     landing checks sizes only) is downloaded again, verified whole, and the read made again, at
@@ -263,7 +316,7 @@ def _sum_hourly(
     """
     codes = transform.wiki_codes(request.wiki)
     for attempt in range(REREADS + 1):
-        sums = job.persist(extract.sum_hourly(spark, landing.hourly, codes), StorageLevel.MEMORY_AND_DISK)
+        sums = job.persist(extract.sum_hourly(spark, by_day, codes), StorageLevel.MEMORY_AND_DISK)
         try:
             return sums, {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(sums).collect()}
         except Exception as exc:

@@ -21,7 +21,7 @@ Pure transforms: DataFrames in and out.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
 from jobs.wikimedia_pageviews.transform import normalise_title
@@ -63,11 +63,20 @@ def candidate_sums(sums: DataFrame, candidates: DataFrame) -> DataFrame:
 
     Needs `sums` and `candidate_titles`' output.
     """
-    normalised = sums.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
+    # `normalise_title` changes a raw title's first code point only: a row may resolve to a
+    # candidate only when their tails agree, found by a broadcast join before any title of the
+    # millions is normalised.
+    tails = candidates.select(_tail(F.col("title")).alias("_tail")).distinct()
+    maybe = sums.join(F.broadcast(tails), _tail(sums["title"]) == tails["_tail"], "left_semi")
+    normalised = maybe.where(F.col("views") > 0).select(
         "day", normalise_title(F.col("title")).alias("title"), "views", "mobile", "hours"
     )
     kept = normalised.join(F.broadcast(candidates), ["day", "title"])
     return kept.select("day", "article", "views", "mobile", "hours")
+
+
+def _tail(title: Column) -> Column:
+    return F.substring(title, 2, 1 << 30)
 
 
 def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:

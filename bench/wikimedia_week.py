@@ -1,0 +1,100 @@
+"""Benchmark: the Wikimedia job over a 7-day week of real-size hours, once, beside DuckDB.
+
+The week is 168 hourly files of ~6 M lines (~10 GB of gzip): the real-size day of
+bench/realsize_files.py served under each of the seven days' names (hard links: the same bytes,
+so the week costs no more disk than a day). The job runs as a user runs it, a process of its own
+on an empty local lake, `--days 7`; DuckDB sums the same files per day and title. Recorded: wall
+and CPU seconds, the job's stages, how often each landed file was opened, and the peak resident
+memory of the job's process tree beside that of a one-day run (a week must not need more memory
+than a day). Writes bench/results/wikimedia_week.json.
+
+    .venv/bin/python bench/wikimedia_week.py
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.realsize_files import REAL_LINES  # noqa: E402
+from bench.realsize_files import WORK as REALSIZE_WORK  # noqa: E402
+from bench.results_file import write_result  # noqa: E402
+from bench.wikimedia_aggregate import time_duckdb  # noqa: E402
+from bench.wikimedia_job import LAKES, REALSIZE_RESULT, bench_tree, run_job  # noqa: E402
+from emulators import wikimedia as emulator  # noqa: E402
+from emulators.wikimedia_data import hourly_relative  # noqa: E402
+from jobs.wikimedia_pageviews.extract import day_file_times  # noqa: E402
+
+log = logging.getLogger("bench.wikimedia_week")
+RESULT = ROOT / "bench" / "results" / "wikimedia_week.json"
+DAYS = 7
+
+
+def week_tree() -> tuple[Path, dict[date, list[str]]]:
+    """The week's root: the real-size day's files linked under each day's names, and its dumps."""
+    day_root, by_day = bench_tree(24, REAL_LINES, realsize=True)
+    first = min(by_day)
+    root = REALSIZE_WORK / f"week-{REAL_LINES}"
+    week: dict[date, list[str]] = {}
+    for offset in range(DAYS):
+        day = first + timedelta(days=offset)
+        for source, ts in zip(by_day[first], day_file_times(first), strict=True):
+            target = root / hourly_relative(ts + timedelta(days=offset))
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(source, target)
+            week.setdefault(day, []).append(str(target))
+    for dump in (day_root / "enwiki").rglob("*.sql.gz"):
+        target = root / dump.relative_to(day_root)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(dump, target)
+    return root, week
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("SPARK_MASTER", "local[2]")
+    root, week = week_tree()
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    duckdb_seconds = time_duckdb(week, 2)[0]
+    log.info("duckdb %.1fs (%.1fs with its first read)", duckdb_seconds, time.perf_counter() - started)
+    server = emulator.start(root)
+    lake = LAKES / "week"
+    shutil.rmtree(lake, ignore_errors=True)
+    try:
+        elapsed, cpu, stages, tail = run_job(server.url, lake, min(week), days=DAYS)
+    finally:
+        server.stop()
+        shutil.rmtree(lake, ignore_errors=True)
+    log.info("job %.1fs: %s", elapsed, stages or tail)
+    day = json.loads(REALSIZE_RESULT.read_text()) if REALSIZE_RESULT.exists() else {}
+    day_rss = day.get("stage_seconds_median", {}).get("job_first", {}).get("peak_rss_mb")
+    result = {
+        "days": DAYS,
+        "files": sum(len(v) for v in week.values()),
+        "gzip_gb": round(sum(Path(p).stat().st_size for ps in week.values() for p in ps) / 1e9, 2),
+        "spark_master": os.environ["SPARK_MASTER"],
+        "driver_memory": os.environ.get("SPARK_DRIVER_MEMORY", "2g (the default)"),
+        "job_seconds": round(elapsed, 1),
+        "job_cpu_seconds": round(cpu, 1),
+        "duckdb_seconds": round(duckdb_seconds, 1),
+        "job_vs_duckdb": round(elapsed / duckdb_seconds, 2),
+        "stage_seconds": stages,
+        "peak_rss_mb": {"week": stages.get("peak_rss_mb"), "day (wikimedia_job_realsize.json)": day_rss},
+    }
+    write_result(RESULT, result, load_before)
+
+
+if __name__ == "__main__":
+    main()
