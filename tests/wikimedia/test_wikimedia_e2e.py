@@ -4,6 +4,7 @@ the job lands, parses and aggregates it, and the gold tables equal the plain-Pyt
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -238,3 +239,29 @@ def test_a_dimension_missing_a_data_file_is_rebuilt_from_the_dumps(
         assert _answers(spark, settings) == expected
     finally:
         srv.stop()
+
+
+@pytest.mark.integration
+def test_a_day_is_handed_on_as_soon_as_its_files_have_landed(
+    server: wikimedia.EmulatorServer, tmp_path: Path
+) -> None:
+    """`land(on_day=...)` hands each day over once its hours have all landed (or answered 404),
+    while later files still download: the job reads a day while the next ones land."""
+    settings = Settings(lake_root=str(tmp_path / "lake"), wikimedia_dumps_url=server.url)
+    server.faults.set(latency=0.3, match="pageviews-20260304")  # the third day's files are slow
+    handed: list[tuple[date, int, float]] = []
+    started = time.monotonic()
+    landing = extract.land(
+        settings,
+        "enwiki",
+        [START, START + timedelta(days=1), START + timedelta(days=2)],
+        "latest",
+        workers=4,
+        on_day=lambda day, uris: handed.append((day, len(uris), time.monotonic() - started)),
+    )
+    took = time.monotonic() - started
+    assert sorted((day, n) for day, n, _ in handed) == [
+        (day, landing.hours(day)) for day in sorted(landing.hourly)
+    ]
+    first_two = [at for day, _, at in handed if day < START + timedelta(days=2)]
+    assert max(first_two) < took - 1.0, (handed, took)  # handed on well before the landing ended
