@@ -79,11 +79,12 @@ class JobRun:
     def spark_started(self) -> bool:
         return self._given is not None or self.spark.started
 
-    def session(self) -> SparkSession:
-        """The session; the time spent waiting for its start-up is the stage `spark_start`."""
+    def session(self, timed: bool = True) -> SparkSession:
+        """The session; the time spent waiting for its start-up is the stage `spark_start` (not
+        `timed`: a wait beside the one timed, not counted twice)."""
         if self._given is not None:
             return self._given
-        if self.spark.ready:
+        if self.spark.ready or not timed:
             return self.spark.get()
         with self.stage("spark_start"):
             return self.spark.get()

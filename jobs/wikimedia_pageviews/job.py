@@ -288,7 +288,7 @@ class DayReads:
             self.futures.append(self.pool.submit(self._read, {day: uris}))
 
     def _read(self, by_day: dict[date, list[str]]) -> tuple[DataFrame, dict[date, int]]:
-        spark = self.job.session()
+        spark = self.job.session(timed=False)  # the job's own wait for it is timed
         tune_session(spark)
         with self.job.stage("aggregate"):
             return _sum_hourly(self.job, spark, self.request, by_day)
