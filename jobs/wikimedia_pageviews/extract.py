@@ -352,22 +352,11 @@ def sum_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Sequen
     the mobile code and `hours` the views of each file as `index:views` pairs, a file's index in
     its day's list (files are hours). A title is in several rows when several tasks read its day:
     summing them per (`day`, `title`) gives the day's totals, and the few rows of the titles the
-    job ranks give its hourly signals (`traffic`), with no second read of any file (`_layout`).
+    job ranks give its hourly signals (`traffic`), with no second read of any file.
     """
     columns = ["title", "views", "mobile", "hours"]
     empty = "day date, title string, views long, mobile long, hours string"
-    layout = _layout(spark)
-    return scan_pageviews(spark, by_day, codes, columns, empty, sums="true", mobile=codes[1], **layout)
-
-
-def _layout(spark: SparkSession) -> dict[str, str]:
-    """On one machine (local mode) a day is one task reading its files in a thread per core: its
-    rows are then one per title, with none repeated by another task to cache and shuffle.
-    Executors elsewhere get a task per core (the source's default)."""
-    context = spark.sparkContext
-    if not str(context.master).startswith("local"):
-        return {}
-    return {"tasks": "1", "threads": str(context.defaultParallelism)}
+    return scan_pageviews(spark, by_day, codes, columns, empty, sums="true", mobile=codes[1])
 
 
 def scan_pageviews(

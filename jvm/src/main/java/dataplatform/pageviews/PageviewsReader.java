@@ -5,13 +5,7 @@ import java.io.InputStream;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.io.compress.CodecPool;
@@ -43,9 +37,6 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   private final Configuration conf;
   private final String[] paths;
-  private final String[] codes;
-  private final String[] mobileCodes;
-  private final int threads;
   private final LineParser parser;
   private final int[] fileIds;
   private final boolean[] mobile;
@@ -68,17 +59,12 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   /**
    * {@code fileIds} names each path in the {@code sums} mode's per-file views (null: lines mode);
-   * {@code mobileCodes} are those of {@code codes} whose views count as mobile; the sums mode
-   * reads its files in {@code threads} threads.
+   * {@code mobileCodes} are those of {@code codes} whose views count as mobile.
    */
-  PageviewsReader(
-      Configuration conf, String[] paths, int[] fileIds, String[] codes, String[] mobileCodes, int threads) {
+  PageviewsReader(Configuration conf, String[] paths, int[] fileIds, String[] codes, String[] mobileCodes) {
     this.conf = conf;
     this.paths = paths;
     this.fileIds = fileIds;
-    this.codes = codes;
-    this.mobileCodes = mobileCodes;
-    this.threads = Math.max(1, Math.min(threads, paths.length));
     this.parser = new LineParser(codes);
     this.mobile = new boolean[codes.length];
     for (int i = 0; i < codes.length; i++) {
@@ -89,18 +75,11 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   @Override
   public boolean next() throws IOException {
-    if (fileIds != null) {
-      return nextSum();
-    }
     try {
-      return nextLine();
+      return fileIds == null ? nextLine() : nextSum();
     } catch (IOException e) {
-      throw cannotRead(e);
+      throw new IOException("pageviews: cannot read " + paths[nextPath - 1] + ": " + e.getMessage(), e);
     }
-  }
-
-  private IOException cannotRead(IOException e) {
-    return new IOException("pageviews: cannot read " + paths[nextPath - 1] + ": " + e.getMessage(), e);
   }
 
   /** The next line of the wanted codes as a row (a bad one as a null title with one view). */
@@ -125,7 +104,14 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private boolean nextSum() throws IOException {
     if (!summed) {
       summed = true;
-      sums = threads == 1 ? sumFiles() : sumInThreads();
+      sums = new TitleSums();
+      for (int kind = advance(); kind != LineParser.NO_MATCH; kind = advance()) {
+        if (kind == LineParser.GOOD) {
+          sums.add(buf, parser.titleStart, parser.titleLength, parser.views, mobile[parser.code], fileIds[nextPath - 1]);
+        } else {
+          sums.badLines++;
+        }
+      }
     }
     if (sums == null) {
       return false;
@@ -151,68 +137,6 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     }
     sums = null; // the table's memory is free once every row is out
     return false;
-  }
-
-  /** This reader's files summed per title, in this thread. */
-  private TitleSums sumFiles() throws IOException {
-    TitleSums out = new TitleSums();
-    try {
-      for (int kind = advance(); kind != LineParser.NO_MATCH; kind = advance()) {
-        if (kind == LineParser.GOOD) {
-          out.add(buf, parser.titleStart, parser.titleLength, parser.views, mobile[parser.code], fileIds[nextPath - 1]);
-        } else {
-          out.badLines++;
-        }
-      }
-    } catch (IOException e) {
-      throw cannotRead(e);
-    }
-    return out;
-  }
-
-  /**
-   * The files dealt to {@code threads} readers of their own, summed side by side and merged: one
-   * task per day then uses the cores, and its rows are one per title (no duplicate to shuffle).
-   */
-  private TitleSums sumInThreads() throws IOException {
-    List<Future<TitleSums>> parts = new ArrayList<>();
-    ExecutorService pool = Executors.newFixedThreadPool(threads);
-    try {
-      for (int t = 0; t < threads; t++) {
-        List<Integer> mine = new ArrayList<>();
-        for (int i = t; i < paths.length; i += threads) {
-          mine.add(i);
-        }
-        PageviewsReader reader = new PageviewsReader(
-            conf,
-            mine.stream().map(i -> paths[i]).toArray(String[]::new),
-            mine.stream().mapToInt(i -> fileIds[i]).toArray(),
-            codes,
-            mobileCodes,
-            1);
-        parts.add(pool.submit(() -> {
-          try (reader) {
-            return reader.sumFiles();
-          }
-        }));
-      }
-      TitleSums merged = null;
-      for (Future<TitleSums> part : parts) {
-        TitleSums got = part.get();
-        merged = merged == null ? got : merged.merge(got);
-      }
-      return merged;
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof IOException io) {
-        throw io;
-      }
-      throw new IOException(e.getCause());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("pageviews: interrupted", e);
-    } finally {
-      pool.shutdownNow();
-    }
   }
 
   /** The kind of the next line of the wanted codes (parsed into {@code parser}), NO_MATCH at the end. */

@@ -13,21 +13,19 @@ final class PageviewsReaderFactory implements PartitionReaderFactory {
   private final String[] codes;
   private final String[] mobileCodes;
   private final boolean sums;
-  private final int threads;
 
   PageviewsReaderFactory(
-      Broadcast<SerializableConfiguration> conf, String[] codes, String[] mobileCodes, boolean sums, int threads) {
+      Broadcast<SerializableConfiguration> conf, String[] codes, String[] mobileCodes, boolean sums) {
     this.conf = conf;
     this.codes = codes;
     this.mobileCodes = mobileCodes;
     this.sums = sums;
-    this.threads = threads;
   }
 
   @Override
   public PartitionReader<InternalRow> createReader(InputPartition partition) {
     PageviewsScan.FilesPartition files = (PageviewsScan.FilesPartition) partition;
     return new PageviewsReader(
-        conf.value().value(), files.paths(), sums ? files.ids() : null, codes, mobileCodes, threads);
+        conf.value().value(), files.paths(), sums ? files.ids() : null, codes, mobileCodes);
   }
 }

@@ -25,23 +25,18 @@ import org.apache.spark.util.SerializableConfiguration;
  * Plans one read: lists the files and packs them into partitions. Lines: the way Spark's file
  * sources do (largest first, up to {@code spark.sql.files.maxPartitionBytes}, each file costing
  * {@code openCostInBytes} more), so a task sees several hours and its partial aggregate merges
- * them. Sums: the option {@code tasks} (default one per core), balanced by size, each reading its
- * files in {@code threads} threads: each task's table of titles is as many rows to shuffle and
- * cache, so fewer, larger tasks cost less.
+ * them. Sums: one task per core at most, balanced by size: each task's table of titles is as many
+ * rows to shuffle, so fewer, larger tasks shuffle less.
  */
 final class PageviewsScan implements Scan, Batch {
   private final List<String> paths;
   private final String[] codes;
   private final String[] mobileCodes;
   private final boolean sums;
-  private final int tasks;
-  private final int threads;
 
   PageviewsScan(CaseInsensitiveStringMap options) {
     this.paths = paths(options);
     this.sums = options.getBoolean("sums", false);
-    this.tasks = options.getInt("tasks", 0);
-    this.threads = options.getInt("threads", 1);
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
       throw new IllegalArgumentException(
@@ -102,7 +97,7 @@ final class PageviewsScan implements Scan, Batch {
       throw new UncheckedIOException(e);
     }
     int parallelism = spark.sparkContext().defaultParallelism();
-    return sums ? balanced(files, tasks > 0 ? tasks : parallelism) : packed(spark, files, parallelism);
+    return sums ? balanced(files, parallelism) : packed(spark, files, parallelism);
   }
 
   /** At most {@code tasks} partitions, each file (largest first) to the least loaded; ids by path. */
@@ -165,7 +160,7 @@ final class PageviewsScan implements Scan, Batch {
     Broadcast<SerializableConfiguration> conf =
         JavaSparkContext.fromSparkContext(spark.sparkContext())
             .broadcast(new SerializableConfiguration(spark.sessionState().newHadoopConf()));
-    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums, threads);
+    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums);
   }
 
   /** The files one task reads, in order, and (sums) their indices in the read's paths. */

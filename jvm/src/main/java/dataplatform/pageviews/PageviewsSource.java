@@ -26,8 +26,7 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * the codes of the option {@code mobile} and {@code hours} the views of each file as
  * {@code index:views} pairs (a file's index in the read's paths; a file is an hour), plus one row
  * with a null title whose views are the bad lines' count. The day's totals and the hourly signals
- * of its top articles then come from one read of each file. Options {@code tasks} (how many, by
- * default one per core) and {@code threads} (each task's, default 1).
+ * of its top articles then come from one read of each file.
  */
 public final class PageviewsSource implements TableProvider, DataSourceRegister {
   static final StructType SCHEMA =

@@ -56,36 +56,13 @@ final class TitleSums {
       cellViews[c] += v;
       return;
     }
-    appendCell(e, file, v);
-  }
-
-  /**
-   * Adds {@code other}'s sums to these (files read by another thread: their per-file views are
-   * appended, never summed with a file of these); returns this.
-   */
-  TitleSums merge(TitleSums other) {
-    for (int o = 0; o < other.size; o++) {
-      int start = other.keyStart[o];
-      int len = other.keyLength[o];
-      int e = find(other.keys, start, len, other.hashes[o]);
-      views[e] += other.views[o];
-      mobile[e] += other.mobile[o];
-      for (int c = other.head[o]; c >= 0; c = other.cellNext[c]) {
-        appendCell(e, other.cellFile[c], other.cellViews[c]);
-      }
-    }
-    badLines += other.badLines;
-    return this;
-  }
-
-  private void appendCell(int e, int file, long v) {
     if (cells == cellNext.length) {
       int grown = cells * 2;
       cellNext = Arrays.copyOf(cellNext, grown);
       cellFile = Arrays.copyOf(cellFile, grown);
       cellViews = Arrays.copyOf(cellViews, grown);
     }
-    cellNext[cells] = head[e];
+    cellNext[cells] = c;
     cellFile[cells] = file;
     cellViews[cells] = v;
     head[e] = cells++;
