@@ -210,7 +210,7 @@ def _compute(
     dimensions = job.beside("dimensions", partial(build, job, spark, landing, wiki))
     dimensions.add_done_callback(lambda _: articles_ready.set())
     lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
-    with job.joined(dimensions, lookup):
+    with job.joined(dimensions, lookup, *reads.futures):
         sums, daily, redirects = _daily_views(job, request, reads, lookup)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.settings, daily, request))
         signals = job.beside("top_articles", partial(_top_articles, job, sums, daily, redirects))
