@@ -7,7 +7,7 @@ mkdir -p bench/results
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for script in bench/*.py; do
   name=$(basename "$script" .py)
-  [ "$name" = "__init__" ] && continue
+  case "$name" in __init__ | results_file | realsize_files) continue ;; esac  # helpers, not benchmarks
   if [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ]; then continue; fi
   echo "== $name"
   .venv/bin/python -m "bench.$name"
