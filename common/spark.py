@@ -271,8 +271,10 @@ def ship_project(spark: SparkSession) -> None:
 
 
 def executor_count(spark: SparkSession) -> int:
-    """Executors registered with the driver (its own block manager not counted)."""
-    return int(spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()) - 1
+    """Executors the scheduler can run tasks on. Its own registry, not the block managers': a
+    block manager can outlive an executor killed while it registered, and asking for them is an
+    RPC that waits on the endpoint busy with the loss."""
+    return int(spark.sparkContext._jsc.sc().getExecutorIds().size())
 
 
 def wait_for_executors(spark: SparkSession, master: str, timeout: float) -> None:
@@ -295,6 +297,8 @@ class ExecutorWatch:
     commit is made, what the crawl landed stays landed); see `watch_executors`. `reason` is
     then the one line of why: the root cause to report whatever error the job's stage raised.
     """
+
+    MAX_FAILURES = 30  # consecutive failed counts before giving up (the gateway is gone)
 
     def __init__(
         self, count: Callable[[], int], stop: Callable[[], None], timeout: float, interval: float = 1.0
@@ -320,11 +324,19 @@ class ExecutorWatch:
 
     def _watch(self) -> None:
         none_since: float | None = None
+        failures = 0
         while not self._done.wait(self.interval):
             try:
                 count = self._count()
-            except Exception:  # noqa: BLE001 - the session was stopped by its job: nothing to watch
+                failures = 0
+            except AttributeError:  # the session was stopped by its job: nothing to watch
                 return
+            except Exception:  # noqa: BLE001 - a gateway call failed: count again, a few times
+                failures += 1
+                if failures >= self.MAX_FAILURES:
+                    log.warning("executor watch: no executor count in %d tries; not watching", failures)
+                    return
+                continue
             if count > 0:
                 none_since = None
                 continue

@@ -166,3 +166,11 @@ def error_lines(log: Path, name: str) -> list[str]:
     return [
         line for line in log.read_text(errors="replace").splitlines() if line.startswith(f"{name}: error:")
     ]
+
+
+def wait_for_exit(job: subprocess.Popen[bytes], log: Path, what: str, timeout: float) -> int:
+    """The job's exit code, or a failure that shows why it did not end within `timeout`."""
+    try:
+        return job.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the job did not end within {timeout:.0f} s of {what}:\n{tail(log, 120)}")

@@ -31,6 +31,7 @@ from tests.cluster.support import (
     run_job,
     start_job,
     tail,
+    wait_for_exit,
     wait_until,
 )
 from tests.conftest import MINIO_ENDPOINT, MINIO_PASSWORD, MINIO_USER
@@ -110,7 +111,7 @@ def test_github_job_survives_a_worker_killed_mid_crawl(
         cluster.kill_worker(1)
         landed_at_kill = len(store.names("items", ".meta.json"))
         cluster.restore_workers()  # as a supervisor would; the new executor starts from nothing
-        code = job.wait(timeout=600)
+        code = wait_for_exit(job, log, "the worker killed", 600)
     finally:
         _stop(job)
         server.stop()
@@ -147,7 +148,7 @@ def test_wikimedia_job_survives_a_worker_killed_mid_aggregation(
         wait_until(aggregating, job, log, "the aggregation")
         cluster.kill_worker(2)
         cluster.restore_workers()
-        code = job.wait(timeout=900)
+        code = wait_for_exit(job, log, "the worker killed", 900)
     finally:
         _stop(job)
         server.stop()
@@ -213,7 +214,7 @@ def test_github_job_with_every_worker_lost_stops_in_one_line_and_a_rerun_resumes
         began = time.monotonic()  # no executor can be missing for longer than since now
         cluster.kill_worker(1)
         cluster.kill_worker(2)
-        code = job.wait(timeout=240)
+        code = wait_for_exit(job, log, "both workers killed", 240)
         stopped_after = time.monotonic() - began
         landed = len(store.names("items", ".meta.json"))
     finally:

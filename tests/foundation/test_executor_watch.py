@@ -55,3 +55,19 @@ def test_a_session_its_job_stopped_ends_the_watch() -> None:
     watch = ExecutorWatch(gone, stopped.set, timeout=0.01, interval=0.01).start()
     time.sleep(0.1)
     assert not watch.alive and not stopped.is_set()
+
+
+def test_a_failed_count_is_asked_again_and_the_loss_still_stops_the_session() -> None:
+    answers: list[int | Exception] = [1, RuntimeError("gateway busy"), RuntimeError("gateway busy"), 0]
+
+    def count() -> int:
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    stopped = threading.Event()
+    watch = ExecutorWatch(count, stopped.set, timeout=0.05, interval=0.01).start()
+    assert stopped.wait(5), "a failed count ended the watch: a lost cluster would hang the run"
+    time.sleep(0.05)
+    assert not watch.alive
