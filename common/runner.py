@@ -19,7 +19,7 @@ from common.inputs import Published, table_versions
 from common.ledger import Run
 from common.settings import Settings
 from common.spark import LazySpark, SessionOptions
-from common.storage import DeltaReader, RawStore
+from common.storage import Lake, RawStore
 
 if TYPE_CHECKING:
     from pyspark import StorageLevel
@@ -34,12 +34,37 @@ T = TypeVar("T")
 MAX_SIDE_BY_SIDE = 8
 
 
+class Held:
+    """Frames persisted for a part of a run, released together when it ends (`JobRun.holding`):
+    a long run frees what a finished step cached, and a session that runs jobs one after another
+    (tests, a notebook) keeps no block of an ended run."""
+
+    def __init__(self) -> None:
+        self._frames: list[DataFrame] = []
+        self._lock = threading.Lock()
+
+    def keep(self, frame: DataFrame, level: StorageLevel | None = None) -> DataFrame:
+        """`frame` persisted (`level`, else as `cache()` does) until `release`."""
+        kept = frame.persist(level) if level is not None else frame.cache()
+        with self._lock:
+            self._frames.append(kept)
+        return kept
+
+    def release(self) -> None:
+        with self._lock:
+            frames, self._frames = self._frames, []
+        for frame in frames:
+            with contextlib.suppress(Exception):  # a session the watch stopped has nothing left
+                frame.unpersist()
+
+
 class JobRun:
     """One run of a job, as its steps see it.
 
     `record` is the ledger's run when the entry point opened one (its id then tags the Delta
     commits); without it the run is recorded nowhere. `spark` is used as given (a test's session)
-    or started on first use (`use_spark` sets the job's own options first).
+    or started on first use (`use_spark` sets the job's own options first). `lake` is built once
+    here from the settings; steps take it (and the stores it gives) rather than the settings.
     """
 
     def __init__(
@@ -52,12 +77,12 @@ class JobRun:
     ) -> None:
         self.name = name
         self.settings = settings
+        self.lake = Lake(settings)
         self.recorded = record is not None
         self.record = record if record is not None else Run(name, settings, {})
         self._given = spark
         self.spark = self._lazy({})
-        self._persisted: list[DataFrame] = []
-        self._lock = threading.Lock()
+        self._held = Held()
 
     def _lazy(self, options: SessionOptions) -> LazySpark:
         tag = self.record.run_id if self.recorded else None
@@ -102,20 +127,21 @@ class JobRun:
                 self.spark.get().stop()
 
     def persist(self, frame: DataFrame, level: StorageLevel | None = None) -> DataFrame:
-        """`frame` persisted (`level`, else as `cache()` does) until the run closes: a session
-        that runs jobs one after another (tests, a notebook) keeps no block of an ended run."""
-        kept = frame.persist(level) if level is not None else frame.cache()
-        with self._lock:
-            self._persisted.append(kept)
-        return kept
+        """`frame` persisted (`level`, else as `cache()` does) until the run closes."""
+        return self._held.keep(frame, level)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[Held]:
+        """Frames persisted for the block only (`held.keep(frame)`), released when it ends."""
+        held = Held()
+        try:
+            yield held
+        finally:
+            held.release()
 
     def close(self) -> None:
         """Release what the run holds: its persisted frames, its hold on the session."""
-        with self._lock:
-            persisted, self._persisted = self._persisted, []
-        for frame in persisted:
-            with contextlib.suppress(Exception):  # a session the watch stopped has nothing left
-                frame.unpersist()
+        self._held.release()
         self.spark.close()
 
     # --- the record ---------------------------------------------------------------------------
@@ -184,14 +210,14 @@ class JobRun:
         return (
             previous is not None
             and previous.request == request
-            and previous.holds(table_versions(DeltaReader(self.settings), tables))
+            and previous.holds(table_versions(self.lake.reader, tables))
         )
 
     def unreadable(self, tables: list[Table]) -> list[Table]:
         """The tables whose latest version lists data files storage no longer holds (a file
         deleted by hand, a lost object), each named in a warning: a run must rebuild them rather
         than trust their version (see `repair`)."""
-        reader, broken = DeltaReader(self.settings), []
+        reader, broken = self.lake.reader, []
         for table in tables:
             missing = reader.missing_files(table)
             if missing:
@@ -202,14 +228,13 @@ class JobRun:
     def repair(self, tables: list[Table]) -> None:
         """Drop the lost files from each table's log (delta-rs FSCK): it reads and takes writes
         again, without their rows, which the caller then writes back."""
-        reader = DeltaReader(self.settings)
         for table in tables:
-            reader.repair(table)
+            self.lake.reader.repair(table)
             log.warning("%s: repaired; this run rebuilds its rows", table.path)
 
     def publish_record(
         self, store: RawStore, marker: str, request: str, inputs: str, tables: list[Table]
     ) -> None:
         """After a successful publish: what the tables were computed from, at which versions."""
-        versions = table_versions(DeltaReader(self.settings), tables)
+        versions = table_versions(self.lake.reader, tables)
         Published(request, inputs, versions, self.run_id).write(store, marker)

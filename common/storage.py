@@ -420,3 +420,30 @@ class DeltaReader:
             return []
         # One thread: see LedgerStore.read (delta-rs's threaded scan may abort at exit).
         return list(dataset.to_table(filter=ds.field(column) == value, use_threads=False).to_pylist())
+
+
+class Lake:
+    """LAKE_ROOT as a run uses it, built once at the entry point and handed to the steps: where
+    each table lives for Spark, the Delta reader (no JVM), and the small-object stores under it.
+    The settings stay inside, as the clients' configuration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.root = lake_path(settings)
+        self.reader = DeltaReader(settings)
+
+    @property
+    def is_s3(self) -> bool:
+        return is_s3(self.root)
+
+    def path(self, table: Table) -> str:
+        """The table's location as Spark wants it (`s3a://...` or an absolute local path)."""
+        return lake_path(self._settings, table.path)
+
+    def store(self, *prefix: str) -> RawStore:
+        """The object store under `prefix` (a folder of the lake)."""
+        return RawStore(self._settings, *prefix)
+
+    def check(self) -> None:
+        """Fail fast, before Spark starts, when the lake cannot be used (see `check_lake`)."""
+        check_lake(self._settings)

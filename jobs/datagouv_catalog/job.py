@@ -24,10 +24,10 @@ from pyspark.sql import functions as sf
 from common.cli import settings_from_args
 from common.delta import overwrite, read_pinned, replace_where
 from common.errors import PlatformError, SourceError
-from common.runner import JobRun
+from common.runner import Held, JobRun
 from common.settings import Settings
-from common.storage import DeltaReader, check_lake, ensure_bucket, lake_path
-from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS, Table
+from common.storage import ensure_bucket
+from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
 from jobs.datagouv_catalog import changes, extract, gates, load, transform
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 NAME = "datagouv_catalog"
 PARIS = ZoneInfo("Europe/Paris")
 EXPORT_NAME = "datasets.csv"
+# The tables the weekly changes are computed over, and the record of the versions the last
+# complete publish left them at (common.inputs.Published), in the job's state folder.
+CHANGE_TABLES = (DATAGOUV_MATCHES, DATAGOUV_CHANGES, DATAGOUV_CHANGE_RUNS)
+STATE = ("raw", "datagouv")
+CHANGES_RECORD = "changes_published.json"
 CHANGE_RUNS_SCHEMA = (
     "run_date string, previous_run_date string, matching long, added long, removed long, changed long"
 )
@@ -58,10 +63,10 @@ class Summary:
     stages: dict[str, float] = field(default_factory=dict)
 
 
-def check_dependencies(settings: Settings, mongo_uri: str) -> None:
+def check_dependencies(job: JobRun, mongo_uri: str) -> None:
     """Fail fast, before Spark starts, when MinIO/S3, the lake or MongoDB does not answer."""
-    ensure_bucket(settings, settings.datagouv_bucket)
-    check_lake(settings)
+    ensure_bucket(job.settings, job.settings.datagouv_bucket)
+    job.lake.check()
     load.check_mongo(mongo_uri)
 
 
@@ -79,7 +84,7 @@ def execute(job: JobRun, request: Request) -> Summary:
     """Checks -> extract (while Spark starts) -> transform -> audit -> publish."""
     summary = Summary(run_date=request.run_date)
     with job.stage("checks"):
-        check_dependencies(job.settings, request.mongo_uri)
+        check_dependencies(job, request.mongo_uri)
     job.use_spark(short_job=True)  # a run's JVM works for seconds: C1 is enough (common.spark)
     job.start_spark()  # the JVM starts while the exports download (both mostly wait on I/O)
     try:
@@ -106,26 +111,19 @@ def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Sum
     """The Spark part: read, match, rank and audit; then the outputs, Mongo last."""
     spark = job.session()
     datasets, organizations = _read_exports(job.settings, spark, landed)
-    matching = transform.match_mobility(datasets).persist(StorageLevel.MEMORY_AND_DISK)
-    prepared: _Changes | None = None
-    try:
+    with job.holding() as held:  # released once the Delta tables are written
+        matching = held.keep(transform.match_mobility(datasets), StorageLevel.MEMORY_AND_DISK)
         with job.stage("read_match"):
             rows = matching.select("id").collect()
         ids = {row["id"] for row in rows if row["id"] is not None}
         summary.matching = len(rows)
         with job.stage("tops_audit"):
-            tops, docs = _audited_tops(job.settings, matching, organizations, request.run_date)
+            tops, docs = _audited_tops(job.settings, held, matching, organizations, request.run_date)
         summary.tops = len(docs)
         with job.stage("changes"):
-            prepared = _prepare_changes(spark, job.settings, matching, organizations, request.run_date)
+            prepared = _prepare_changes(job, held, matching, organizations, request.run_date)
         with job.stage("publish"):
             _publish(job, landed, request, ids, tops, prepared, summary)
-        tops.unpersist()
-    finally:
-        matching.unpersist()
-        if prepared is not None:
-            prepared.matches.unpersist()
-            prepared.diff.unpersist()
     with job.stage("mongo"):
         _publish_documents(job, request, docs)
 
@@ -145,12 +143,12 @@ def _read_exports(
 
 
 def _audited_tops(
-    settings: Settings, matching: DataFrame, organizations: DataFrame, run_date: str
+    settings: Settings, held: Held, matching: DataFrame, organizations: DataFrame, run_date: str
 ) -> tuple[DataFrame, list[dict[str, Any]]]:
-    """The top organizations' datasets (persisted) and their rows, once they pass the gates:
+    """The top organizations' datasets (kept in `held`) and their rows, once they pass the gates:
     write-audit-publish, no CSV object, Delta partition or document unless the rows pass."""
     top_orgs = transform.top_organizations(organizations)
-    tops = transform.tops(matching, top_orgs, run_date).persist()
+    tops = held.keep(transform.tops(matching, top_orgs, run_date))
     tops = gates.plant(settings.quality_fault, tops)
     gates.audit(tops, matching)
     return tops, [row.asDict() for row in tops.collect()]
@@ -167,18 +165,19 @@ def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
 ) -> None:
     """The outputs, side by side: they do not depend on each other, and each write mostly waits
     (on the object store, on Delta's commit), so the run waits for the longest one only."""
-    settings, run_date = job.settings, request.run_date
+    lake, run_date = job.lake, request.run_date
     matches, diff = prepared.matches, prepared.diff
     runs = job.session().createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA)
     job.side_by_side(
         {
             "export": lambda: _publish_export(job, landed, run_date, ids, summary),
-            "delta_tops": lambda: _publish_partition(tops, DATAGOUV_TOPS, settings, run_date),
-            "delta_matches": lambda: _publish_partition(matches, DATAGOUV_MATCHES, settings, run_date),
-            "delta_changes": lambda: _publish_changes(diff, DATAGOUV_CHANGES, settings, prepared),
-            "delta_change_runs": lambda: _publish_changes(runs, DATAGOUV_CHANGE_RUNS, settings, prepared),
+            "delta_tops": lambda: _publish_partition(tops, lake.path(DATAGOUV_TOPS), run_date),
+            "delta_matches": lambda: _publish_partition(matches, lake.path(DATAGOUV_MATCHES), run_date),
+            "delta_changes": lambda: _publish_changes(diff, lake.path(DATAGOUV_CHANGES), prepared),
+            "delta_change_runs": lambda: _publish_changes(runs, lake.path(DATAGOUV_CHANGE_RUNS), prepared),
         }
     )
+    job.publish_record(job.lake.store(*STATE), CHANGES_RECORD, "", "", list(CHANGE_TABLES))
 
 
 def _publish_documents(job: JobRun, request: Request, docs: list[dict[str, Any]]) -> None:
@@ -198,28 +197,29 @@ def _publish_export(
     job.record_output(summary.export_uri, summary.matching)
 
 
-def _publish_partition(frame: DataFrame, table: Table, settings: Settings, run_date: str) -> None:
+def _publish_partition(frame: DataFrame, path: str, run_date: str) -> None:
     """The run date's partition of a small table, as one file."""
-    load.write_delta_partition(frame.coalesce(1), lake_path(settings, table.path), run_date)
+    load.write_delta_partition(frame.coalesce(1), path, run_date)
 
 
 @dataclass(frozen=True)
 class _Changes:
     """A run's change rows, computed and not yet written."""
 
-    matches: DataFrame  # the run date's `datagouv/matches` rows (persisted)
-    diff: DataFrame  # `datagouv/changes` rows of the run dates in `predicate` (persisted)
+    matches: DataFrame  # the run date's `datagouv/matches` rows (held)
+    diff: DataFrame  # `datagouv/changes` rows of the run dates in `predicate` (held)
     runs: list[Row]  # their `datagouv/change_runs` rows
     predicate: str | None  # the rows of both tables they replace; None: the whole tables
 
 
 def _prepare_changes(
-    spark: SparkSession, settings: Settings, matching: DataFrame, organizations: DataFrame, run_date: str
+    job: JobRun, held: Held, matching: DataFrame, organizations: DataFrame, run_date: str
 ) -> _Changes:
     """The changes of the run dates the run's matching set moves (its own and its successor's),
     or of every run date when the changes tables lag `datagouv/matches`."""
-    known, stored, current = _change_history(settings)
-    matches = changes.matches(matching, organizations, run_date).coalesce(1).persist()
+    spark = job.session()
+    known, stored, current = _change_history(job)
+    matches = held.keep(changes.matches(matching, organizations, run_date).coalesce(1))
     if current:
         rows = changes.affected_run_dates(known, run_date)
         needed = {d for row in rows for d in row if d is not None}
@@ -234,30 +234,25 @@ def _prepare_changes(
     if others:
         # Pinned: `diff`, cached from it, is written while this run's matches are written to the
         # same table, whose commit would otherwise drop its blocks (common.delta.read_pinned).
-        table = read_pinned(spark, lake_path(settings, DATAGOUV_MATCHES.path))
+        table = read_pinned(spark, job.lake.path(DATAGOUV_MATCHES))
         inputs = inputs.unionByName(table.where(sf.col("run_date").isin(others)))
     if not current:
         dates = changes.run_dates(
             inputs, spark.createDataFrame([(d,) for d in sorted(known)], "run_date string")
         )
-    diff = changes.changes(inputs, dates).coalesce(1).persist()
-    try:
-        runs = changes.run_summary(inputs, dates, diff).collect()
-    except BaseException:
-        diff.unpersist()
-        matches.unpersist()
-        raise
+    diff = held.keep(changes.changes(inputs, dates).coalesce(1))
+    runs = changes.run_summary(inputs, dates, diff).collect()
     return _Changes(matches, diff, runs, predicate)
 
 
-def _change_history(settings: Settings) -> tuple[set[str], set[str], bool]:
+def _change_history(job: JobRun) -> tuple[set[str], set[str], bool]:
     """The run dates the lake knows (`change_runs` and `matches`), those with rows in `matches`,
     and whether the changes tables are current with `matches`: every matches run date has its
-    `change_runs` row, and one run made the last commit of all three tables (a run that stopped
-    after some of its writes leaves different run ids on their last commits, and the next run
+    `change_runs` row, and the three tables are at the versions the last complete publish
+    recorded (a run that stopped after some of its writes moved some of them, and the next run
     recomputes every run date). Read with delta-rs from the tables' logs: no Spark job."""
-    reader = DeltaReader(settings)
-    tables = [reader.table(t) for t in (DATAGOUV_MATCHES, DATAGOUV_CHANGES, DATAGOUV_CHANGE_RUNS)]
+    reader = job.lake.reader
+    tables = [reader.table(t) for t in CHANGE_TABLES]
     matches, _, runs = tables
     run_dates: set[str] = set()
     if runs is not None:
@@ -267,15 +262,14 @@ def _change_history(settings: Settings) -> tuple[set[str], set[str], bool]:
         return run_dates, stored, True
     if any(t is None for t in tables) or not stored <= run_dates:
         return run_dates | stored, stored, False
-    last_runs = {t.history(1)[0].get("userMetadata") for t in tables if t is not None}
-    return run_dates | stored, stored, len(last_runs) == 1
+    published = job.published(job.lake.store(*STATE), CHANGES_RECORD)
+    return run_dates | stored, stored, job.unchanged(published, "", list(CHANGE_TABLES))
 
 
-def _publish_changes(frame: DataFrame, table: Table, settings: Settings, prepared: _Changes) -> None:
+def _publish_changes(frame: DataFrame, path: str, prepared: _Changes) -> None:
     """Rows of `datagouv/changes` or `datagouv/change_runs`, as one file. The two are written side
-    by side: a run that stops after one of them leaves them naming different runs, which the
-    next run sees (`_change_history`)."""
-    path = lake_path(settings, table.path)
+    by side: a run that stops after one of them leaves them at versions no record names, which
+    the next run sees (`_change_history`)."""
     if prepared.predicate is None:
         overwrite(frame.coalesce(1), path)
     else:

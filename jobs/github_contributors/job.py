@@ -16,11 +16,11 @@ from pyspark.sql import functions as sf
 from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
 from common.inputs import inputs_digest
-from common.runner import JobRun
+from common.runner import Held, JobRun
 from common.schema import add_missing_columns
 from common.settings import Settings
 from common.spark import LazySpark
-from common.storage import RawStore, check_lake, lake_path
+from common.storage import RawStore
 from common.tables import (
     GITHUB_COMMITS,
     GITHUB_CONTRIBUTORS,
@@ -62,7 +62,7 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
     run_date: date = args.run_date or datetime.now(UTC).date()
     if args.concurrency < 1:
         raise ConfigError("--concurrency", "must be at least 1")
-    check_lake(job.settings)
+    job.lake.check()
     pacers = driver_pacers(job.settings)
     _check_org(job.settings, args.org, pacers)
     # Seconds of Spark work on an org's history: C2's optimised code would not repay its CPU.
@@ -126,7 +126,7 @@ class OrgRun:
         self.client = driver_client(settings, self.pacers)
         self.listing_store = PendingStore(settings, self.org, "listing")
         self.pending = PendingStore(settings, self.org)
-        self.records = RawStore(settings, "raw", "github", self.org)
+        self.records = self.job.lake.store("raw", "github", self.org)
 
     @property
     def settings(self) -> Settings:
@@ -150,7 +150,7 @@ def run_org(
     with job.stage("list"):
         listing, listing_cache = _list(run)
     run.report.repos = len(listing)
-    previous = {} if options.full_refresh else load.state_rows(job.settings, org)
+    previous = {} if options.full_refresh else load.state_rows(job.lake.reader, org)
     if _needs_spark(listing, previous, run.pending, full_refresh=options.full_refresh):
         job.start_spark()  # the JVM starts while the driver asks the heads
     with job.stage("crawl"):
@@ -381,9 +381,8 @@ def _write(
     """The MERGE of the landed commits beside the gold rows' computation and audit, then the
     rows whose inputs changed published (see `_gold_scope` and `load.changed_states`)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    cached: list[DataFrame] = []  # unpersisted once the tables are written (or the run failed)
-    try:
-        rows, targets = _merge_beside_gold(run, repo_rows, cached, scope=scope)
+    with run.job.holding() as held:  # released once the tables are written (or the run failed)
+        rows, targets = _merge_beside_gold(run, repo_rows, held, scope=scope)
         state = load.crawl_state_rows(run.org, crawled.heads, statuses, previous, now)
         moved = None if run.options.full_refresh or not previous else load.changed_states(state, previous)
         if moved is None or moved:
@@ -391,23 +390,17 @@ def _write(
             targets[GITHUB_CRAWL_STATE] = moved
         if rows:
             _publish(run, rows, targets, now)
-    finally:
-        for frame in cached:
-            frame.unpersist()
 
 
-def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], cached: list[DataFrame]) -> set[str]:
+def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], held: Held) -> set[str]:
     """The repositories whose gold rows differ from the stored ones in any gold table (the org is
     computed whole: a first contribution, or a login linked to an email, is org-wide)."""
     spark = run.job.session()
     for table, frame in rows.items():
-        rows[table] = frame.cache()
-        cached.append(rows[table])
+        rows[table] = held.keep(frame)
 
     def diff(table: Table) -> set[str]:
-        return load.changed_repos(
-            rows[table], load.read_org(spark, lake_path(run.settings, table.path), run.org)
-        )
+        return load.changed_repos(rows[table], load.read_org(spark, run.job.lake.path(table), run.org))
 
     found = run.job.side_by_side({f"diff {table.path}": partial(diff, table) for table in rows})
     changed = set().union(*found.values())
@@ -416,24 +409,24 @@ def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], cached: list[
 
 
 def _merge_beside_gold(
-    run: OrgRun, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame], *, scope: str | None
+    run: OrgRun, repo_rows: list[tuple[Any, ...]], held: Held, *, scope: str | None
 ) -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
     """MERGE the landed commits into github/commits while the gold rows are computed, audited and
     compared with the stored ones, from what the MERGE will leave: its planning, tasks and commit
     then overlap theirs instead of adding up. The MERGE is in before this returns, so before any
     gold row is published. Returns the gold rows to write, and which repositories' (None: all)."""
-    landed = _landed_commits(run, cached)
+    landed = _landed_commits(run, held)
     silver = None
     if scope is not None:
-        spark, commits_path = run.job.session(), lake_path(run.settings, GITHUB_COMMITS.path)
+        spark, commits_path = run.job.session(), run.job.lake.path(GITHUB_COMMITS)
         existing = None if run.options.full_refresh else load.read_org(spark, commits_path, run.org)
         silver = load.after_merge(existing, landed, spark, GITHUB_COMMITS.key)
 
     def gold() -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
-        rows = _compute_gold(run, silver, repo_rows, cached) if silver is not None else {}
+        rows = _compute_gold(run, silver, repo_rows, held) if silver is not None else {}
         if scope != REPOS_SCOPE or not rows:
             return rows, dict.fromkeys(rows)
-        changed = _changed_gold_repos(run, rows, cached)
+        changed = _changed_gold_repos(run, rows, held)
         return (rows, dict.fromkeys(rows, changed)) if changed else ({}, {})
 
     if landed is None:
@@ -445,30 +438,29 @@ def _merge_beside_gold(
     return found
 
 
-def _landed_commits(run: OrgRun, cached: list[DataFrame]) -> DataFrame | None:
+def _landed_commits(run: OrgRun, held: Held) -> DataFrame | None:
     """The commits the crawl landed (none, empty, after a full refresh), the table upgraded to take them."""
     landed = None
     if run.pending.names("items", ".jsonl"):
-        landed = load.read_landed_commits(run.job.session(), run.pending.spark_path("items")).cache()
-        cached.append(landed)
+        landed = held.keep(load.read_landed_commits(run.job.session(), run.pending.spark_path("items")))
     elif run.options.full_refresh:
         landed = run.job.session().createDataFrame([], load.COMMIT_SCHEMA)
     if landed is not None:
-        load.upgrade_commits(run.job.session(), lake_path(run.settings, GITHUB_COMMITS.path))
+        load.upgrade_commits(run.job.session(), run.job.lake.path(GITHUB_COMMITS))
     return landed
 
 
 def _merge(run: OrgRun, landed: DataFrame) -> None:
-    commits_path = lake_path(run.settings, GITHUB_COMMITS.path)
+    commits_path = run.job.lake.path(GITHUB_COMMITS)
     replace = run.options.full_refresh
     load.merge_commits(run.job.session(), commits_path, landed, run.org, replace=replace)
 
 
 def _compute_gold(
-    run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], cached: list[DataFrame]
+    run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], held: Held
 ) -> dict[Table, DataFrame]:
     """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
-    (the frames they are computed from added to `cached`, to unpersist once written).
+    (the frames they are computed from kept in `held`, released once written).
 
     The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
     one run (`computed_at`).
@@ -477,10 +469,9 @@ def _compute_gold(
     repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
     # Kept: the series, the gates and the additions each scan the whole history.
     commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
-    commits = commits.cache()
+    commits = held.keep(commits)
     series, totals = transform.new_contributors(commits, repos, run_date)
-    series = series.cache()
-    cached.extend((commits, series))
+    series = held.keep(series)
     # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
     with run.job.stage("audit"):
         series = gates.plant(settings.quality_fault, series)
@@ -489,8 +480,8 @@ def _compute_gold(
         commits,
         bot_logins=settings.github_bot_logins_set,
         identity_map=identities.map_frame(spark, run.identity_map),
-    ).cache()
-    cached.append(prepared)
+    )
+    prepared = held.keep(prepared)
     kinds, people = identities.additions(prepared, repos, series, run_date)
     columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
     return {
@@ -517,7 +508,7 @@ def _publish(
     if GITHUB_NEW_CONTRIBUTORS in rows:
         add_missing_columns(
             run.job.session(),
-            lake_path(run.settings, GITHUB_NEW_CONTRIBUTORS.path),
+            run.job.lake.path(GITHUB_NEW_CONTRIBUTORS),
             rows[GITHUB_NEW_CONTRIBUTORS].schema,
         )
     stamp = sf.lit(now).cast("timestamp").alias("computed_at")
@@ -538,7 +529,7 @@ def _publish(
 
 
 def _write_rows(run: OrgRun, table: Table, frame: DataFrame, repos: set[str] | None) -> None:
-    path = lake_path(run.settings, table.path)
+    path = run.job.lake.path(table)
     if repos is None:
         load.write_org(frame, path, run.org)
     else:

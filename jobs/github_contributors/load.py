@@ -21,7 +21,6 @@ from jobs.github_contributors.crawl import parse_ts
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +119,10 @@ def write_org(df: DataFrame, path: str, org: str, *, partition_by: tuple[str, ..
     return delta.replace_where(df, path, f"org = '{org}'", partition_by=partition_by)
 
 
-def state_rows(settings: Settings, org: str) -> dict[str, dict[str, Any]]:
+def state_rows(reader: DeltaReader, org: str) -> dict[str, dict[str, Any]]:
     """The org's `crawl_state` rows by repository, read with delta-rs: a rerun learns its ETags
     without Spark (which, when every repository answers 304, it never starts)."""
-    return {row["repo"]: row for row in DeltaReader(settings).rows_where(GITHUB_CRAWL_STATE, "org", org)}
+    return {row["repo"]: row for row in reader.rows_where(GITHUB_CRAWL_STATE, "org", org)}
 
 
 def repository_rows(

@@ -19,14 +19,14 @@ from pyspark.sql.types import DataType, IntegerType, LongType, StringType, Struc
 from common.delta import replace_where
 from common.errors import SourceError
 from common.settings import Settings
-from common.storage import RawStore, is_delta, lake_path
+from common.storage import Lake, is_delta
 from common.tables import WIKI_ARTICLES, WIKI_CATEGORY_MEMBERS, WIKI_REDIRECTS, Table
 from jobs.wikimedia_pageviews import extract, transform
 from jobs.wikimedia_pageviews.extract import Landing
 from jobs.wikimedia_pageviews.load import wiki_predicate, write_stage
 
 if TYPE_CHECKING:
-    from common.runner import JobRun
+    from common.runner import Held, JobRun
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ def refresh_dimensions(
     Parsing the real dumps takes minutes per table; reprocessing a day should not pay it again.
     The marker is written only after all three tables committed, so a failed build reruns.
     """
-    store = RawStore(job.settings, "raw", "wikimedia")
+    store = job.lake.store("raw", "wikimedia")
     marker = f"state/{wiki}-dimensions.json"
     fingerprint = landing.dumps_fingerprint(DIMENSIONS_VERSION)
-    paths = [lake_path(job.settings, t.path) for t in (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)]
+    paths = [job.lake.path(t) for t in (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)]
     built = all(is_delta(spark, path) for path in paths)
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
@@ -96,8 +96,8 @@ def build_dimensions(
     `articles_ready` set) as soon as those two are parsed, while the larger categorylinks dump
     is still being parsed; only the category members wait for it.
     """
-    layout, frames = _read_dumps(spark, job.settings, landing)
-    try:
+    with job.holding() as held:  # the parsed dumps, released once the three tables are written
+        layout, frames = _read_dumps(spark, job.settings, held, landing)
         with extract.dump_errors():
             counts = {table: job.beside(f"parse_{table}", frame.count) for table, frame in frames.items()}
             with job.joined(*counts.values()):
@@ -121,15 +121,12 @@ def build_dimensions(
             page_props=frames["page_props"],
         )
         _write(job, WIKI_CATEGORY_MEMBERS, members, wiki)
-    finally:
-        for frame in frames.values():
-            frame.unpersist()
 
 
 def _read_dumps(
-    spark: SparkSession, settings: Settings, landing: Landing
+    spark: SparkSession, settings: Settings, held: Held, landing: Landing
 ) -> tuple[str, dict[str, DataFrame]]:
-    """The categorylinks layout, and the dumps it needs read as rows (persisted, not yet parsed)."""
+    """The categorylinks layout, and the dumps it needs read as rows (held, not yet parsed)."""
     links_uri = landing.dumps["categorylinks"]
     if links_uri is None:
         raise SourceError("the categorylinks dump is missing")
@@ -144,7 +141,7 @@ def _read_dumps(
         if uri is None:
             raise SourceError(f"the {table} dump is missing (needed with the {layout} categorylinks layout)")
         frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], DUMP_KEEP.get(table))
-        frames[table] = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        frames[table] = held.keep(frame, StorageLevel.MEMORY_AND_DISK)
     return layout, frames
 
 
@@ -152,11 +149,9 @@ def _write(job: JobRun, table: Table, df: DataFrame, wiki: str) -> None:
     """Replace the wiki's rows of a dimension table with `df` (given without the `wiki` column)."""
     with job.stage(write_stage(table)):
         with_wiki = df.select(F.lit(wiki).alias("wiki"), "*")
-        replace_where(with_wiki, lake_path(job.settings, table.path), wiki_predicate(wiki))
+        replace_where(with_wiki, job.lake.path(table), wiki_predicate(wiki))
 
 
-def read_dimension(spark: SparkSession, settings: Settings, path: str, wiki: str) -> DataFrame:
+def read_dimension(spark: SparkSession, lake: Lake, table: Table, wiki: str) -> DataFrame:
     """One wiki's rows of a dimension table, without the `wiki` column."""
-    return (
-        spark.read.format("delta").load(lake_path(settings, path)).where(F.col("wiki") == wiki).drop("wiki")
-    )
+    return spark.read.format("delta").load(lake.path(table)).where(F.col("wiki") == wiki).drop("wiki")

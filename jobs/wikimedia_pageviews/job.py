@@ -31,7 +31,7 @@ from common.errors import SourceError
 from common.runner import JobRun
 from common.schema import add_missing_columns
 from common.settings import Settings
-from common.storage import DeltaReader, check_lake, lake_path
+from common.storage import Lake
 from common.tables import (
     WIKI_ARTICLES,
     WIKI_CATEGORY_MEMBERS,
@@ -96,7 +96,7 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
     started = time.monotonic()
     request = Request.from_args(args)
     job.use_spark(java_options=JAVA_OPTIONS)
-    check_lake(job.settings)
+    job.lake.check()
     request = _repaired(job, request)
     last = LastRun(job, request)
     landing, spark, reads = _extract(job, request, last)
@@ -186,7 +186,7 @@ def _unchanged_answers(job: JobRun, request: Request, last: LastRun) -> list[dic
         since or "(outside the ledger)",
     )
     wanted = set(request.days)
-    rows = DeltaReader(job.settings).rows_where(WIKI_DAILY_SUMMARY, "wiki", request.wiki)
+    rows = job.lake.reader.rows_where(WIKI_DAILY_SUMMARY, "wiki", request.wiki)
     return sorted((row for row in rows if row["day"] in wanted), key=lambda row: row["day"])
 
 
@@ -212,7 +212,7 @@ def _compute(
     lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
     with job.joined(dimensions, lookup, *reads.futures):
         sums, daily, redirects = _daily_views(job, request, reads, lookup)
-        silver = job.beside("write_pageviews_daily", partial(_write_silver, job.settings, daily, request))
+        silver = job.beside("write_pageviews_daily", partial(_write_silver, job.lake, daily, request))
         signals = job.beside("top_articles", partial(_top_articles, job, sums, daily, redirects))
         with job.joined(silver, signals):
             with job.stage("wait_for_dimensions"):
@@ -233,8 +233,8 @@ def _read_lookup(
     if dimensions.done():
         dimensions.result()
     frames = tuple(
-        job.persist(read_dimension(spark, job.settings, path, wiki), StorageLevel.MEMORY_AND_DISK)
-        for path in (WIKI_ARTICLES.path, WIKI_REDIRECTS.path)
+        job.persist(read_dimension(spark, job.lake, table, wiki), StorageLevel.MEMORY_AND_DISK)
+        for table in (WIKI_ARTICLES, WIKI_REDIRECTS)
     )
     for frame in frames:
         frame.count()
@@ -331,11 +331,11 @@ def _sum_hourly(
     raise AssertionError("unreachable")
 
 
-def _write_silver(settings: Settings, daily: DataFrame, request: Request) -> Written:
+def _write_silver(lake: Lake, daily: DataFrame, request: Request) -> Written:
     """The days' views per article (`pageviews_daily`), replacing the run's days."""
     return replace_where(
         daily.select(F.lit(request.wiki).alias("wiki"), "day", "title", "views"),
-        lake_path(settings, WIKI_PAGEVIEWS_DAILY.path),
+        lake.path(WIKI_PAGEVIEWS_DAILY),
         days_predicate(request.wiki, request.days),
         partition_by=WIKI_PAGEVIEWS_DAILY.partition_by,
     )
@@ -358,7 +358,7 @@ def _audit(
     """The day answers (summary, top categories), cached and audited: write-audit-publish, no gold
     table is written unless they pass the gates (`gates`)."""
     wiki = request.wiki
-    members = read_dimension(spark, job.settings, WIKI_CATEGORY_MEMBERS.path, wiki)
+    members = read_dimension(spark, job.lake, WIKI_CATEGORY_MEMBERS, wiki)
     hours = spark.createDataFrame([(day, landing.hours(day)) for day in request.days], "day date, hours int")
     summary = transform.daily_summary(daily, hours, wiki)
     top = transform.top_categories(daily, members, wiki)
@@ -377,9 +377,7 @@ def _publish(
     """Write the three gold tables side by side (each replacing the run's days), the summary with
     each day's most requested unflagged article; returns the summary rows."""
     summary = summary.join(traffic.most_unflagged(flagged), "day", "left")
-    add_missing_columns(
-        summary.sparkSession, lake_path(job.settings, WIKI_DAILY_SUMMARY.path), summary.schema
-    )
+    add_missing_columns(summary.sparkSession, job.lake.path(WIKI_DAILY_SUMMARY), summary.schema)
     gold = {
         WIKI_DAILY_SUMMARY: summary,
         WIKI_TOP_CATEGORIES: top,
@@ -387,17 +385,14 @@ def _publish(
     }
     predicate = days_predicate(request.wiki, request.days)
     job.side_by_side(
-        {
-            write_stage(table): partial(_replace, job.settings, table, df, predicate)
-            for table, df in gold.items()
-        }
+        {write_stage(table): partial(_replace, job.lake, table, df, predicate) for table, df in gold.items()}
     )
     with job.stage("report"):
         return [row.asDict() for row in summary.orderBy("day").collect()]
 
 
-def _replace(settings: Settings, table: Table, df: DataFrame, predicate: str) -> Written:
-    return replace_where(df, lake_path(settings, table.path), predicate)
+def _replace(lake: Lake, table: Table, df: DataFrame, predicate: str) -> Written:
+    return replace_where(df, lake.path(table), predicate)
 
 
 def _log_answers(wiki: str, answers: list[dict[str, Any]]) -> None:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from common.inputs import document_digest, inputs_digest
 from common.ledger import PROJECT_ROOT, owned_tables
-from common.storage import RawStore
 from jobs.wikimedia_pageviews.cli import Request
 from jobs.wikimedia_pageviews.dimensions import DIMENSIONS_VERSION
 from jobs.wikimedia_pageviews.extract import Landing
@@ -35,7 +34,7 @@ class LastRun:
 
     def __init__(self, job: JobRun, request: Request) -> None:
         self.job = job
-        self.store = RawStore(job.settings, "raw", "wikimedia")
+        self.store = job.lake.store("raw", "wikimedia")
         self.marker = f"state/{request.wiki}-published.json"
         asked = {
             "wiki": request.wiki,
