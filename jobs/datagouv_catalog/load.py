@@ -21,13 +21,14 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
-from pymongo import ASCENDING, MongoClient, ReplaceOne
+from pymongo import ASCENDING, MongoClient
+from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pyspark.sql import DataFrame
 
@@ -43,6 +44,10 @@ T = TypeVar("T")
 MONGO_ATTEMPTS = 3
 MONGO_TIMEOUT_MS = 3000
 COLLECTION = "tops"
+STAGING = f"{COLLECTION}_staging"  # the next contents of `tops`, built whole before the switch
+PREVIOUS = f"{COLLECTION}_previous"  # `tops` renamed aside during a switch (servers without dropTarget)
+MONGO_BATCH = 1000
+NOT_IMPLEMENTED = 238  # the server's code for an option it does not implement
 
 
 # --- CSV export -------------------------------------------------------------------------------
@@ -173,35 +178,79 @@ def check_mongo(uri: str) -> None:
 
 
 def replace_run_date(uri: str, database: str, run_date: str, docs: Sequence[dict[str, Any]]) -> None:
-    """Make `database.tops` hold exactly `docs` for `run_date`, other dates untouched."""
+    """Make `database.tops` hold exactly `docs` for `run_date`, other dates untouched, switched
+    whole: the collection is built again as `tops_staging` (the other dates' documents, then
+    these) and renamed over `tops`. A run that fails before the switch leaves every previous
+    document as it was; the next run drops its staging collection."""
     client = mongo_client(uri)
     try:
-        coll = client[database][COLLECTION]
-        with_mongo_retries(
-            "create index",
-            lambda: coll.create_index(
-                [("run_date", ASCENDING), ("dataset_id", ASCENDING)], unique=True, name="run_date_dataset_id"
-            ),
-        )
-        ops = [
-            ReplaceOne({"run_date": run_date, "dataset_id": d["dataset_id"]}, dict(d), upsert=True)
-            for d in docs
-        ]
-        for start in range(0, len(ops), 1000):
-            chunk = ops[start : start + 1000]
-            with_mongo_retries("upsert", lambda chunk=chunk: coll.bulk_write(chunk, ordered=False))  # type: ignore[misc]
-        keep = [d["dataset_id"] for d in docs]
-        deleted = with_mongo_retries(
-            "delete leftovers",
-            lambda: coll.delete_many({"run_date": run_date, "dataset_id": {"$nin": keep}}).deleted_count,
-        )
+        db = client[database]
+        with_mongo_retries("recover", lambda: _recover(db))
+        kept = with_mongo_retries("stage", lambda: _stage(db, run_date, docs))
+        with_mongo_retries("switch", lambda: _switch(db))
         log.info(
-            "mongo %s.%s: %d documents for %s (%d leftovers removed)",
+            "mongo %s.%s: %d documents for %s (%d of other dates kept)",
             database,
             COLLECTION,
             len(docs),
             run_date,
-            deleted,
+            kept,
         )
     finally:
         client.close()
+
+
+def _stage(db: Database[dict[str, Any]], run_date: str, docs: Sequence[dict[str, Any]]) -> int:
+    """`tops_staging` built from nothing: the other run dates' documents and `docs` (a retry
+    starts it again). Returns how many documents of other dates it kept."""
+    db.drop_collection(STAGING)
+    staging = db[STAGING]
+    staging.create_index(
+        [("run_date", ASCENDING), ("dataset_id", ASCENDING)], unique=True, name="run_date_dataset_id"
+    )
+    kept = 0
+    others = db[COLLECTION].find({"run_date": {"$ne": run_date}}, batch_size=MONGO_BATCH)
+    for batch in _batches(others, MONGO_BATCH):
+        staging.insert_many(batch, ordered=False)
+        kept += len(batch)
+    for batch in _batches((dict(d) for d in docs), MONGO_BATCH):
+        staging.insert_many(batch, ordered=False)
+    return kept
+
+
+def _switch(db: Database[dict[str, Any]]) -> None:
+    """`tops_staging` renamed to `tops`: in one step where the server can drop the target as it
+    renames (MongoDB); else (FerretDB) the old collection is renamed aside first, and a switch
+    cut between the two renames is completed by the next run (`_recover`)."""
+    try:
+        db[STAGING].rename(COLLECTION, dropTarget=True)
+        return
+    except OperationFailure as exc:
+        if exc.code != NOT_IMPLEMENTED:
+            raise
+    db.drop_collection(PREVIOUS)
+    if COLLECTION in db.list_collection_names():
+        db[COLLECTION].rename(PREVIOUS)
+    db[STAGING].rename(COLLECTION)
+    db.drop_collection(PREVIOUS)
+
+
+def _recover(db: Database[dict[str, Any]]) -> None:
+    """A switch cut after `tops` was renamed aside: its documents back under their name."""
+    names = set(db.list_collection_names())
+    if COLLECTION not in names and PREVIOUS in names:
+        log.warning(
+            "mongo %s.%s: the last switch was cut; the previous documents restored", db.name, COLLECTION
+        )
+        db[PREVIOUS].rename(COLLECTION)
+
+
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
