@@ -120,6 +120,13 @@ class Changes(BaseModel):
     changed: list[ChangedDataset]
 
 
+class ChangeTitles(BaseModel):
+    run_date: str
+    titles: dict[str, str] = Field(
+        description="dataset id -> title, for the datasets /datagouv/changes lists on that run date"
+    )
+
+
 class Tops(BaseModel):
     run_date: str
     datasets: list[Dataset] = Field(

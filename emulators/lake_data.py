@@ -69,6 +69,7 @@ CHANGES = pa.schema(
         ("dataset_id", pa.string()),
         ("change", pa.string()),
         ("fields", pa.list_(pa.string())),
+        ("title", pa.string()),
     ]
 )
 SUMMARY = pa.schema(
@@ -341,7 +342,14 @@ def write_datagouv(settings: Settings) -> None:
         tables.DATAGOUV_CHANGES,
         CHANGES,
         [
-            {"run_date": d, "previous_run_date": p, "dataset_id": i, "change": "added", "fields": []}
+            {
+                "run_date": d,
+                "previous_run_date": p,
+                "dataset_id": i,
+                "change": "added",
+                "fields": [],
+                "title": f"Transport {i}",
+            }
             for d, p, i in [
                 ("2024-05-01", None, "d1"),
                 *[("2024-05-08", "2024-05-01", i) for i in ("d0", "d2", "d3")],

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ViewsDep
-from api.models import Changes, Tops
+from api.models import Changes, ChangeTitles, Tops
 from api.routes.common import NOT_FOUND, UNAVAILABLE, JSONBytes
 
 router = APIRouter(prefix="/datagouv", tags=["datagouv"])
@@ -52,3 +52,9 @@ async def tops(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
 async def changes(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
     """Datasets added, removed and changed (title, organization, followers) since the previous run date."""
     return _by_run_date(views.datagouv_changes, run_date)
+
+
+@router.get("/changes/titles", response_model=ChangeTitles, responses={**NOT_FOUND, **UNAVAILABLE})
+async def change_titles(views: ViewsDep, run_date: RunDate = None) -> JSONBytes:
+    """The titles of the datasets `/datagouv/changes` lists for the run date (ids where none was kept)."""
+    return _by_run_date(lambda: views.datagouv_changes().titles, run_date)

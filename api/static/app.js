@@ -166,17 +166,19 @@ function loadTops() {
 
 // --- data.gouv.fr: changes since the previous run ---
 function loadChanges() {
-  return panel("changes-status", "/datagouv/changes", (data) => {
+  return panel("changes-status", "/datagouv/changes", (data) => getJSON(
+    "/datagouv/changes/titles?run_date=" + data.run_date).then((named) => {
     text("changes-dates", data.previous_run_date
       ? `(${data.previous_run_date} → ${data.run_date})` : `(first run: ${data.run_date})`);
     const row = (kind, items, text) => el("tr", { "data-change": kind },
       el("td", {}, kind), el("td", { class: "num" }, fmt.format(items.length)),
       el("td", {}, items.slice(0, 20).map(text).join(", ") + (items.length > 20 ? ", …" : "")));
+    const title = (id) => named.titles[id] || id;  // the id where no title was kept
     document.querySelector("#changes-table tbody").replaceChildren(
-      row("added", data.added, (id) => id),
-      row("removed", data.removed, (id) => id),
-      row("changed", data.changed, (c) => `${c.dataset_id} (${c.fields.join(", ")})`));
-  });
+      row("added", data.added, title),
+      row("removed", data.removed, title),
+      row("changed", data.changed, (c) => `${title(c.dataset_id)} (${c.fields.join(", ")})`));
+  }));
 }
 
 // --- runs: the last run of each job (the run ledger) ---

@@ -55,9 +55,16 @@ def build_datagouv(data: Mapping[str, Any]) -> DatagouvView:
 
 
 @dataclass(frozen=True)
+class ByRunDate:
+    latest: str
+    bodies: dict[str, bytes]  # run_date -> answer
+
+
+@dataclass(frozen=True)
 class ChangesView:
     latest: str
     bodies: dict[str, bytes]  # run_date -> answer
+    titles: ByRunDate  # the titles of the datasets each run date lists (the dashboard names them)
 
 
 def build_changes(data: Mapping[str, Any]) -> ChangesView:
@@ -65,10 +72,13 @@ def build_changes(data: Mapping[str, Any]) -> ChangesView:
     if not runs:
         raise DataUnavailableError(NO_RUN)
     lists: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"added": [], "removed": [], "changed": []})
+    titles: dict[str, dict[str, str]] = defaultdict(dict)
     for row in rows(data[tables.DATAGOUV_CHANGES.path]):
-        change, dataset_id = str(row["change"]), str(row["dataset_id"])
+        change, dataset_id, run_date = str(row["change"]), str(row["dataset_id"]), day(row["run_date"])
         entry: Any = {"dataset_id": dataset_id, "fields": list(row.get("fields") or [])}
-        lists[day(row["run_date"])][change].append(dataset_id if change != "changed" else entry)
+        lists[run_date][change].append(dataset_id if change != "changed" else entry)
+        if row.get("title") is not None:  # absent from tables written before it was kept
+            titles[run_date][dataset_id] = str(row["title"])
     bodies = {}
     for run in runs:
         run_date = day(run["run_date"])
@@ -83,4 +93,5 @@ def build_changes(data: Mapping[str, Any]) -> ChangesView:
                 "changed": sorted(found["changed"], key=lambda c: c["dataset_id"]),
             }
         )
-    return ChangesView(max(bodies), bodies)
+    named = {d: orjson.dumps({"run_date": d, "titles": dict(sorted(titles[d].items()))}) for d in bodies}
+    return ChangesView(max(bodies), bodies, ByRunDate(max(bodies), named))

@@ -87,7 +87,8 @@ def run_dates(all_matches: DataFrame, runs: DataFrame | None = None) -> DataFram
 
 def changes(all_matches: DataFrame, dates: DataFrame) -> DataFrame:
     """`datagouv/changes` rows: run_date, previous_run_date, dataset_id, change (`added` | `removed`
-    | `changed`), fields (the compared fields that differ; empty unless `changed`).
+    | `changed`), fields (the compared fields that differ; empty unless `changed`), title (the
+    dataset's on the run date; a removed one's on the previous run date).
 
     On the first run date every dataset is `added`. Needs `matches` rows of every run date and
     `run_dates`' output.
@@ -125,6 +126,7 @@ def changes(all_matches: DataFrame, dates: DataFrame) -> DataFrame:
         "dataset_id",
         change.alias("change"),
         sf.when(change == "changed", differ).otherwise(sf.array().cast("array<string>")).alias("fields"),
+        sf.coalesce("c_title", "p_title").alias("title"),
     )
     return out.where((sf.col("change") != "changed") | (sf.size("fields") > 0))
 

@@ -25,6 +25,7 @@ from common.cli import settings_from_args
 from common.delta import overwrite, read_pinned, replace_where
 from common.errors import PlatformError, SourceError
 from common.runner import Held, JobRun
+from common.schema import add_missing_columns
 from common.settings import Settings
 from common.storage import ensure_bucket
 from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
@@ -269,7 +270,8 @@ def _change_history(job: JobRun) -> tuple[set[str], set[str], bool]:
 def _publish_changes(frame: DataFrame, path: str, prepared: _Changes) -> None:
     """Rows of `datagouv/changes` or `datagouv/change_runs`, as one file. The two are written side
     by side: a run that stops after one of them leaves them at versions no record names, which
-    the next run sees (`_change_history`)."""
+    the next run sees (`_change_history`). A table written before a column was added gains it."""
+    add_missing_columns(frame.sparkSession, path, frame.schema)
     if prepared.predicate is None:
         overwrite(frame.coalesce(1), path)
     else:

@@ -72,7 +72,7 @@ def test_switch_flags_and_changes(served: str) -> None:
 
             assert "2024-05-01 → 2024-05-08" in page.locator("#changes-dates").inner_text()
             added = page.locator("#changes-table tbody tr[data-change=added]").inner_text()
-            assert "3" in added and "d0, d2, d3" in added
+            assert "3" in added and "Transport d0, Transport d2, Transport d3" in added  # titles, not ids
             assert page.locator("#changes-status").inner_text() == ""
         finally:
             browser.close()

@@ -31,6 +31,7 @@ CHANGES = pa.schema(
         ("dataset_id", pa.string()),
         ("change", pa.string()),
         ("fields", pa.list_(pa.string())),
+        ("title", pa.string()),
     ]
 )
 
@@ -44,6 +45,7 @@ def change(
         "dataset_id": dataset_id,
         "change": kind,
         "fields": fields or [],
+        "title": None,  # as rows written before titles were kept
     }
 
 
@@ -150,3 +152,29 @@ def test_missing_tables_are_503_naming_the_job(api_settings: ApiSettings) -> Non
     assert "python -m jobs.datagouv_catalog" in response.json()["detail"]
     assert client.get("/datagouv/changes?run_date=2024-13-01").status_code == 422
     assert client.get("/datagouv/tops").status_code == 200
+
+
+def test_titles_of_the_listed_datasets_where_the_job_kept_them(api_settings: ApiSettings) -> None:
+    """The dashboard names datasets by title (`/datagouv/changes/titles`); a table written before
+    titles were kept answers ids only, and the changes answer itself keeps its contract shape."""
+    lake_data.write_datagouv(api_settings)
+    client = TestClient(create_app(api_settings))
+    assert client.get("/datagouv/changes/titles?run_date=2024-05-08").json() == {
+        "run_date": "2024-05-08",
+        "titles": {"d0": "Transport d0", "d2": "Transport d2", "d3": "Transport d3"},
+    }
+    assert set(client.get("/datagouv/changes").json()) == {
+        "run_date",
+        "previous_run_date",
+        "added",
+        "removed",
+        "changed",
+    }
+    assert client.get("/datagouv/changes/titles?run_date=2024-06-01").status_code == 404
+
+
+def test_rows_without_titles_name_no_dataset(client: TestClient) -> None:
+    assert client.get("/datagouv/changes/titles?run_date=2024-05-08").json() == {
+        "run_date": "2024-05-08",
+        "titles": {},
+    }

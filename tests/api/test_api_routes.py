@@ -271,6 +271,7 @@ def test_read_only_and_unknown_paths(client: TestClient) -> None:
         "/wikipedia/days/{day}",
         "/datagouv/tops",
         "/datagouv/changes",
+        "/datagouv/changes/titles",
         "/runs",
         "/runs/{run_id}",
         "/metrics",

@@ -34,6 +34,7 @@ def test_schema_lists_every_route(api_schema: Any) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
         "GET /datagouv/changes",
+        "GET /datagouv/changes/titles",
         "GET /datagouv/tops",
         "GET /github/repos",
         "GET /github/repos/{repo}/contributors",

@@ -16,7 +16,10 @@ MATCHES = (
     "run_date string, dataset_id string, title string, organization_id string, organization string, "
     "followers long, matched array<string>"
 )
-CHANGES = "run_date string, previous_run_date string, dataset_id string, change string, fields array<string>"
+CHANGES = (
+    "run_date string, previous_run_date string, dataset_id string, change string, fields array<string>, "
+    "title string"
+)
 
 
 def m(
@@ -61,7 +64,11 @@ def test_matches_rows_name_the_fields_that_matched(spark: Any) -> None:
 def test_first_run_date_adds_everything(spark: Any) -> None:
     out = diff(spark, [m("2024-05-01", "d1"), m("2024-05-01", "d2")])
     expected = spark.createDataFrame(
-        [("2024-05-01", None, "d1", "added", []), ("2024-05-01", None, "d2", "added", [])], CHANGES
+        [
+            ("2024-05-01", None, "d1", "added", [], "Transport"),
+            ("2024-05-01", None, "d2", "added", [], "Transport"),
+        ],
+        CHANGES,
     )
     assert_df_equality(out, expected, ignore_nullable=True)
 
@@ -85,17 +92,17 @@ def test_added_removed_changed_against_the_previous_run_date_only(spark: Any) ->
     out = diff(spark, rows).where("run_date > '2024-05-01'")
     expected = spark.createDataFrame(
         [
-            ("2024-05-08", "2024-05-01", "new", "added", []),
-            ("2024-05-08", "2024-05-01", "followed", "changed", ["followers"]),
-            ("2024-05-08", "2024-05-01", "moved", "changed", ["organization", "followers"]),
-            ("2024-05-08", "2024-05-01", "retitled", "changed", ["title"]),
-            ("2024-05-08", "2024-05-01", "back", "removed", []),
-            ("2024-05-08", "2024-05-01", "gone", "removed", []),
-            ("2024-05-15", "2024-05-08", "back", "added", []),
-            ("2024-05-15", "2024-05-08", "followed", "removed", []),
-            ("2024-05-15", "2024-05-08", "moved", "removed", []),
-            ("2024-05-15", "2024-05-08", "new", "removed", []),
-            ("2024-05-15", "2024-05-08", "retitled", "removed", []),
+            ("2024-05-08", "2024-05-01", "new", "added", [], "Transport"),
+            ("2024-05-08", "2024-05-01", "followed", "changed", ["followers"], "Transport"),
+            ("2024-05-08", "2024-05-01", "moved", "changed", ["organization", "followers"], "Transport"),
+            ("2024-05-08", "2024-05-01", "retitled", "changed", ["title"], "Transports"),
+            ("2024-05-08", "2024-05-01", "back", "removed", [], "Transport"),
+            ("2024-05-08", "2024-05-01", "gone", "removed", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "back", "added", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "followed", "removed", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "moved", "removed", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "new", "removed", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "retitled", "removed", [], "Transports"),
         ],
         CHANGES,
     )
@@ -106,9 +113,9 @@ def test_a_run_date_with_no_match_still_counts_as_previous(spark: Any) -> None:
     out = diff(spark, [m("2024-05-01", "d1"), m("2024-05-15", "d1")], empty_runs=["2024-05-08"])
     expected = spark.createDataFrame(
         [
-            ("2024-05-01", None, "d1", "added", []),
-            ("2024-05-08", "2024-05-01", "d1", "removed", []),
-            ("2024-05-15", "2024-05-08", "d1", "added", []),
+            ("2024-05-01", None, "d1", "added", [], "Transport"),
+            ("2024-05-08", "2024-05-01", "d1", "removed", [], "Transport"),
+            ("2024-05-15", "2024-05-08", "d1", "added", [], "Transport"),
         ],
         CHANGES,
     )

@@ -88,6 +88,14 @@ def test_changes_between_two_weekly_runs(  # noqa: PLR0917 - fixtures
     }
     first = client.get(f"/datagouv/changes?run_date={WEEK_0}").json()
     assert first == {"run_date": WEEK_0, "previous_run_date": None, **expected_changes(None, before)}
+    # The dashboard's names: each listed dataset's title on the run date (a removed one's before).
+    now, then = _matches(spark, settings, WEEK_1), _matches(spark, settings, WEEK_0)
+    listed = [*week_1["added"], *[c["dataset_id"] for c in week_1["changed"]]]
+    titles = {i: now[i][0] for i in listed} | {i: then[i][0] for i in week_1["removed"]}
+    assert client.get(f"/datagouv/changes/titles?run_date={WEEK_1}").json() == {
+        "run_date": WEEK_1,
+        "titles": {i: t for i, t in sorted(titles.items()) if t is not None},
+    }
 
     def answers_unchanged() -> TestClient:
         """A fresh API over the lake gives both weeks' changes as after the two runs."""
