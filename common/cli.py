@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -52,7 +53,8 @@ def run_job(name: str, main: Callable[[JobRun], int | None], args: argparse.Name
         return EXIT_ERROR
     job = JobRun(name, settings, record=record)
     try:
-        code, error, notice = _call(lambda: main(job), lambda: job.stopped_reason)
+        cause = partial(_lake_cause, settings)
+        code, error, notice = _call(lambda: main(job), lambda: job.stopped_reason, cause)
     finally:
         job.close()
     try:
@@ -74,12 +76,27 @@ def _print(name: str, error: str | None, notice: str | None) -> None:
         print(f"{name}: error: {error}", file=sys.stderr)
 
 
+# How the JVM's clients (S3A, the AWS SDK) name a server that does not answer.
+_UNREACHABLE = ("ConnectException", "NoRouteToHostException", "UnknownHostException", "Connection refused")
+
+
+def _lake_cause(settings: Settings, line: str) -> str | None:
+    """A Spark failure whose root cause is a connection no server took, on an S3 lake: the lake's
+    object store stopped answering (a Spark job reads or writes nothing else over the network)."""
+    if settings.lake_is_s3 and any(word in line for word in _UNREACHABLE):
+        return f"the lake's object store ({settings.s3_endpoint_url or 'S3'}) does not answer: {line}"
+    return None
+
+
 def _call(
-    main: Callable[[], int | None], stopped_reason: Callable[[], str | None]
+    main: Callable[[], int | None],
+    stopped_reason: Callable[[], str | None],
+    cause: Callable[[str], str | None] = lambda line: None,
 ) -> tuple[int, str | None, str | None]:
     """(exit code, the one-line error or None, a notice that is not an error or None).
 
-    A session the executor watch stopped fails whatever ran: `stopped_reason` is then the cause.
+    A session the executor watch stopped fails whatever ran: `stopped_reason` is then the cause;
+    `cause` names a known root cause of an unexpected failure (see `_lake_cause`).
     """
     try:
         return main() or 0, None, None
@@ -89,8 +106,8 @@ def _call(
         return 130, None, "interrupted; rerun the same command to resume"
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        line = f"{type(exc).__name__}: {redact(one_line(exc, limit=500))}"
-        return EXIT_ERROR, stopped_reason() or line, None
+        root = redact(one_line(exc, limit=500))
+        return EXIT_ERROR, stopped_reason() or cause(root) or f"{type(exc).__name__}: {root}", None
 
 
 # Settings that every job also accepts as a flag (the environment stays the default).

@@ -8,13 +8,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote, urlparse
 
-from common.errors import ConfigError, StorageError
+from common.errors import ConfigError, StorageError, one_line
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -326,8 +326,30 @@ def delta_rs_uri(spark_uri: str) -> str:
     return "s3://" + spark_uri[len("s3a://") :] if spark_uri.startswith("s3a://") else spark_uri
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _named_failures(
+    method: Callable[Concatenate[DeltaReader, Table, P], R],
+) -> Callable[Concatenate[DeltaReader, Table, P], R]:
+    """delta-rs reports a store that stopped answering as "Kernel error -> Generic S3 error":
+    one line that names the table and the store instead (a StorageError)."""
+
+    def named(self: DeltaReader, table: Table, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, table, *args, **kwargs)
+        except OSError as exc:
+            where = self._settings.s3_endpoint_url or "S3" if self._settings.lake_is_s3 else "disk"
+            raise StorageError(f"cannot read {table.path} from the lake ({where}): {one_line(exc)}") from exc
+
+    named.__name__, named.__doc__ = method.__name__, method.__doc__
+    return named
+
+
 class DeltaReader:
-    """Reads tables under LAKE_ROOT with delta-rs (local folder or S3/MinIO), no JVM."""
+    """Reads tables under LAKE_ROOT with delta-rs (local folder or S3/MinIO), no JVM. A failing
+    store is a StorageError naming the table and the store."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -337,6 +359,7 @@ class DeltaReader:
     def uri(self, table: Table) -> str:
         return delta_rs_uri(lake_path(self._settings, table.path))
 
+    @_named_failures
     def version(self, table: Table) -> int | None:
         """The table's latest committed version, or None when there is no Delta table there."""
         from deltalake import DeltaTable
@@ -349,6 +372,7 @@ class DeltaReader:
         except TableNotFoundError:
             return None
 
+    @_named_failures
     def table(self, table: Table) -> Any | None:
         """The latest version's `deltalake.DeltaTable` (log and file list, no data read), or None
         when there is no Delta table there."""
@@ -360,6 +384,7 @@ class DeltaReader:
         except TableNotFoundError:
             return None
 
+    @_named_failures
     def missing_files(self, table: Table) -> list[str]:
         """The data files the table's latest version lists that storage no longer holds (a file
         deleted by hand, a lost object): such a table cannot be read whole. [] when there is no
@@ -382,6 +407,7 @@ class DeltaReader:
         listed = log.get_add_actions().column("path").to_pylist()
         return sorted({unquote(name) for name in listed} - {unquote(name) for name in present})
 
+    @_named_failures
     def repair(self, table: Table) -> None:
         """Drop the data files storage no longer holds from the table's log (one FSCK commit): it
         reads again, without their rows, until a run writes them back."""
@@ -389,6 +415,7 @@ class DeltaReader:
 
         DeltaTable(self.uri(table), storage_options=self._options).repair(dry_run=False)
 
+    @_named_failures
     def history(self, table: Table, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` commits' info, newest first (`version`, `userMetadata` = the run id
         of a job's commit, ...), or [] when there is no table: the API's consistent reads need it."""
@@ -401,12 +428,14 @@ class DeltaReader:
             return []
         return list(table_log.history(limit))
 
+    @_named_failures
     def read(self, table: Table, version: int) -> Any:
         """The whole table at exactly `version`, as a pyarrow Table."""
         from deltalake import DeltaTable
 
         return DeltaTable(self.uri(table), version=version, storage_options=self._options).to_pyarrow_table()
 
+    @_named_failures
     def rows_where(self, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
         """The latest version's rows whose `column` equals `value` (none when there is no table):
         a job's small control tables, read without starting Spark."""
