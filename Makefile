@@ -67,7 +67,8 @@ lint: $(VENV_STAMP) ## ruff and mypy --strict
 bench: setup services ## Benchmarks (results in bench/results/)
 	scripts/run_bench.sh
 
-demo: setup ## Whole platform offline (starts services + emulators, runs the jobs, serves the API; Ctrl-C stops all)
+demo: ## Whole platform offline (starts services + emulators, runs the jobs, serves the API; Ctrl-C stops all)
+	scripts/setup_demo.sh
 	$(PY) -m demo
 
 run: setup ## The three jobs against the real services (needs GITHUB_TOKEN and network)

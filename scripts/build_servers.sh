@@ -13,19 +13,34 @@ mkdir -p "$BIN"
 
 stamp_ok() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/$1.version" 2>/dev/null)" = "$2" ]; }
 
-if ! stamp_ok minio "$MINIO_VERSION"; then
+# SERVERS (default: all three) selects which; those to build are built side by side.
+WANT="${SERVERS:-minio ferretdb helm}"
+wanted() { [[ " $WANT " == *" $1 "* ]]; }
+
+build_minio() {
   echo "building minio $MINIO_VERSION (first time only, a few minutes)"
   (cd /tmp && CGO_ENABLED=0 GOBIN="$BIN" go install "github.com/minio/minio@$MINIO_VERSION")
   echo "$MINIO_VERSION" > "$BIN/minio.version"
-fi
-if ! stamp_ok ferretdb "$FERRETDB_VERSION"; then
+}
+build_ferretdb() {
   echo "building ferretdb $FERRETDB_VERSION (first time only)"
   (cd "$HERE/tools/ferretdb" && CGO_ENABLED=0 go build -o "$BIN/ferretdb" .)
   echo "$FERRETDB_VERSION" > "$BIN/ferretdb.version"
-fi
-if ! stamp_ok helm "$HELM_VERSION"; then
+}
+build_helm() {
   echo "building helm $HELM_VERSION (first time only)"
   (cd /tmp && CGO_ENABLED=0 GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   echo "$HELM_VERSION" > "$BIN/helm.version"
-fi
+}
+
+pids=()
+for server in minio ferretdb helm; do
+  version_var="${server^^}_VERSION"
+  if wanted "$server" && ! stamp_ok "$server" "${!version_var}"; then
+    "build_$server" & pids+=($!)
+  fi
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+[ $rc -eq 0 ] || { echo "a server build failed" >&2; exit 1; }
 echo "servers ready in $BIN"

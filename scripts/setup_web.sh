@@ -28,6 +28,7 @@ apt_install() {  # apt_install PACKAGE...: install, refreshing the package lists
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "$@" || { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; }
 }
+[ "${WEB_TOOLS:-1}" = "1" ] || exit 0  # the demo's setup: the vendored library only
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
