@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -119,14 +120,14 @@ def job_env(lake_root: str, emulator_env: dict[str, str]) -> dict[str, str]:
 
 
 def run_demo(sources: Path, lake_root: str) -> DemoRun:
-    """Sample sources, emulators, then the three jobs in order with the contract's commands."""
+    """Sample sources, emulators, then the three jobs with the contract's commands."""
     wiki_start = prepare_sources(sources)
     with emulators_running(sources) as emulator_env:
         return run_pipeline(sources, wiki_start, lake_root, emulator_env)
 
 
 def run_pipeline(sources: Path, wiki_start: date, lake_root: str, emulator_env: dict[str, str]) -> DemoRun:
-    """The three jobs against the given sources."""
+    """The three jobs against the given sources, side by side."""
     env = job_env(lake_root, emulator_env)
     run = DemoRun(
         sources=sources,
@@ -135,17 +136,15 @@ def run_pipeline(sources: Path, wiki_start: date, lake_root: str, emulator_env: 
         wikimedia_start=wiki_start,
         datagouv_run_date=datetime.now(ZoneInfo("Europe/Paris")).date(),
     )
-    run.durations["github_contributors"] = run_job(
-        "github_contributors", ["--org", DEMO_ORG, "--run-date", run.github_run_date.isoformat()], env
-    )
-    run.durations["wikimedia_pageviews"] = run_job(
-        "wikimedia_pageviews",
-        ["--start-date", wiki_start.isoformat(), "--days", "7", "--wiki", "enwiki"],
-        env,
-    )
-    run.durations["datagouv_catalog"] = run_job(
-        "datagouv_catalog", ["--run-date", run.datagouv_run_date.isoformat()], env
-    )
+    jobs = {
+        "github_contributors": ["--org", DEMO_ORG, "--run-date", run.github_run_date.isoformat()],
+        "wikimedia_pageviews": ["--start-date", wiki_start.isoformat(), "--days", "7", "--wiki", "enwiki"],
+        "datagouv_catalog": ["--run-date", run.datagouv_run_date.isoformat()],
+    }
+    # Independent jobs (their own tables and leases): side by side, as a scheduler runs them.
+    with ThreadPoolExecutor(len(jobs), thread_name_prefix="demo-job") as pool:
+        running = {name: pool.submit(run_job, name, args, env) for name, args in jobs.items()}
+    run.durations.update({name: job.result() for name, job in running.items()})  # a failure raised
     return run
 
 
