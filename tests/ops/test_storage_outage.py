@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from common.storage import delta_rs_uri, delta_storage_options, lake_path
 from common.settings import load_settings
+from common.storage import delta_rs_uri, delta_storage_options, lake_path
 from common.tables import OPS_RUNS
 from emulators import datagouv as emulator
 from emulators.datagouv_data import generate_demo
