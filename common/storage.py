@@ -340,7 +340,7 @@ def _named_failures(
         try:
             return method(self, table, *args, **kwargs)
         except OSError as exc:
-            where = self._settings.s3_endpoint_url or "S3" if self._settings.lake_is_s3 else "disk"
+            where = (self._settings.s3_endpoint_url or "S3") if self._settings.lake_is_s3 else "disk"
             raise StorageError(f"cannot read {table.path} from the lake ({where}): {one_line(exc)}") from exc
 
     named.__name__, named.__doc__ = method.__name__, method.__doc__
@@ -458,12 +458,7 @@ class Lake:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.root = lake_path(settings)
         self.reader = DeltaReader(settings)
-
-    @property
-    def is_s3(self) -> bool:
-        return is_s3(self.root)
 
     def path(self, table: Table) -> str:
         """The table's location as Spark wants it (`s3a://...` or an absolute local path)."""

@@ -20,6 +20,8 @@ NO_RUN = f"no data.gouv.fr run yet: run `{DATAGOUV_HINT}`"
 
 @dataclass(frozen=True)
 class DatagouvView:
+    """Answers by run date; the latest is served when none is asked for."""
+
     latest: str
     bodies: dict[str, bytes]  # run_date -> answer
 
@@ -55,16 +57,8 @@ def build_datagouv(data: Mapping[str, Any]) -> DatagouvView:
 
 
 @dataclass(frozen=True)
-class ByRunDate:
-    latest: str
-    bodies: dict[str, bytes]  # run_date -> answer
-
-
-@dataclass(frozen=True)
-class ChangesView:
-    latest: str
-    bodies: dict[str, bytes]  # run_date -> answer
-    titles: ByRunDate  # the titles of the datasets each run date lists (the dashboard names them)
+class ChangesView(DatagouvView):
+    titles: DatagouvView  # the titles of the datasets each run date lists (the dashboard names them)
 
 
 def build_changes(data: Mapping[str, Any]) -> ChangesView:
@@ -94,4 +88,4 @@ def build_changes(data: Mapping[str, Any]) -> ChangesView:
             }
         )
     named = {d: orjson.dumps({"run_date": d, "titles": dict(sorted(titles[d].items()))}) for d in bodies}
-    return ChangesView(max(bodies), bodies, ByRunDate(max(bodies), named))
+    return ChangesView(max(bodies), bodies, DatagouvView(max(bodies), named))
