@@ -7,11 +7,14 @@ JVM writes, at exit, every class it loaded; later drivers map them instead of lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from common.errors import ConfigError
 from common.settings import Settings, load_settings
@@ -50,6 +53,35 @@ def _workload(folder: Path) -> None:
     read.write.mode("overwrite").option("header", "true").csv(str(folder / "csv"))
     spark.read.option("header", "true").option("multiLine", "true").csv(str(folder / "csv")).count()
     spark.sparkContext.parallelize(range(100), 2).mapPartitions(lambda part: [sum(part)]).collect()
+    _s3a_workload(spark)
+
+
+def _s3a_workload(spark: Any) -> None:
+    """S3A's classes (~2,500: its SDK client, a request, its failure, Delta over it), which every
+    start on a MinIO or S3 lake loads: a Delta read of a bucket served by a closed local port,
+    tried once, so no store is needed and it fails at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conf = spark._jsc.hadoopConfiguration()
+    bucket = "class-archive"
+    for key, value in {
+        "endpoint": f"http://127.0.0.1:{port}",
+        "connection.ssl.enabled": "false",
+        "path.style.access": "true",
+        "endpoint.region": "us-east-1",
+        "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "access.key": "class-archive",
+        "secret.key": "class-archive",
+        "attempts.maximum": "1",
+        "retry.limit": "0",
+    }.items():
+        conf.set(f"fs.s3a.bucket.{bucket}.{key}", value)
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    for logger in ("org.apache.spark.sql.delta", "org.apache.hadoop.fs.s3a"):  # the failure is expected
+        log4j.core.config.Configurator.setLevel(logger, log4j.Level.OFF)
+    with contextlib.suppress(Exception):
+        spark.read.format("delta").load(f"s3a://{bucket}/table").count()
 
 
 def build(settings: Settings) -> Path:

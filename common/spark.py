@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from common.errors import ConfigError
 from common.settings import Settings
@@ -108,9 +108,10 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.timeout": "20000",
         # A store that stopped answering fails a run within a minute (docs/contract.md, section 1):
-        # 3 S3A retries (0.5, 1, 2 s apart), each of at most 3 SDK attempts.
+        # 1 S3A retry (0.5 s on), each try of at most 3 SDK attempts: Delta's own retries of its
+        # log reads multiply these, and a write that met a dead store took 62 s with 3 S3A retries.
         "spark.hadoop.fs.s3a.attempts.maximum": "3",
-        "spark.hadoop.fs.s3a.retry.limit": "3",
+        "spark.hadoop.fs.s3a.retry.limit": "1",
         "spark.hadoop.fs.s3a.retry.interval": "500ms",
     }
     if settings.s3_endpoint_url:
@@ -384,6 +385,24 @@ def launch_jvm_without_secrets(conf: dict[str, str]) -> None:
         SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(public))
 
 
+def warm_lake_filesystem(spark: SparkSession, settings: Settings) -> None:
+    """Open the lake's filesystem in the JVM now: S3A's first use loads and builds its SDK client
+    (about a second), which a job would otherwise pay on its first read of the lake, after the
+    start-up it can overlap with its downloads. Best effort: a store that does not answer is
+    the first read's to report."""
+    from common.storage import lake_path
+
+    root = lake_path(settings)
+    if not root.startswith("s3a://"):
+        return
+    jvm: Any = spark.sparkContext._jvm
+    try:
+        path = jvm.org.apache.hadoop.fs.Path(root + "/")
+        path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path)
+    except Exception as exc:  # noqa: BLE001 - the job's own reads report a failing store
+        log.debug("lake filesystem warm-up failed: %s", exc)
+
+
 class SessionOptions(TypedDict, total=False):
     """A job's own session settings (see `build_conf`)."""
 
@@ -425,6 +444,7 @@ def start_session(
         wait_for_executors(spark, running_on, settings.spark_executor_wait_seconds)
         watch = watch_executors(spark, running_on, settings.spark_executor_wait_seconds)
     log.info("spark %s master=%s", spark.version, spark.sparkContext.master)
+    warm_lake_filesystem(spark, settings)
     if commit_tag is not None:
         spark.conf.set(COMMIT_TAG_CONF, commit_tag)
     return spark, watch

@@ -201,13 +201,15 @@ class RawStore:
         path = Path(uri)
         return path.stat().st_size if path.is_file() else None
 
-    def put(self, local: Path, relative: str) -> str:
-        """Publish a verified local file under its final name and return its URI."""
+    def put(self, local: Path, relative: str, *, keep: bool = False) -> str:
+        """Publish a verified local file under its final name and return its URI. An S3 store
+        uploads it, then deletes it unless `keep`; a local store moves it (see `local_path`)."""
         uri = self.uri(relative)
         if is_s3(uri):
             bucket, key = split_s3(uri)
             self._client().upload_file(str(local), bucket, key)
-            local.unlink(missing_ok=True)
+            if not keep:
+                local.unlink(missing_ok=True)
         else:
             target = Path(uri)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +272,10 @@ class RawStore:
             keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+    def local_path(self, relative: str) -> Path | None:
+        """Where a file of a store on this machine's disk is (None for an S3 store)."""
+        return None if self.settings is not None else Path(self.uri(relative))
 
     @contextmanager
     def open_local(self, relative: str) -> Iterator[Path]:

@@ -126,6 +126,9 @@ class Landed:
     downloaded_bytes: int
     # Per export downloaded by this run: its URL (naming the resource id), bytes and sha256.
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The datasets file on this machine's disk (a local lake's, or this run's download kept in
+    # its work folder): the CSV export copies records from it without fetching it back.
+    local_datasets: Path | None = None
 
 
 def record_cuts(path: Path, parts: int) -> list[int]:
@@ -218,15 +221,16 @@ def _land_parts(store: RawStore, local: Path, name: str, workdir: Path) -> None:
     log.info("split %s into %d parts for Spark", name, len(paths))
 
 
-def _put(store: RawStore, local: Path, relative: str) -> None:
+def _put(store: RawStore, local: Path, relative: str, *, keep: bool = False) -> None:
     try:
-        store.put(local, relative)
+        store.put(local, relative, keep=keep)
     except Exception as exc:  # noqa: BLE001 - boto3/OS errors become one line
         raise StorageError(f"cannot land {relative} under {store.root}: {exc}") from None
 
 
-def land_exports(settings: Settings, run_date: str, *, redownload: bool = False) -> Landed:
-    """Download both exports (unless this run date already has them) into the raw zone.
+def land_exports(settings: Settings, run_date: str, workdir: Path, *, redownload: bool = False) -> Landed:
+    """Download both exports (unless this run date already has them) into the raw zone; the
+    datasets file downloaded stays in `workdir` too (`Landed.local_datasets`).
 
     Order of publication: the datasets parts and their manifest, then the raw file itself; so
     a landed raw file means complete parts, and a run killed half-way simply lands again.
@@ -236,18 +240,21 @@ def land_exports(settings: Settings, run_date: str, *, redownload: bool = False)
     parts_manifest = f"{ds_name}{PARTS_SUFFIX}/{PARTS_MANIFEST}"
     todo = [m for m in RAW_NAMES if redownload or store.size(RAW_NAMES[m]) is None]
     sources: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="datagouv-") as tmp:
+    local = store.local_path(ds_name)
+    with tempfile.TemporaryDirectory(prefix="datagouv-", dir=workdir) as tmp:
         if todo:
             session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
             urls = export_urls(session, settings.datagouv_api_url)
             for model in todo:
                 name = RAW_NAMES[model]
-                sources[f"source:{name}"] = _land_one(session, store, urls[model], name, Path(tmp))
+                kept = workdir / name if local is None and name == ds_name else None
+                sources[f"source:{name}"] = _land_one(session, store, urls[model], name, Path(tmp), kept)
+                local = local or kept
         else:
             log.info("run date %s already landed its exports; reusing them", run_date)
         if store.size(parts_manifest) is None:
-            with store.open_local(ds_name) as local:
-                _land_parts(store, local, ds_name, Path(tmp))
+            with store.open_local(ds_name) as landed:
+                _land_parts(store, landed, ds_name, Path(tmp))
     return Landed(
         store,
         store.uri(ds_name),
@@ -255,14 +262,16 @@ def land_exports(settings: Settings, run_date: str, *, redownload: bool = False)
         store.uri(ds_name + PARTS_SUFFIX),
         sum(source["bytes"] for source in sources.values()),
         sources,
+        local,
     )
 
 
-def _land_one(
-    session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path
+def _land_one(  # noqa: PLR0917 - the landing's context, passed explicitly
+    session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path, keep: Path | None
 ) -> dict[str, Any]:
-    """Try each URL in turn, for a bounded number of rounds; publish the first verified file.
-    Returns where it came from (the URL names the export resource), its bytes and sha256."""
+    """Try each URL in turn, for a bounded number of rounds; publish the first verified file
+    (and move it to `keep` when given). Returns where it came from (the URL names the export
+    resource), its bytes and sha256."""
     error = ""
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         for url in urls:
@@ -277,7 +286,9 @@ def _land_one(
                 continue
             if name == RAW_NAMES["dataset"]:
                 _land_parts(store, got.path, name, workdir)
-            _put(store, got.path, name)
+            _put(store, got.path, name, keep=keep is not None)
+            if keep is not None:
+                got.path.replace(keep)
             log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
             return {"url": url, "bytes": got.size, "sha256": got.sha256}
         if attempt < DOWNLOAD_ATTEMPTS:

@@ -7,12 +7,14 @@ seconds; the JVM then starts while the exports download.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,14 +91,17 @@ def execute(job: JobRun, request: Request) -> Summary:
     job.use_spark(short_job=True)  # a run's JVM works for seconds: C1 is enough (common.spark)
     job.start_spark()  # the JVM starts while the exports download (both mostly wait on I/O)
     try:
-        with job.stage("download"):
-            landed = extract.land_exports(job.settings, request.run_date, redownload=request.redownload)
-        summary.downloaded_bytes = landed.downloaded_bytes
-        names = extract.RAW_NAMES.items()
-        for source, fingerprint in landed.sources.items():
-            job.record_input(source, fingerprint)
-        job.record_input("landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in names})
-        _process(job, landed, request, summary)
+        with tempfile.TemporaryDirectory(prefix="datagouv-") as workdir:
+            with job.stage("download"):
+                landed = extract.land_exports(
+                    job.settings, request.run_date, Path(workdir), redownload=request.redownload
+                )
+            summary.downloaded_bytes = landed.downloaded_bytes
+            names = extract.RAW_NAMES.items()
+            for source, fingerprint in landed.sources.items():
+                job.record_input(source, fingerprint)
+            job.record_input("landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in names})
+            _process(job, landed, request, summary)
     except PlatformError:
         raise
     except Exception as exc:
@@ -118,11 +123,15 @@ def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Sum
             rows = matching.select("id").collect()
         ids = {row["id"] for row in rows if row["id"] is not None}
         summary.matching = len(rows)
-        with job.stage("tops_audit"):
-            tops, docs = _audited_tops(job.settings, held, matching, organizations, request.run_date)
+        # The changes do not depend on the audit: they are computed beside it.
+        changes_ready = job.beside(
+            "changes", partial(_prepare_changes, job, held, matching, organizations, request.run_date)
+        )
+        with job.joined(changes_ready):
+            with job.stage("tops_audit"):
+                tops, docs = _audited_tops(job.settings, held, matching, organizations, request.run_date)
+            prepared = changes_ready.result()
         summary.tops = len(docs)
-        with job.stage("changes"):
-            prepared = _prepare_changes(job, held, matching, organizations, request.run_date)
         with job.stage("publish"):
             _publish(job, landed, request, ids, tops, prepared, summary)
     with job.stage("mongo"):
@@ -281,7 +290,9 @@ def _publish_changes(frame: DataFrame, path: str, prepared: _Changes) -> None:
 def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
     bucket, key = settings.datagouv_bucket, f"{run_date}/{EXPORT_NAME}"
     with (
-        landed.store.open_local(extract.RAW_NAMES["dataset"]) as source,
+        contextlib.nullcontext(landed.local_datasets)
+        if landed.local_datasets is not None
+        else landed.store.open_local(extract.RAW_NAMES["dataset"]) as source,
         tempfile.TemporaryDirectory() as tmp,
     ):
         target = Path(tmp) / EXPORT_NAME

@@ -263,9 +263,9 @@ _REGISTERED: dict[int, SparkSession] = {}
 def mentions_mobility_column(spark: SparkSession, text: Column) -> Column:
     """Spark's form of `mentions_mobility` for one text column: true or false, never null.
 
-    Runs in the JVM (no Python worker): one pass over the text, folding as it goes.
+    Runs in the JVM (no Python worker): one pass over the text's UTF-8 bytes, folding as it goes.
     """
-    return sf.call_function(register_matcher(spark), text)
+    return sf.call_function(register_matcher(spark), text.cast("binary"))
 
 
 def _col(name: str) -> Column:

@@ -184,27 +184,31 @@ def test_source_5xx_fails_with_one_line(
 
 @pytest.mark.integration
 def test_truncated_download_is_retried_then_refused(
-    local_lake: Settings, source: emulator.EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    local_lake: Settings, source: emulator.EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     source.set_faults(truncate=True)
     monkeypatch.setenv("DATAGOUV_API_URL", source.api_url)
     with pytest.raises(SourceError, match="truncated"):
-        land_exports(load_settings(), "2026-01-07")
+        land_exports(load_settings(), "2026-01-07", tmp_path)
     assert RawStore(local_lake, "raw", "datagouv", "2026-01-07").size("datasets.csv") is None
 
 
 @pytest.mark.integration
 def test_api_down_falls_back_to_stable_urls(
-    local_lake: Settings, source: emulator.EmulatorServer, catalogue: Path, monkeypatch: pytest.MonkeyPatch
+    local_lake: Settings,
+    source: emulator.EmulatorServer,
+    catalogue: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     source.set_faults(api_down=True)
     monkeypatch.setenv("DATAGOUV_API_URL", source.api_url)
-    landed = land_exports(load_settings(), "2026-01-07")
+    landed = land_exports(load_settings(), "2026-01-07", tmp_path)
     assert Path(landed.datasets).read_bytes() == (catalogue / "export-dataset.csv").read_bytes()
     assert Path(landed.organizations).read_bytes() == (catalogue / "export-organization.csv").read_bytes()
     # A second landing of the same run date reuses the files (no request at all).
     before = source.counters.requests
-    assert land_exports(load_settings(), "2026-01-07").downloaded_bytes == 0
+    assert land_exports(load_settings(), "2026-01-07", tmp_path).downloaded_bytes == 0
     assert source.counters.requests == before
 
 

@@ -15,6 +15,7 @@ import unicodedata
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
 from jobs.datagouv_catalog.transform import (
@@ -28,6 +29,7 @@ from jobs.datagouv_catalog.transform import (
     mentions_mobility_column,
     normalise,
     reference_match,
+    register_matcher,
 )
 
 TRICKY = [
@@ -247,6 +249,23 @@ def test_spark_matcher_on_hand_picked_cases(spark: Any) -> None:
         "": False,
     }
     assert dict(zip(cases, _spark_answers(spark, list(cases)), strict=True)) == cases
+
+
+@pytest.mark.integration
+def test_spark_matcher_reads_bytes_that_are_not_utf8_as_java_decodes_them(spark: Any) -> None:
+    """The JVM matcher reads a cell's UTF-8 bytes; a malformed sequence (a cell Spark did not
+    decode itself) counts as U+FFFD, what decoding it to a Java string gives."""
+    cases = {
+        b"\xffmobilite": True,
+        b"mob\xffilite": False,
+        b"trans\xc3port": False,  # a lead byte without its continuation
+        b"\xe2\x84\xa2obilite \xc3": True,  # the complex path (TM) on a malformed text
+        b"transport\xf8": True,
+    }
+    frame = spark.createDataFrame([(i, v) for i, v in enumerate(cases)], "i int, b binary")
+    matcher = register_matcher(spark)
+    rows = frame.select("i", sf.call_function(matcher, frame["b"]).alias("m")).orderBy("i").collect()
+    assert [r["m"] for r in rows] == list(cases.values())
 
 
 @pytest.mark.integration
