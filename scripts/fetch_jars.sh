@@ -8,6 +8,12 @@ OUT="${SPARK_JARS_DIR:-$HERE/jars}"
 STAMP="$OUT/.pom.sha256"
 want=$(sha256sum "$HERE/tools/jars/pom.xml" | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then echo "jars up to date in $OUT"; exit 0; fi
+# --download-only: fill the local Maven repository (~700 MB, mostly the AWS bundle) without the
+# virtualenv, so a setup downloads them while pip installs; a later call then copies from it.
+if [ "${1:-}" = "--download-only" ]; then
+  (cd "$HERE/tools/jars" && mvn -q -B dependency:resolve -DincludeScope=runtime)
+  echo "jars downloaded"; exit 0
+fi
 rm -rf "$OUT"; mkdir -p "$OUT"
 (cd "$HERE/tools/jars" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$OUT")
 PYSPARK_JARS=$("$HERE/.venv/bin/python" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
