@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -423,11 +424,17 @@ def _merge_beside_gold(
         silver = load.after_merge(existing, landed, spark, GITHUB_COMMITS.key)
 
     def gold() -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
-        rows = _compute_gold(run, silver, repo_rows, held) if silver is not None else {}
-        if scope != REPOS_SCOPE or not rows:
+        if silver is None:
+            return {}, {}
+        rows, audit = _compute_gold(run, silver, repo_rows, held)
+        if scope != REPOS_SCOPE:
+            audit(None)
             return rows, dict.fromkeys(rows)
         changed = _changed_gold_repos(run, rows, held)
-        return (rows, dict.fromkeys(rows, changed)) if changed else ({}, {})
+        if not changed:
+            return {}, {}
+        audit(changed)  # the other repositories' rows are not written: they passed when they were
+        return rows, dict.fromkeys(rows, changed)
 
     if landed is None:
         return gold()
@@ -458,9 +465,10 @@ def _merge(run: OrgRun, landed: DataFrame) -> None:
 
 def _compute_gold(
     run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], held: Held
-) -> dict[Table, DataFrame]:
-    """Transform the org's whole history and audit it: the three gold tables' rows, not yet written
-    (the frames they are computed from kept in `held`, released once written).
+) -> tuple[dict[Table, DataFrame], Callable[[set[str] | None], None]]:
+    """Transform the org's whole history: the three gold tables' rows, not yet written (the frames
+    they are computed from kept in `held`, released once written), and their audit, which the
+    caller runs on the repositories it will write (None: all) before anything is written.
 
     The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
     one run (`computed_at`).
@@ -471,11 +479,17 @@ def _compute_gold(
     commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
     commits = held.keep(commits)
     series, totals = transform.new_contributors(commits, repos, run_date)
-    series = held.keep(series)
-    # Write-audit-publish: nothing below is written unless the gold rows pass the gates.
-    with run.job.stage("audit"):
-        series = gates.plant(settings.quality_fault, series)
-        gates.audit(series, repos, commits, run_date)
+    series = held.keep(gates.plant(settings.quality_fault, series))
+
+    def audit(written: set[str] | None) -> None:
+        """Write-audit-publish: nothing is written unless the rows written pass the gates."""
+
+        def scoped(frame: DataFrame) -> DataFrame:
+            return frame if written is None else frame.where(sf.col("repo").isin(sorted(written)))
+
+        with run.job.stage("audit"):
+            gates.audit(scoped(series), scoped(repos), scoped(commits), run_date)
+
     prepared = identities.prepare(
         commits,
         bot_logins=settings.github_bot_logins_set,
@@ -484,11 +498,12 @@ def _compute_gold(
     prepared = held.keep(prepared)
     kinds, people = identities.additions(prepared, repos, series, run_date)
     columns = ("org", "repo", "created_at", "pushed_at", "total_contributors", "status", "fork", "archived")
-    return {
+    rows = {
         GITHUB_CONTRIBUTORS: people,
         GITHUB_NEW_CONTRIBUTORS: kinds,
         GITHUB_REPOSITORIES: totals.select(*columns),
     }
+    return rows, audit
 
 
 # --- publish --------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from emulators.github_data import (
     load_org,
     parse_iso,
 )
+from jobs.github_contributors import gates
 from jobs.github_contributors.job import run
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +92,11 @@ def _last_commit(settings: Settings, table: str) -> dict[str, Any]:
 
 
 def test_daily_run_rewrites_only_the_repositories_whose_answers_moved(
-    spark: Any, tmp_path: Path, org_root: Path, server: emulator.EmulatorServer
+    spark: Any,
+    tmp_path: Path,
+    org_root: Path,
+    server: emulator.EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     names = [r["name"] for r in load_org(org_root, ORG)["repos"] if r["status"] == "ok"]
     quiet, linked, busy = names[0], names[1], names[2]
@@ -107,9 +112,18 @@ def test_daily_run_rewrites_only_the_repositories_whose_answers_moved(
     # by verified email, so `quiet`'s contributor is that login now, though `quiet` got nothing.
     append_commits(org_root, ORG, busy, 20, seed=4)
     push(org_root, linked, Person("solo-login", SOLO, "Solo"))
+    audited: list[set[str]] = []
+    real_audit = gates.audit
+
+    def audit(series: Any, *frames: Any) -> None:
+        audited.append({r["repo"] for r in series.select("repo").distinct().collect()})
+        real_audit(series, *frames)
+
+    monkeypatch.setattr(gates, "audit", audit)
     report = run(spark, daily, ORG, RUN_DATE, concurrency=4, progress_seconds=0)
     assert report.new_commits == 21
     moved = {quiet, linked, busy}
+    assert audited == [moved]  # the gates check the rows written, not the org's every row again
     old_rows = {table: sum(1 for r in first_rows[table] if r["repo"] in moved) for table in GOLD}
     for table in GOLD:
         commit = _last_commit(daily, table)
