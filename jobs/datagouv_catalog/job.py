@@ -54,9 +54,10 @@ def today_in_paris(now: datetime | None = None) -> date:
 
 @dataclass
 class Summary:
-    """What a run did, with the seconds spent per stage (the benchmark reads it). The outputs are
-    written side by side: `publish` is their wall time, and the stages inside it (`export`,
-    `delta_tops`, `delta_matches`, `delta_changes`, `delta_change_runs`) overlap."""
+    """What a run did, with the seconds spent per stage (the benchmark reads it). `changes` runs
+    beside `tops_audit`. The outputs are written side by side: `publish` is their wall time, and
+    the stages inside it (`export`, `delta_tops`, `delta_matches`, `delta_changes`,
+    `delta_change_runs`) overlap."""
 
     run_date: str
     export_uri: str = ""
