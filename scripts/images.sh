@@ -164,6 +164,9 @@ build() {
     case " ${ALL_IMAGES[*]} " in *" $name "*) ;; *) images_fail "unknown image $name (one of: ${ALL_IMAGES[*]})" ;; esac
     build_image "$name" "$base" "$sha"
   done
+  # Each commit rebuilds the images (GIT_SHA): the versions they replaced, untagged now, go, or
+  # the store grows by gigabytes a week. Tagged images and the layers of the current ones stay.
+  podman image prune --force >/dev/null || echo "images: pruning the replaced images failed (disk space only)" >&2
   list
 }
 
