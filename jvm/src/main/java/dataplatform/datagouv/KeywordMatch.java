@@ -1,6 +1,7 @@
 package dataplatform.datagouv;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.api.java.UDF1;
 
@@ -55,13 +56,7 @@ public final class KeywordMatch implements UDF1<byte[], Boolean> {
       int[] fold = table(m.foldFrom, m.foldTo);
       keep = table(m.keepFrom, m.keepTo);
       int[] letterClass = new int[SCANNED];
-      StringBuilder letters = new StringBuilder();
-      for (String word : m.keywords) {
-        word.codePoints()
-            .filter(c -> letters.indexOf(new String(Character.toChars(c))) < 0)
-            .forEach(letters::appendCodePoint);
-      }
-      int[] alphabet = letters.codePoints().toArray();
+      int[] alphabet = String.join("", m.keywords).codePoints().distinct().toArray();
       for (int i = 0; i < alphabet.length; i++) {
         letterClass[alphabet[i]] = LETTERS + i;
       }
@@ -102,7 +97,7 @@ public final class KeywordMatch implements UDF1<byte[], Boolean> {
       }
       int[][] next = new int[states][width];
       for (int[] row : next) {
-        java.util.Arrays.fill(row, -1);
+        Arrays.fill(row, -1);
       }
       boolean[] accept = new boolean[states];
       int count = 1;
