@@ -171,10 +171,17 @@ load_images() {  # names... : import from podman's store when containerd lacks t
       continue
     fi
     log "importing $ref into containerd"
-    podman save --format docker-archive "$ref" | ctr_k8s images import --all-platforms --digests - >/dev/null \
+    podman save --format docker-archive "$ref" | ctr_k8s images import --all-platforms - >/dev/null \
       || fail "import of $ref into containerd failed"
     echo "$id" >"$CONTAINERD_ROOT/loaded-$name"
   done
+  # The CRI names each image by its id too (sha256:<id>): the versions imports replaced stay named
+  # so, and a new image per commit grows the store by GBs. Removing every id name that is not a
+  # loaded image's lets containerd collect them.
+  local keep stale
+  keep="$(sed 's/^/sha256:/' "$CONTAINERD_ROOT"/loaded-*)"
+  stale="$(ctr_k8s images ls -q | grep -E '^(sha256:|import-)' | grep -vxF "$keep" || true)"
+  [ -z "$stale" ] || ctr_k8s images rm --sync $stale >/dev/null  # word-split: one name per line
 }
 
 control_plane() {
