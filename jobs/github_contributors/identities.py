@@ -134,15 +134,21 @@ def with_bot(commits: DataFrame, bot_logins: frozenset[str]) -> DataFrame:
     return commits.withColumn("is_bot", sf.coalesce(is_bot, sf.lit(False)))
 
 
-def with_merged_identity(commits: DataFrame, identity_map: DataFrame) -> DataFrame:
-    """Add `merged_identity`, one per person as far as the data and the map tell.
+def email_links(commits: DataFrame) -> DataFrame:
+    """(`_target`, `_linked`): per lower-cased email a linked commit used, the smallest login
+    among them (GitHub links by verified email, so the email is that person's). Org-wide: a
+    repository's merged identities read the links of every repository's commits."""
+    email = sf.lower(sf.col("author_email"))
+    return (
+        commits.where(sf.col("author_login").isNotNull() & (email != ""))
+        .groupBy(email.alias("_target"))
+        .agg(sf.min(sf.lower(sf.col("author_login"))).alias("_linked"))
+    )
 
-    A linked commit is its lower-cased login. Otherwise the map gives the proper email and name (an
-    entry naming the commit name wins over an email-only one), and the identity is: the login of a
-    noreply email; else the login a linked commit of the same data used that email with (GitHub
-    links by verified email, so it is that person's); else the email; else the name.
-    Needs `with_identity`'s output (the map is matched on lower-cased email and name).
-    """
+
+def _with_target(commits: DataFrame, identity_map: DataFrame) -> DataFrame:
+    """Add `_target` (the map's proper email, else the commit's, lower-cased, "" for none) and
+    `_pname` (the map's proper name, else the commit's): what a merged identity is keyed on."""
     email = sf.lower(sf.coalesce(sf.col("author_email"), sf.lit("")))
     keyed = commits.withColumn("_email", email).withColumn("_name", sf.lower(sf.col("author_name")))
     named = (
@@ -155,19 +161,30 @@ def with_merged_identity(commits: DataFrame, identity_map: DataFrame) -> DataFra
         .groupBy(sf.col("map_email").alias("_email"))
         .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_any"))  # repeated email: one answer
     )
-    linked = (
-        keyed.where(sf.col("author_login").isNotNull() & (sf.col("_email") != ""))
-        .groupBy(sf.col("_email").alias("_target"))
-        .agg(sf.min(sf.lower(sf.col("author_login"))).alias("_linked"))
-    )
     mapped = sf.coalesce(sf.col("_named"), sf.col("_any"))
-    out = (
+    return (
         keyed.join(sf.broadcast(named), ["_email", "_name"], "left")
         .join(sf.broadcast(by_email), ["_email"], "left")
         .withColumn("_target", sf.coalesce(mapped.getField("proper_email"), sf.col("_email")))
         .withColumn("_pname", sf.coalesce(mapped.getField("proper_name"), sf.col("author_name")))
-        .join(linked, ["_target"], "left")
+        .drop("_email", "_name", "_named", "_any")
     )
+
+
+def with_merged_identity(
+    commits: DataFrame, identity_map: DataFrame, links: DataFrame | None = None
+) -> DataFrame:
+    """Add `merged_identity`, one per person as far as the data and the map tell.
+
+    A linked commit is its lower-cased login. Otherwise the map gives the proper email and name (an
+    entry naming the commit name wins over an email-only one), and the identity is: the login of a
+    noreply email; else the login a linked commit of the same data used that email with
+    (`links`: `email_links` of the org's commits, when `commits` are only some of them); else the
+    email; else the name. Needs `with_identity`'s output (the map is matched on lower-cased email
+    and name).
+    """
+    links = email_links(commits) if links is None else links
+    out = _with_target(commits, identity_map).join(links, ["_target"], "left")
     merged = sf.coalesce(
         sf.lower(sf.col("author_login")),
         _noreply(sf.col("_target")),
@@ -175,9 +192,22 @@ def with_merged_identity(commits: DataFrame, identity_map: DataFrame) -> DataFra
         sf.when(sf.col("_target") != "", sf.col("_target")),
         sf.col("_pname"),
     )
-    return out.withColumn("merged_identity", merged).drop(
-        "_email", "_name", "_named", "_any", "_target", "_pname", "_linked"
+    return out.withColumn("merged_identity", merged).drop("_target", "_pname", "_linked")
+
+
+def relinked_repos(before: DataFrame, after: DataFrame, identity_map: DataFrame) -> set[str]:
+    """The repositories of `after` (an org's commits; `before`: the same org's earlier commits)
+    holding a commit with no login whose email's link (`email_links`) differs between the two:
+    their merged identities may move although none of their commits did."""
+    old, new = email_links(before).alias("o"), email_links(after).alias("n")
+    moved = (
+        old.join(new, sf.col("o._target") == sf.col("n._target"), "full_outer")
+        .where(~sf.col("o._linked").eqNullSafe(sf.col("n._linked")))
+        .select(sf.coalesce(sf.col("o._target"), sf.col("n._target")).alias("_target"))
     )
+    unlinked = _with_target(after.where(sf.col("author_login").isNull()), identity_map)
+    hit = unlinked.join(moved, ["_target"], "left_semi").select("repo").distinct()
+    return {row["repo"] for row in hit.collect()}
 
 
 def contributors(commits: DataFrame) -> DataFrame:
@@ -230,9 +260,16 @@ def kind_columns(commits: DataFrame, repos: DataFrame, series: DataFrame, run_da
     return out
 
 
-def prepare(commits: DataFrame, *, bot_logins: frozenset[str], identity_map: DataFrame) -> DataFrame:
-    """The commits with `identity`, `is_bot` and `merged_identity`: what `additions` reads."""
-    return with_merged_identity(with_bot(with_identity(commits), bot_logins), identity_map)
+def prepare(
+    commits: DataFrame,
+    *,
+    bot_logins: frozenset[str],
+    identity_map: DataFrame,
+    links: DataFrame | None = None,
+) -> DataFrame:
+    """The commits with `identity`, `is_bot` and `merged_identity`: what `additions` reads
+    (`links`: see `with_merged_identity`)."""
+    return with_merged_identity(with_bot(with_identity(commits), bot_logins), identity_map, links)
 
 
 def additions(

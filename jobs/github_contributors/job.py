@@ -393,15 +393,47 @@ def _write(
             _publish(run, rows, targets, now)
 
 
-def _changed_gold_repos(run: OrgRun, rows: dict[Table, DataFrame], held: Held) -> set[str]:
-    """The repositories whose gold rows differ from the stored ones in any gold table (the org is
-    computed whole: a first contribution, or a login linked to an email, is org-wide)."""
+def _gold_candidates(
+    run: OrgRun,
+    repo_rows: list[tuple[Any, ...]],
+    existing: DataFrame | None,
+    landed: DataFrame | None,
+    silver: DataFrame,
+) -> set[str] | None:
+    """The repositories whose gold rows may move (None: all, when no commits were stored): those
+    that got commits, those whose listing row changed or that left the listing, and those holding
+    a commit with no login whose email's link moved (`identities.relinked_repos`: the one input
+    of a repository's rows that other repositories' commits give)."""
+    if existing is None:
+        return None
+    fields = [f.name for f in load.REPO_SCHEMA.fields]
+    stored = {
+        row["repo"]: tuple(row.get(f) for f in fields)
+        for row in run.job.lake.reader.rows_where(GITHUB_REPOSITORIES, "org", run.org)
+    }
+    fresh = {row[1]: row for row in repo_rows}
+    found = {repo for repo in fresh.keys() | stored.keys() if fresh.get(repo) != stored.get(repo)}
+    if landed is not None:
+        found |= {row["repo"] for row in landed.select("repo").distinct().collect()}
+        identity_map = identities.map_frame(run.job.session(), run.identity_map)
+        found |= identities.relinked_repos(existing, silver, identity_map)
+    return found
+
+
+def _changed_gold_repos(
+    run: OrgRun, rows: dict[Table, DataFrame], held: Held, only: set[str] | None
+) -> set[str]:
+    """The repositories whose gold rows differ from the stored ones in any gold table (`only`:
+    the rows computed, those of these repositories)."""
     spark = run.job.session()
     for table, frame in rows.items():
         rows[table] = held.keep(frame)
 
     def diff(table: Table) -> set[str]:
-        return load.changed_repos(rows[table], load.read_org(spark, run.job.lake.path(table), run.org))
+        stored = load.read_org(spark, run.job.lake.path(table), run.org)
+        if stored is not None and only is not None:
+            stored = stored.where(sf.col("repo").isin(sorted(only)))
+        return load.changed_repos(rows[table], stored)
 
     found = run.job.side_by_side({f"diff {table.path}": partial(diff, table) for table in rows})
     changed = set().union(*found.values())
@@ -415,9 +447,13 @@ def _merge_beside_gold(
     """MERGE the landed commits into github/commits while the gold rows are computed, audited and
     compared with the stored ones, from what the MERGE will leave: its planning, tasks and commit
     then overlap theirs instead of adding up. The MERGE is in before this returns, so before any
-    gold row is published. Returns the gold rows to write, and which repositories' (None: all)."""
+    gold row is published. Returns the gold rows to write, and which repositories' (None: all).
+
+    In REPOS_SCOPE only the rows of the repositories that may move are computed
+    (`_gold_candidates`): a daily run's work follows its changes, not the org's history."""
     landed = _landed_commits(run, held)
-    silver = None
+    existing: DataFrame | None = None
+    silver: DataFrame | None = None
     if scope is not None:
         spark, commits_path = run.job.session(), run.job.lake.path(GITHUB_COMMITS)
         existing = None if run.options.full_refresh else load.read_org(spark, commits_path, run.org)
@@ -426,11 +462,15 @@ def _merge_beside_gold(
     def gold() -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
         if silver is None:
             return {}, {}
-        rows, audit = _compute_gold(run, silver, repo_rows, held)
         if scope != REPOS_SCOPE:
+            rows, audit = _compute_gold(run, silver, repo_rows, held, only=None)
             audit(None)
             return rows, dict.fromkeys(rows)
-        changed = _changed_gold_repos(run, rows, held)
+        only = _gold_candidates(run, repo_rows, existing, landed, silver)
+        if only is not None and not only:
+            return {}, {}
+        rows, audit = _compute_gold(run, silver, repo_rows, held, only=only)
+        changed = _changed_gold_repos(run, rows, held, only)
         if not changed:
             return {}, {}
         audit(changed)  # the other repositories' rows are not written: they passed when they were
@@ -464,19 +504,19 @@ def _merge(run: OrgRun, landed: DataFrame) -> None:
 
 
 def _compute_gold(
-    run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], held: Held
+    run: OrgRun, silver: DataFrame, repo_rows: list[tuple[Any, ...]], held: Held, *, only: set[str] | None
 ) -> tuple[dict[Table, DataFrame], Callable[[set[str] | None], None]]:
-    """Transform the org's whole history: the three gold tables' rows, not yet written (the frames
-    they are computed from kept in `held`, released once written), and their audit, which the
-    caller runs on the repositories it will write (None: all) before anything is written.
-
-    The whole org is recomputed: each gold table holds one set of rows per org, all stamped by
-    one run (`computed_at`).
+    """Transform the history of the org (`only`: of these repositories, with the org's email
+    links): the three gold tables' rows, not yet written (the frames they are computed from kept
+    in `held`, released once written), and their audit, which the caller runs on the repositories
+    it will write (None: all) before anything is written. Each repository's rows are stamped by
+    the run that wrote them (`computed_at`).
     """
     spark, settings, run_date = run.job.session(), run.settings, run.run_date
-    repos = spark.createDataFrame(repo_rows, load.REPO_SCHEMA)
+    repos = spark.createDataFrame([r for r in repo_rows if only is None or r[1] in only], load.REPO_SCHEMA)
+    history = silver if only is None else silver.where(sf.col("repo").isin(sorted(only)))
     # Kept: the series, the gates and the additions each scan the whole history.
-    commits = silver.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
+    commits = history.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])
     commits = held.keep(commits)
     series, totals = transform.new_contributors(commits, repos, run_date)
     series = held.keep(gates.plant(settings.quality_fault, series))
@@ -494,6 +534,7 @@ def _compute_gold(
         commits,
         bot_logins=settings.github_bot_logins_set,
         identity_map=identities.map_frame(spark, run.identity_map),
+        links=None if only is None else identities.email_links(silver),
     )
     prepared = held.keep(prepared)
     kinds, people = identities.additions(prepared, repos, series, run_date)
