@@ -20,7 +20,7 @@ import heapq
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -366,9 +366,14 @@ def plan_and_save(
 
 
 def run_items(
-    client: GitHubClient, store: PendingStore, items: list[dict[str, Any]], threads: int
+    client: GitHubClient,
+    store: PendingStore,
+    items: list[dict[str, Any]],
+    threads: int,
+    on_commits: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run items on `threads` threads, biggest first; land each one; stop at the first failure.
+    `on_commits` is called each time an item lands commits (the driver then starts Spark).
 
     Each meta carries its own request counters, so `client` must not be one whose counters are
     also summed (the driver's)."""
@@ -393,6 +398,8 @@ def run_items(
             if rows:
                 body = "\n".join(json.dumps(r, separators=(",", ":")) for r in rows).encode()
                 store.write_bytes(f"items/{item['id']}.jsonl", body)
+                if on_commits is not None:
+                    on_commits()
             meta = {**result.meta, "commits": len(rows), "requests": counted["requests"], "stats": counted}
             store.put_json(f"items/{item['id']}.meta.json", meta)
             with lock:

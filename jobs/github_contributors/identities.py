@@ -195,19 +195,30 @@ def with_merged_identity(
     return out.withColumn("merged_identity", merged).drop("_target", "_pname", "_linked")
 
 
-def relinked_repos(before: DataFrame, after: DataFrame, identity_map: DataFrame) -> set[str]:
+def relinked_repos(
+    before: DataFrame, after: DataFrame, emails: set[str], entries: list[MapEntry]
+) -> set[str]:
     """The repositories of `after` (an org's commits; `before`: the same org's earlier commits)
-    holding a commit with no login whose email's link (`email_links`) differs between the two:
-    their merged identities may move although none of their commits did."""
-    old, new = email_links(before).alias("o"), email_links(after).alias("n")
-    moved = (
-        old.join(new, sf.col("o._target") == sf.col("n._target"), "full_outer")
-        .where(~sf.col("o._linked").eqNullSafe(sf.col("n._linked")))
-        .select(sf.coalesce(sf.col("o._target"), sf.col("n._target")).alias("_target"))
+    holding a commit with no login whose email's link (`email_links`) differs between the two,
+    or may: their merged identities may move although none of their commits did. `emails`: the
+    lower-cased emails of the commits that differ (only their links can move); `entries`: the
+    identity map, whose proper emails a commit's link is looked up by."""
+    if not emails:
+        return set()
+
+    def links(commits: DataFrame) -> dict[str, str]:
+        mine = commits.where(sf.lower(sf.col("author_email")).isin(sorted(emails)))
+        return {row["_target"]: row["_linked"] for row in email_links(mine).collect()}
+
+    old, new = links(before), links(after)
+    moved = {email for email in emails if old.get(email) != new.get(email)}
+    if not moved:
+        return set()
+    keyed = moved | {entry.email for entry in entries if entry.proper_email in moved}
+    unlinked = after.where(
+        sf.col("author_login").isNull() & sf.lower(sf.col("author_email")).isin(sorted(keyed))
     )
-    unlinked = _with_target(after.where(sf.col("author_login").isNull()), identity_map)
-    hit = unlinked.join(moved, ["_target"], "left_semi").select("repo").distinct()
-    return {row["repo"] for row in hit.collect()}
+    return {row["repo"] for row in unlinked.select("repo").distinct().collect()}
 
 
 def contributors(commits: DataFrame) -> DataFrame:

@@ -262,7 +262,8 @@ def _crawl_heads(run: OrgRun, asked: list[Item], landed: dict[str, Item], opened
         return budgets
     driver = driver_client(run.settings, run.pacers, pool_size=max(4, run.options.concurrency))
     driver.seed_budgets(budgets)  # its own counters: the metas carry them
-    for meta in run_items(driver, run.pending, asked, run.options.concurrency):
+    # The first head with new commits starts Spark: its MERGE will follow the crawl.
+    for meta in run_items(driver, run.pending, asked, run.options.concurrency, run.job.start_spark):
         landed[meta["id"]] = meta
         if not meta.get("complete"):
             opened.append(meta)
@@ -414,31 +415,12 @@ def _gold_candidates(
     fresh = {row[1]: row for row in repo_rows}
     found = {repo for repo in fresh.keys() | stored.keys() if fresh.get(repo) != stored.get(repo)}
     if landed is not None:
-        found |= {row["repo"] for row in landed.select("repo").distinct().collect()}
-        identity_map = identities.map_frame(run.job.session(), run.identity_map)
-        found |= identities.relinked_repos(existing, silver, identity_map)
+        pairs = landed.select("repo", sf.lower(sf.col("author_email")).alias("email")).distinct().collect()
+        found |= {row["repo"] for row in pairs}
+        emails = {row["email"] for row in pairs if row["email"]}
+        found |= identities.relinked_repos(existing, silver, emails, run.identity_map)
+    log.info("gold: %d of %d repositories may have moved", len(found), run.report.repos)
     return found
-
-
-def _changed_gold_repos(
-    run: OrgRun, rows: dict[Table, DataFrame], held: Held, only: set[str] | None
-) -> set[str]:
-    """The repositories whose gold rows differ from the stored ones in any gold table (`only`:
-    the rows computed, those of these repositories)."""
-    spark = run.job.session()
-    for table, frame in rows.items():
-        rows[table] = held.keep(frame)
-
-    def diff(table: Table) -> set[str]:
-        stored = load.read_org(spark, run.job.lake.path(table), run.org)
-        if stored is not None and only is not None:
-            stored = stored.where(sf.col("repo").isin(sorted(only)))
-        return load.changed_repos(rows[table], stored)
-
-    found = run.job.side_by_side({f"diff {table.path}": partial(diff, table) for table in rows})
-    changed = set().union(*found.values())
-    log.info("gold: %d of %d repositories changed", len(changed), run.report.repos)
-    return changed
 
 
 def _merge_beside_gold(
@@ -462,19 +444,12 @@ def _merge_beside_gold(
     def gold() -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
         if silver is None:
             return {}, {}
-        if scope != REPOS_SCOPE:
-            rows, audit = _compute_gold(run, silver, repo_rows, held, only=None)
-            audit(None)
-            return rows, dict.fromkeys(rows)
-        only = _gold_candidates(run, repo_rows, existing, landed, silver)
+        only = _gold_candidates(run, repo_rows, existing, landed, silver) if scope == REPOS_SCOPE else None
         if only is not None and not only:
             return {}, {}
         rows, audit = _compute_gold(run, silver, repo_rows, held, only=only)
-        changed = _changed_gold_repos(run, rows, held, only)
-        if not changed:
-            return {}, {}
-        audit(changed)  # the other repositories' rows are not written: they passed when they were
-        return rows, dict.fromkeys(rows, changed)
+        audit(only)  # the other repositories' rows are not written: they passed when they were
+        return rows, dict.fromkeys(rows, only)
 
     if landed is None:
         return gold()

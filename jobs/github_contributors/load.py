@@ -194,21 +194,3 @@ def write_repos(df: DataFrame, path: str, org: str, repos: set[str]) -> Written:
     its rows removed); the other repositories' rows and files are not touched."""
     kept = df.where(sf.col("repo").isin(sorted(repos)))
     return delta.replace_where(kept, path, repos_predicate(org, repos))
-
-
-def repo_fingerprints(frame: DataFrame) -> dict[str, tuple[int, int]]:
-    """Per repository: how many rows, and an order-free digest of them (`computed_at`, the stamp
-    of the run that wrote them, aside), so two versions of its rows compare without a join."""
-    columns = sorted(c for c in frame.columns if c != "computed_at")
-    # Each value with its null flag: a hash skips nulls, which would let (x, null) equal (null, x).
-    digest = sf.xxhash64(*columns, *(sf.col(c).isNull() for c in columns))
-    hashed = frame.select("repo", digest.cast("decimal(38,0)").alias("_h"))
-    summed = hashed.groupBy("repo").agg(sf.count(sf.lit(1)).alias("_n"), sf.sum("_h").alias("_h"))
-    return {row["repo"]: (int(row["_n"]), int(row["_h"])) for row in summed.collect()}
-
-
-def changed_repos(fresh: DataFrame, stored: DataFrame | None) -> set[str]:
-    """The repositories whose rows differ between `fresh` and `stored` (one org's rows of a table)."""
-    new = repo_fingerprints(fresh)
-    old = repo_fingerprints(stored) if stored is not None else {}
-    return {repo for repo in new.keys() | old.keys() if new.get(repo) != old.get(repo)}

@@ -165,6 +165,28 @@ def test_merged_identity_follows_the_map_and_linked_emails(spark: Any) -> None:
     )
 
 
+def test_relinked_repos_are_those_whose_unlinked_commits_follow_a_moved_link(spark: Any) -> None:
+    """A daily run recomputes a repository with no new commit when a new commit elsewhere links
+    an email it holds (directly, or as a map's proper email); an unmoved link moves nothing."""
+    entries = [MapEntry("solo@home.net", None, "solo@corp.com", None)]
+    before = commits(
+        spark,
+        [
+            ("o", "quiet", None, None, "Solo@Corp.com", "Solo", D),  # its identity is the email
+            ("o", "mapped", None, None, "solo@home.net", "Solo", D),  # mapped to solo@corp.com
+            ("o", "linked", "solo", "User", "solo@corp.com", "Solo", D),  # linked already
+            ("o", "other", None, None, "else@corp.com", "Else", D),
+        ],
+    )
+    landed = commits(spark, [("o", "busy", "Eve", "User", "eve@corp.com", "Eve", D)])
+    assert identities.relinked_repos(before, before.unionByName(landed), {"eve@corp.com"}, entries) == set()
+    # A smaller login for solo@corp.com: the link moves from `solo` to `a-solo`.
+    landed = commits(spark, [("o", "busy", "A-Solo", "User", "solo@corp.com", "Solo", D)])
+    after = before.unionByName(landed)
+    assert identities.relinked_repos(before, after, {"solo@corp.com"}, entries) == {"quiet", "mapped"}
+    assert identities.relinked_repos(before, after, set(), entries) == set()
+
+
 def test_kind_columns_beside_the_series(spark: Any) -> None:
     rows = [
         ("o", "r", "alice", "User", "alice@corp.com", "A", ts("2023-12-20 00:00:00")),  # before creation
