@@ -358,8 +358,9 @@ ORG_SCOPE, REPOS_SCOPE = "org", "repos"
 def _gold_scope(run: OrgRun, request: str, inputs: str) -> str | None:
     """A table is rewritten only when what it is computed from changed. The gold tables: the whole
     org after a full refresh, a new run month, other identity settings or code, or a gold table
-    written since they were computed; only the repositories whose rows changed when commits
-    landed or the listing changed (e.g. a new `pushed_at`); nothing otherwise. A rerun with
+    written since they were computed; only the repositories whose inputs moved when commits
+    landed or the listing changed (e.g. a new `pushed_at`; see `_gold_candidates`); nothing
+    otherwise. A rerun with
     nothing new commits no Delta version."""
     broken = run.job.unreadable(GOLD_TABLES)
     run.job.repair(broken)  # then rewritten whole for the org (other orgs' lost rows: their next run)
