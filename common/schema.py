@@ -3,12 +3,13 @@ new nullable columns, old rows null in them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from common.storage import is_delta
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 
@@ -46,3 +47,20 @@ def struct(spec: str) -> StructType:
         name, kind = column.split()
         fields.append(types.StructField(name, kinds[kind.rstrip("!")](), nullable=not kind.endswith("!")))
     return types.StructType(fields)
+
+
+def local_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: StructType) -> DataFrame:
+    """A DataFrame of rows the driver holds (a listing, a few dates), built in the JVM from Arrow.
+
+    `createDataFrame` of a list converts its rows in Python workers: the first such frame of a
+    run starts them, half a second to a second of a short job's critical path, for a few rows.
+    Timestamps are UTC instants (naive ones are read as UTC, the session's zone).
+    """
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    names = schema.fieldNames()
+    table = pa.Table.from_pylist(
+        [dict(zip(names, row, strict=True)) for row in rows], schema=to_arrow_schema(schema, timezone="UTC")
+    )
+    return spark.createDataFrame(table)

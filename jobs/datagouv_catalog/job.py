@@ -27,7 +27,7 @@ from common.cli import settings_from_args
 from common.delta import overwrite, read_pinned, replace_where
 from common.errors import PlatformError, SourceError
 from common.runner import Held, JobRun
-from common.schema import add_missing_columns
+from common.schema import add_missing_columns, local_frame, struct
 from common.settings import Settings
 from common.storage import ensure_bucket
 from common.tables import DATAGOUV_CHANGE_RUNS, DATAGOUV_CHANGES, DATAGOUV_MATCHES, DATAGOUV_TOPS
@@ -43,7 +43,7 @@ EXPORT_NAME = "datasets.csv"
 CHANGE_TABLES = (DATAGOUV_MATCHES, DATAGOUV_CHANGES, DATAGOUV_CHANGE_RUNS)
 STATE = ("raw", "datagouv")
 CHANGES_RECORD = "changes_published.json"
-CHANGE_RUNS_SCHEMA = (
+CHANGE_RUNS_SCHEMA = struct(
     "run_date string, previous_run_date string, matching long, added long, removed long, changed long"
 )
 
@@ -102,7 +102,7 @@ def execute(job: JobRun, request: Request) -> Summary:
             for source, fingerprint in landed.sources.items():
                 job.record_input(source, fingerprint)
             job.record_input("landed", {m: [landed.store.uri(n), landed.store.size(n)] for m, n in names})
-            _process(job, landed, request, summary)
+            _process(job, landed, request, summary, Path(workdir))
     except PlatformError:
         raise
     except Exception as exc:
@@ -114,7 +114,7 @@ def execute(job: JobRun, request: Request) -> Summary:
     return summary
 
 
-def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Summary) -> None:
+def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Summary, workdir: Path) -> None:
     """The Spark part: read, match, rank and audit; then the outputs, Mongo last."""
     spark = job.session()
     datasets, organizations = _read_exports(job.settings, spark, landed)
@@ -124,17 +124,22 @@ def _process(job: JobRun, landed: extract.Landed, request: Request, summary: Sum
             rows = matching.select("id").collect()
         ids = {row["id"] for row in rows if row["id"] is not None}
         summary.matching = len(rows)
-        # The changes do not depend on the audit: they are computed beside it.
+        # The changes and the export's file do not depend on the audit: they are made beside it
+        # (the file is uploaded only once the rows pass).
         changes_ready = job.beside(
             "changes", partial(_prepare_changes, job, held, matching, organizations, request.run_date)
         )
-        with job.joined(changes_ready):
+        export_file = job.beside(
+            "export_file", partial(_export_file, landed, ids, len(rows), workdir / f"matching-{EXPORT_NAME}")
+        )
+        with job.joined(changes_ready, export_file):
             with job.stage("tops_audit"):
                 tops, docs = _audited_tops(job.settings, held, matching, organizations, request.run_date)
             prepared = changes_ready.result()
+            exported = export_file.result()
         summary.tops = len(docs)
         with job.stage("publish"):
-            _publish(job, landed, request, ids, tops, prepared, summary)
+            _publish(job, exported, request, tops, prepared, summary)
     with job.stage("mongo"):
         _publish_documents(job, request, docs)
 
@@ -167,9 +172,8 @@ def _audited_tops(
 
 def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
     job: JobRun,
-    landed: extract.Landed,
+    exported: Path,
     request: Request,
-    ids: set[str],
     tops: DataFrame,
     prepared: _Changes,
     summary: Summary,
@@ -178,10 +182,10 @@ def _publish(  # noqa: PLR0917 - the run's context, passed explicitly
     (on the object store, on Delta's commit), so the run waits for the longest one only."""
     lake, run_date = job.lake, request.run_date
     matches, diff = prepared.matches, prepared.diff
-    runs = job.session().createDataFrame(prepared.runs, CHANGE_RUNS_SCHEMA)
+    runs = local_frame(job.session(), prepared.runs, CHANGE_RUNS_SCHEMA)
     job.side_by_side(
         {
-            "export": lambda: _publish_export(job, landed, run_date, ids, summary),
+            "export": lambda: _publish_export(job, exported, run_date, summary),
             "delta_tops": lambda: _publish_partition(tops, lake.path(DATAGOUV_TOPS), run_date),
             "delta_matches": lambda: _publish_partition(matches, lake.path(DATAGOUV_MATCHES), run_date),
             "delta_changes": lambda: _publish_changes(diff, lake.path(DATAGOUV_CHANGES), prepared),
@@ -201,10 +205,12 @@ def _publish_documents(job: JobRun, request: Request, docs: list[dict[str, Any]]
     job.record_output(f"mongodb:{request.database}.{load.COLLECTION}", len(mongo_docs))
 
 
-def _publish_export(
-    job: JobRun, landed: extract.Landed, run_date: str, ids: set[str], summary: Summary
-) -> None:
-    summary.export_uri = _export(job.settings, landed, run_date, ids, summary.matching)
+def _publish_export(job: JobRun, exported: Path, run_date: str, summary: Summary) -> None:
+    """The export's file, as one object of the run date."""
+    bucket, key = job.settings.datagouv_bucket, f"{run_date}/{EXPORT_NAME}"
+    load.upload_export(job.settings, exported, bucket, key)
+    summary.export_uri = f"s3://{bucket}/{key}"
+    log.info("exported %d matching datasets to %s", summary.matching, summary.export_uri)
     job.record_output(summary.export_uri, summary.matching)
 
 
@@ -234,7 +240,7 @@ def _prepare_changes(
     if current:
         rows = changes.affected_run_dates(known, run_date)
         needed = {d for row in rows for d in row if d is not None}
-        dates = spark.createDataFrame(rows, "run_date string, previous_run_date string")
+        dates = local_frame(spark, rows, struct("run_date string, previous_run_date string"))
         predicate: str | None = "run_date IN ({})".format(", ".join(f"'{row[0]}'" for row in rows))
     else:
         log.info("the changes tables lag datagouv/matches: recomputing every run date")
@@ -249,7 +255,7 @@ def _prepare_changes(
         inputs = inputs.unionByName(table.where(sf.col("run_date").isin(others)))
     if not current:
         dates = changes.run_dates(
-            inputs, spark.createDataFrame([(d,) for d in sorted(known)], "run_date string")
+            inputs, local_frame(spark, [(d,) for d in sorted(known)], struct("run_date string"))
         )
     diff = held.keep(changes.changes(inputs, dates).coalesce(1))
     runs = changes.run_summary(inputs, dates, diff).collect()
@@ -288,25 +294,21 @@ def _publish_changes(frame: DataFrame, path: str, prepared: _Changes) -> None:
         replace_where(frame.coalesce(1), path, prepared.predicate)
 
 
-def _export(settings: Settings, landed: extract.Landed, run_date: str, ids: set[str], expected: int) -> str:
-    bucket, key = settings.datagouv_bucket, f"{run_date}/{EXPORT_NAME}"
+def _export_file(landed: extract.Landed, ids: set[str], expected: int, target: Path) -> Path:
+    """The matching records of the landed datasets file, byte for byte, in `target`: from the
+    download kept in the run's folder, or (a rerun, the exports already landed) from the store."""
     with (
         contextlib.nullcontext(landed.local_datasets)
         if landed.local_datasets is not None
-        else landed.store.open_local(extract.RAW_NAMES["dataset"]) as source,
-        tempfile.TemporaryDirectory() as tmp,
+        else landed.store.open_local(extract.RAW_NAMES["dataset"]) as source
     ):
-        target = Path(tmp) / EXPORT_NAME
         written = load.export_matching(source, target, ids)
-        if written != expected:
-            raise SourceError(
-                f"datasets export: {written} records copied but Spark matched {expected} "
-                "(duplicate ids or a malformed record?)"
-            )
-        load.upload_export(settings, target, bucket, key)
-    uri = f"s3://{bucket}/{key}"
-    log.info("exported %d matching datasets to %s", written, uri)
-    return uri
+    if written != expected:
+        raise SourceError(
+            f"datasets export: {written} records copied but Spark matched {expected} "
+            "(duplicate ids or a malformed record?)"
+        )
+    return target
 
 
 def run(

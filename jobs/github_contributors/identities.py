@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
 from common.errors import ConfigError
-from common.schema import struct
+from common.schema import local_frame, struct
 from jobs.github_contributors.transform import KEY, clamp_first_months, month_of
 
 # `12345+login@users.noreply.github.com` or `login@users.noreply.github.com` (case-insensitive).
@@ -91,9 +91,7 @@ def parse_identity_map(text: str, source: str) -> list[MapEntry]:
 
 def map_frame(spark: SparkSession, entries: list[MapEntry]) -> DataFrame:
     """The identity map as a small DataFrame (joined, so a large map costs no Python UDF)."""
-    return spark.createDataFrame(
-        [(e.email, e.name, e.proper_email, e.proper_name) for e in entries], MAP_SCHEMA
-    )
+    return local_frame(spark, [(e.email, e.name, e.proper_email, e.proper_name) for e in entries], MAP_SCHEMA)
 
 
 def _local_part(email: Column) -> Column:

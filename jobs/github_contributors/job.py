@@ -18,7 +18,7 @@ from common.cli import settings_from_args
 from common.errors import ConfigError, PlatformError
 from common.inputs import inputs_digest
 from common.runner import Held, JobRun
-from common.schema import add_missing_columns
+from common.schema import add_missing_columns, local_frame
 from common.settings import Settings
 from common.spark import LazySpark
 from common.storage import RawStore
@@ -389,7 +389,7 @@ def _write(
         state = load.crawl_state_rows(run.org, crawled.heads, statuses, previous, now)
         moved = None if run.options.full_refresh or not previous else load.changed_states(state, previous)
         if moved is None or moved:
-            rows[GITHUB_CRAWL_STATE] = run.job.session().createDataFrame(state, load.STATE_SCHEMA)
+            rows[GITHUB_CRAWL_STATE] = local_frame(run.job.session(), state, load.STATE_SCHEMA)
             targets[GITHUB_CRAWL_STATE] = moved
         if rows:
             _publish(run, rows, targets, now)
@@ -467,7 +467,7 @@ def _landed_commits(run: OrgRun, held: Held) -> DataFrame | None:
     if run.pending.names("items", ".jsonl"):
         landed = held.keep(load.read_landed_commits(run.job.session(), run.pending.spark_path("items")))
     elif run.options.full_refresh:
-        landed = run.job.session().createDataFrame([], load.COMMIT_SCHEMA)
+        landed = local_frame(run.job.session(), [], load.COMMIT_SCHEMA)
     if landed is not None:
         load.upgrade_commits(run.job.session(), run.job.lake.path(GITHUB_COMMITS))
     return landed
@@ -489,7 +489,7 @@ def _compute_gold(
     the run that wrote them (`computed_at`).
     """
     spark, settings, run_date = run.job.session(), run.settings, run.run_date
-    repos = spark.createDataFrame([r for r in repo_rows if only is None or r[1] in only], load.REPO_SCHEMA)
+    repos = local_frame(spark, [r for r in repo_rows if only is None or r[1] in only], load.REPO_SCHEMA)
     history = silver if only is None else silver.where(sf.col("repo").isin(sorted(only)))
     # Kept: the series, the gates and the additions each scan the whole history.
     commits = history.join(repos.where(sf.col("status") == REPO_OK).select("org", "repo"), ["org", "repo"])

@@ -13,7 +13,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from common import delta
 from common.delta import Written
 from common.errors import StorageError, one_line
-from common.schema import add_missing_columns, struct
+from common.schema import add_missing_columns, local_frame, struct
 from common.storage import DeltaReader, is_delta
 from common.tables import GITHUB_COMMITS, GITHUB_CRAWL_STATE, REPO_EMPTY, REPO_GONE, REPO_OK
 from jobs.github_contributors.crawl import parse_ts
@@ -108,7 +108,7 @@ def after_merge(
     snapshot before or after the MERGE gives the same rows, so the MERGE may commit meanwhile.
     """
     if existing is None:
-        return landed if landed is not None else spark.createDataFrame([], COMMIT_SCHEMA)
+        return landed if landed is not None else local_frame(spark, [], COMMIT_SCHEMA)
     if landed is None:
         return existing
     return existing.join(landed.select(*key), list(key), "left_anti").unionByName(landed)

@@ -34,6 +34,7 @@ from pyspark.sql.types import StructType
 
 from common.errors import SourceError
 from common.http import DEFAULT_TIMEOUT, download, make_session
+from common.schema import local_frame, struct
 from common.settings import Settings
 from common.storage import RawStore, is_s3, s3_client, split_s3
 from jobs.wikimedia_pageviews.sqldump import DumpError, DumpHeader, Value, iter_dump, parse_header
@@ -382,5 +383,5 @@ def scan_pageviews(
         # From ISO text: a Python date literal goes through java.sql.Date, in the JVM's zone.
         frames.append(reader.load(paths).select(F.lit(day.isoformat()).cast("date").alias("day"), *columns))
     if not frames:
-        return spark.createDataFrame([], empty_schema)
+        return local_frame(spark, [], struct(empty_schema))
     return functools.reduce(DataFrame.unionByName, frames)

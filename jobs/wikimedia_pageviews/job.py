@@ -29,7 +29,7 @@ from common.cli import settings_from_args
 from common.delta import Written, replace_where
 from common.errors import SourceError
 from common.runner import JobRun
-from common.schema import add_missing_columns
+from common.schema import add_missing_columns, local_frame, struct
 from common.settings import Settings
 from common.storage import Lake
 from common.tables import (
@@ -359,7 +359,9 @@ def _audit(
     table is written unless they pass the gates (`gates`)."""
     wiki = request.wiki
     members = read_dimension(spark, job.lake, WIKI_CATEGORY_MEMBERS, wiki)
-    hours = spark.createDataFrame([(day, landing.hours(day)) for day in request.days], "day date, hours int")
+    hours = local_frame(
+        spark, [(day, landing.hours(day)) for day in request.days], struct("day date, hours int")
+    )
     summary = transform.daily_summary(daily, hours, wiki)
     top = transform.top_categories(daily, members, wiki)
     # The answers (a row per day, five per day) are cached: each gate, the writes and the report
