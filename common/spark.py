@@ -210,6 +210,12 @@ def standalone(master: str) -> bool:
     return master.startswith("spark://")
 
 
+def tasks_on_driver(settings: Settings) -> bool:
+    """Whether Spark's tasks run in this process's JVM (local mode, not under spark-submit): they
+    then read files on this machine's disk, which executors elsewhere could not."""
+    return not under_spark_submit() and (settings.spark_master or "local[*]").startswith("local")
+
+
 def master_address(master: str) -> tuple[str, int]:
     """host and port of `spark://host:port` (the first master of a comma-separated list)."""
     first = master.removeprefix("spark://").split(",", 1)[0]

@@ -12,7 +12,6 @@ import csv
 import itertools
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pyspark.sql import types as st
 from common.errors import SourceError, StorageError, one_line
 from common.http import DEFAULT_TIMEOUT, backoff_delay, download, make_session
 from common.settings import Settings
+from common.spark import tasks_on_driver
 from common.storage import RawStore, is_s3, s3_client, split_s3
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ PART_BYTES = 64 * 1024 * 1024
 MAX_PARTS = 16
 PARTS_SUFFIX = ".parts"
 PARTS_MANIFEST = "_parts.json"
+PARTS_DIR = "parts"
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Landed:
     # The datasets file on this machine's disk (a local lake's, or this run's download kept in
     # its work folder): the CSV export copies records from it without fetching it back.
     local_datasets: Path | None = None
+    # The parts this run cut, kept in its work folder: a local Spark reads them from there.
+    local_parts: Path | None = None
 
 
 def record_cuts(path: Path, parts: int) -> list[int]:
@@ -210,7 +213,7 @@ def _first_record_bytes(fh: BinaryIO) -> bytes:
 def _land_parts(store: RawStore, local: Path, name: str, workdir: Path) -> None:
     """Publish the parts of a landed file, then their manifest (which marks them complete)."""
     folder = name + PARTS_SUFFIX
-    parts_dir = workdir / "parts"
+    parts_dir = workdir / PARTS_DIR
     parts_dir.mkdir(exist_ok=True)
     paths = split_parts(local, parts_dir)
     for path in paths:
@@ -232,29 +235,41 @@ def land_exports(settings: Settings, run_date: str, workdir: Path, *, redownload
     """Download both exports (unless this run date already has them) into the raw zone; the
     datasets file downloaded stays in `workdir` too (`Landed.local_datasets`).
 
-    Order of publication: the datasets parts and their manifest, then the raw file itself; so
-    a landed raw file means complete parts, and a run killed half-way simply lands again.
+    The datasets file is cut into parts Spark parses in parallel: in `workdir` when Spark's
+    tasks run in this process (`Landed.local_parts`: they read this disk, not the store), else
+    landed in the store once per run date. Order of publication: the parts and their manifest
+    (when landed), then the raw file itself; so a landed raw file means complete parts, and a run
+    killed half-way simply lands again.
     """
     store = RawStore(settings, "raw", "datagouv", run_date)
     ds_name = RAW_NAMES["dataset"]
     parts_manifest = f"{ds_name}{PARTS_SUFFIX}/{PARTS_MANIFEST}"
+    local_tasks = tasks_on_driver(settings)
     todo = [m for m in RAW_NAMES if redownload or store.size(RAW_NAMES[m]) is None]
     sources: dict[str, dict[str, Any]] = {}
     local = store.local_path(ds_name)
-    with tempfile.TemporaryDirectory(prefix="datagouv-", dir=workdir) as tmp:
-        if todo:
-            session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
-            urls = export_urls(session, settings.datagouv_api_url)
-            for model in todo:
-                name = RAW_NAMES[model]
-                kept = workdir / name if local is None and name == ds_name else None
-                sources[f"source:{name}"] = _land_one(session, store, urls[model], name, Path(tmp), kept)
-                local = local or kept
-        else:
-            log.info("run date %s already landed its exports; reusing them", run_date)
-        if store.size(parts_manifest) is None:
-            with store.open_local(ds_name) as landed:
-                _land_parts(store, landed, ds_name, Path(tmp))
+    if todo:
+        session = make_session(total_retries=HTTP_RETRIES, backoff=0.5)
+        urls = export_urls(session, settings.datagouv_api_url)
+        for model in todo:
+            name = RAW_NAMES[model]
+            kept = workdir / name if local is None and name == ds_name else None
+            parts = not local_tasks and name == ds_name
+            sources[f"source:{name}"] = _land_one(
+                session, store, urls[model], name, workdir, kept, parts=parts
+            )
+            local = local or kept
+    else:
+        log.info("run date %s already landed its exports; reusing them", run_date)
+    local_parts = None
+    if local_tasks:
+        local_parts = workdir / PARTS_DIR
+        local_parts.mkdir(exist_ok=True)
+        with contextlib.nullcontext(local) if local is not None else store.open_local(ds_name) as source:
+            split_parts(source, local_parts)
+    elif store.size(parts_manifest) is None:
+        with store.open_local(ds_name) as landed:
+            _land_parts(store, landed, ds_name, workdir)
     return Landed(
         store,
         store.uri(ds_name),
@@ -263,15 +278,23 @@ def land_exports(settings: Settings, run_date: str, workdir: Path, *, redownload
         sum(source["bytes"] for source in sources.values()),
         sources,
         local,
+        local_parts,
     )
 
 
 def _land_one(  # noqa: PLR0917 - the landing's context, passed explicitly
-    session: requests.Session, store: RawStore, urls: list[str], name: str, workdir: Path, keep: Path | None
+    session: requests.Session,
+    store: RawStore,
+    urls: list[str],
+    name: str,
+    workdir: Path,
+    keep: Path | None,
+    *,
+    parts: bool,
 ) -> dict[str, Any]:
     """Try each URL in turn, for a bounded number of rounds; publish the first verified file
-    (and move it to `keep` when given). Returns where it came from (the URL names the export
-    resource), its bytes and sha256."""
+    (its parts first, when `parts`; and move it to `keep` when given). Returns where it came
+    from (the URL names the export resource), its bytes and sha256."""
     error = ""
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         for url in urls:
@@ -284,7 +307,7 @@ def _land_one(  # noqa: PLR0917 - the landing's context, passed explicitly
             if got is None:
                 error = f"GET {url} answered 404"
                 continue
-            if name == RAW_NAMES["dataset"]:
+            if parts:
                 _land_parts(store, got.path, name, workdir)
             _put(store, got.path, name, keep=keep is not None)
             if keep is not None:

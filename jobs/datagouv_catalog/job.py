@@ -152,7 +152,8 @@ def _read_exports(
     extract.require_columns(ds_header, extract.DATASET_COLUMNS, "datasets")
     org_header = extract.read_header(landed.organizations, settings)
     extract.require_columns(org_header, extract.ORGANIZATION_COLUMNS, "organizations")
-    datasets = extract.read_export(spark, landed.datasets_parts, ds_header).select(
+    parts = landed.local_parts.as_uri() if landed.local_parts is not None else landed.datasets_parts
+    datasets = extract.read_export(spark, parts, ds_header).select(
         *[f"`{c}`" for c in extract.DATASET_COLUMNS]
     )
     return datasets, extract.read_export(spark, landed.organizations, org_header)
