@@ -120,11 +120,12 @@ class JobRun:
         return self.spark.stopped_reason
 
     def stop_spark(self) -> None:
-        """Stop the run's own session (a given one is the caller's), timed as `spark_stop`; a
-        session still starting is waited for, so no JVM outlives a failed run."""
+        """End the run's own session (a given one is the caller's) and its JVM, which exits beside
+        the run's last steps (`LazySpark.end`), timed as `spark_stop`; a session still starting
+        is waited for, so no JVM outlives a failed run."""
         if self._given is None and self.spark.started:
             with self.stage("spark_stop"), contextlib.suppress(Exception):
-                self.spark.get().stop()
+                self.spark.end()
 
     def persist(self, frame: DataFrame, level: StorageLevel | None = None) -> DataFrame:
         """`frame` persisted (`level`, else as `cache()` does) until the run closes."""

@@ -521,6 +521,20 @@ class LazySpark:
                 self._session = self._starting.result() if self._starting is not None else self._start()
             return self._session
 
+    def end(self) -> None:
+        """Stop Spark and let its JVM exit now, beside what the run still does (the ledger, this
+        process's exit) rather than after it: with its stdin closed the JVM stops Spark in its
+        shutdown hook and exits. The last use of Spark in this process. Waits for a start-up still
+        going; a JVM that spark-submit started (the parent of this process) is only stopped."""
+        from pyspark import SparkContext
+
+        session = self.get()
+        proc = getattr(SparkContext._gateway, "proc", None)
+        if proc is None or proc.stdin is None:
+            session.stop()
+            return
+        proc.stdin.close()
+
     def close(self) -> None:
         """End the run's hold on the session: no watch, no run id on later commits (a process
         that runs jobs one after another reuses the session)."""
