@@ -360,8 +360,7 @@ def _gold_scope(run: OrgRun, request: str, inputs: str) -> str | None:
     org after a full refresh, a new run month, other identity settings or code, or a gold table
     written since they were computed; only the repositories whose inputs moved when commits
     landed or the listing changed (e.g. a new `pushed_at`; see `_gold_candidates`); nothing
-    otherwise. A rerun with
-    nothing new commits no Delta version."""
+    otherwise. A rerun with nothing new commits no Delta version."""
     broken = run.job.unreadable(GOLD_TABLES)
     run.job.repair(broken)  # then rewritten whole for the org (other orgs' lost rows: their next run)
     previous = run.job.published(run.records, GOLD_RECORD)
@@ -427,9 +426,9 @@ def _gold_candidates(
 def _merge_beside_gold(
     run: OrgRun, repo_rows: list[tuple[Any, ...]], held: Held, *, scope: str | None
 ) -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
-    """MERGE the landed commits into github/commits while the gold rows are computed, audited and
-    compared with the stored ones, from what the MERGE will leave: its planning, tasks and commit
-    then overlap theirs instead of adding up. The MERGE is in before this returns, so before any
+    """MERGE the landed commits into github/commits while the gold rows are computed and audited
+    from what the MERGE will leave: its planning, tasks and commit then overlap theirs instead of
+    adding up. The MERGE is in before this returns, so before any
     gold row is published. Returns the gold rows to write, and which repositories' (None: all).
 
     In REPOS_SCOPE only the rows of the repositories that may move are computed
