@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as sf
 
 from common.schema import local_frame, struct
 
@@ -16,14 +17,25 @@ SCHEMA = struct("org string!, created_at timestamp!, day date, n long, ok boolea
 
 def test_rows_keep_the_schema_its_nullability_and_utc_instants(spark: Any) -> None:
     instant = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # a DST change in Europe: no shift
-    rows = [("a", instant, date(2026, 3, 29), 7, True), ("b", instant, None, None, False)]
+    naive = instant.replace(tzinfo=None)  # read as UTC, whatever this machine's zone
+    rows = [("a", instant, date(2026, 3, 29), 7, True), ("b", naive, None, None, False)]
     frame = local_frame(spark, rows, SCHEMA)
     assert frame.schema == SCHEMA
-    got = frame.orderBy("org").collect()
-    assert [tuple(r) for r in got] == [
-        ("a", instant.replace(tzinfo=None), date(2026, 3, 29), 7, True),
-        ("b", instant.replace(tzinfo=None), None, None, False),
-    ]  # the session's zone is UTC: the instant reads back as its UTC wall time
+    # Compared as epoch seconds and as text in the session's zone (UTC): Python's datetimes from
+    # collect() are in the machine's zone.
+    got = frame.select(
+        "org",
+        sf.col("created_at").cast("long").alias("epoch"),
+        sf.date_format("created_at", "yyyy-MM-dd HH:mm").alias("text"),
+        "day",
+        "n",
+        "ok",
+    ).orderBy("org")
+    epoch = int(instant.timestamp())
+    assert [tuple(r) for r in got.collect()] == [
+        ("a", epoch, "2026-03-29 01:30", date(2026, 3, 29), 7, True),
+        ("b", epoch, "2026-03-29 01:30", None, None, False),
+    ]
 
 
 def test_no_rows_is_an_empty_frame_of_the_schema(spark: Any) -> None:
