@@ -144,31 +144,6 @@ def email_links(commits: DataFrame) -> DataFrame:
     )
 
 
-def _with_target(commits: DataFrame, identity_map: DataFrame) -> DataFrame:
-    """Add `_target` (the map's proper email, else the commit's, lower-cased, "" for none) and
-    `_pname` (the map's proper name, else the commit's): what a merged identity is keyed on."""
-    email = sf.lower(sf.coalesce(sf.col("author_email"), sf.lit("")))
-    keyed = commits.withColumn("_email", email).withColumn("_name", sf.lower(sf.col("author_name")))
-    named = (
-        identity_map.where(sf.col("map_name").isNotNull())
-        .groupBy(sf.col("map_email").alias("_email"), sf.col("map_name").alias("_name"))
-        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_named"))
-    )
-    by_email = (
-        identity_map.where(sf.col("map_name").isNull())
-        .groupBy(sf.col("map_email").alias("_email"))
-        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_any"))  # repeated email: one answer
-    )
-    mapped = sf.coalesce(sf.col("_named"), sf.col("_any"))
-    return (
-        keyed.join(sf.broadcast(named), ["_email", "_name"], "left")
-        .join(sf.broadcast(by_email), ["_email"], "left")
-        .withColumn("_target", sf.coalesce(mapped.getField("proper_email"), sf.col("_email")))
-        .withColumn("_pname", sf.coalesce(mapped.getField("proper_name"), sf.col("author_name")))
-        .drop("_email", "_name", "_named", "_any")
-    )
-
-
 def with_merged_identity(
     commits: DataFrame, identity_map: DataFrame, links: DataFrame | None = None
 ) -> DataFrame:
@@ -182,7 +157,26 @@ def with_merged_identity(
     and name).
     """
     links = email_links(commits) if links is None else links
-    out = _with_target(commits, identity_map).join(links, ["_target"], "left")
+    email = sf.lower(sf.coalesce(sf.col("author_email"), sf.lit("")))
+    keyed = commits.withColumn("_email", email).withColumn("_name", sf.lower(sf.col("author_name")))
+    named = (
+        identity_map.where(sf.col("map_name").isNotNull())
+        .groupBy(sf.col("map_email").alias("_email"), sf.col("map_name").alias("_name"))
+        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_named"))
+    )
+    by_email = (
+        identity_map.where(sf.col("map_name").isNull())
+        .groupBy(sf.col("map_email").alias("_email"))
+        .agg(sf.min(sf.struct("proper_email", "proper_name")).alias("_any"))  # repeated email: one answer
+    )
+    mapped = sf.coalesce(sf.col("_named"), sf.col("_any"))
+    out = (
+        keyed.join(sf.broadcast(named), ["_email", "_name"], "left")
+        .join(sf.broadcast(by_email), ["_email"], "left")
+        .withColumn("_target", sf.coalesce(mapped.getField("proper_email"), sf.col("_email")))
+        .withColumn("_pname", sf.coalesce(mapped.getField("proper_name"), sf.col("author_name")))
+        .join(links, ["_target"], "left")
+    )
     merged = sf.coalesce(
         sf.lower(sf.col("author_login")),
         _noreply(sf.col("_target")),
@@ -190,7 +184,9 @@ def with_merged_identity(
         sf.when(sf.col("_target") != "", sf.col("_target")),
         sf.col("_pname"),
     )
-    return out.withColumn("merged_identity", merged).drop("_target", "_pname", "_linked")
+    return out.withColumn("merged_identity", merged).drop(
+        "_email", "_name", "_named", "_any", "_target", "_pname", "_linked"
+    )
 
 
 def relinked_repos(

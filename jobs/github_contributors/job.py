@@ -428,8 +428,8 @@ def _merge_beside_gold(
 ) -> tuple[dict[Table, DataFrame], dict[Table, set[str] | None]]:
     """MERGE the landed commits into github/commits while the gold rows are computed and audited
     from what the MERGE will leave: its planning, tasks and commit then overlap theirs instead of
-    adding up. The MERGE is in before this returns, so before any
-    gold row is published. Returns the gold rows to write, and which repositories' (None: all).
+    adding up. The MERGE is in before this returns, so before any gold row is published. Returns
+    the gold rows to write, and which repositories' (None: all).
 
     In REPOS_SCOPE only the rows of the repositories that may move are computed
     (`_gold_candidates`): a daily run's work follows its changes, not the org's history."""
