@@ -16,6 +16,11 @@ class Table:
     key: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
 
+    @property
+    def name(self) -> str:
+        """The last segment of its path (`wikimedia/articles` -> `articles`): stage names use it."""
+        return self.path.rsplit("/", 1)[-1]
+
 
 # --- GitHub (jobs.github_contributors) ---
 GITHUB_REPOSITORIES = Table("github/repositories", "github_contributors", ("org", "repo"))

@@ -8,7 +8,8 @@ parses and writes are timed as the run's stages (`parse_<dump>`, `write_<table>`
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pyspark import StorageLevel
@@ -18,7 +19,6 @@ from pyspark.sql.types import DataType, IntegerType, LongType, StringType, Struc
 
 from common.delta import replace_where
 from common.errors import SourceError
-from common.settings import Settings
 from common.storage import Lake, is_delta
 from common.tables import WIKI_ARTICLES, WIKI_CATEGORY_MEMBERS, WIKI_REDIRECTS, Table
 from jobs.wikimedia_pageviews import extract, transform
@@ -26,9 +26,14 @@ from jobs.wikimedia_pageviews.extract import Landing
 from jobs.wikimedia_pageviews.load import wiki_predicate, write_stage
 
 if TYPE_CHECKING:
-    from common.runner import Held, JobRun
+    from common.runner import JobRun
 
 log = logging.getLogger(__name__)
+
+# Called with each dimension table and the wiki's rows of it (without `wiki`) as soon as they are
+# known: read from the lake, or derived from the parsed dumps before any table is written.
+OnDimension = Callable[[Table, DataFrame], None]
+DIMENSIONS = (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)
 
 # Part of the dimensions' fingerprint: bump it when the dump parsing or the dimension rules change.
 DIMENSIONS_VERSION = 1
@@ -63,9 +68,10 @@ def refresh_dimensions(
     wiki: str,
     *,
     force: bool = False,
-    articles_ready: threading.Event | None = None,
+    on_dimension: OnDimension | None = None,
 ) -> None:
-    """Build the dimensions unless they were built from these very dumps (same URIs and sizes).
+    """Build the dimensions unless they were built from these very dumps (same URIs and sizes);
+    `on_dimension` gets each table's rows either way.
 
     Parsing the real dumps takes minutes per table; reprocessing a day should not pay it again.
     The marker is written only after all three tables committed, so a failed build reruns.
@@ -73,12 +79,15 @@ def refresh_dimensions(
     store = job.lake.store("raw", "wikimedia")
     marker = f"state/{wiki}-dimensions.json"
     fingerprint = landing.dumps_fingerprint(DIMENSIONS_VERSION)
-    paths = [job.lake.path(t) for t in (WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS)]
+    paths = [job.lake.path(t) for t in DIMENSIONS]
     built = all(is_delta(spark, path) for path in paths)
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
+        for table in DIMENSIONS:
+            if on_dimension is not None:
+                on_dimension(table, read_dimension(spark, job.lake, table, wiki))
         return
-    build_dimensions(job, spark, landing, wiki, articles_ready=articles_ready)
+    build_dimensions(job, spark, landing, wiki, on_dimension=on_dimension)
     store.write_text(marker, fingerprint)
 
 
@@ -88,49 +97,51 @@ def build_dimensions(
     landing: Landing,
     wiki: str,
     *,
-    articles_ready: threading.Event | None = None,
+    on_dimension: OnDimension | None = None,
 ) -> None:
     """Parse the SQL dumps (one Spark task per dump, side by side) and replace the wiki's dimensions.
 
-    Articles and redirects need only the page and redirect dumps: they are written (and
-    `articles_ready` set) as soon as those two are parsed, while the larger categorylinks dump
-    is still being parsed; only the category members wait for it.
+    Each table's rows go to `on_dimension` before any is written: the job resolves its views and
+    ranks its categories while the three tables are written, side by side. Articles and redirects
+    need only the page and redirect dumps: they go as soon as those two are parsed, while the
+    larger categorylinks dump may still be parsed.
     """
-    with job.holding() as held:  # the parsed dumps, released once the three tables are written
-        layout, frames = _read_dumps(spark, job.settings, held, landing)
-        with extract.dump_errors():
-            counts = {table: job.beside(f"parse_{table}", frame.count) for table, frame in frames.items()}
-            with job.joined(*counts.values()):
-                log.info(
-                    "parsed the page and redirect dumps: %d, %d rows kept",
-                    *(counts[t].result() for t in ("page", "redirect")),
-                )
-                articles = transform.build_articles(frames["page"])
-                redirects = transform.build_redirects(frames["page"], frames["redirect"], articles)
-                _write(job, WIKI_ARTICLES, articles, wiki)
-                _write(job, WIKI_REDIRECTS, redirects, wiki)
-                if articles_ready is not None:
-                    articles_ready.set()
-                log.info("parsed the SQL dumps, rows kept: %s", {t: c.result() for t, c in counts.items()})
-        members = transform.build_category_members(
-            frames["categorylinks"],
-            linktarget=frames.get("linktarget"),
-            layout=layout,
-            articles=articles,
-            page=frames["page"],
-            page_props=frames["page_props"],
-        )
-        _write(job, WIKI_CATEGORY_MEMBERS, members, wiki)
+    hand = on_dimension or (lambda _table, _frame: None)
+    # The parsed dumps are held for the run: the job's frames are built on them, and unpersisting
+    # a frame drops every cache built on it that is not loaded yet (Spark re-caches the
+    # dependents): releasing them here cost a second computation of the signals (measured).
+    layout, frames = _read_dumps(spark, job, landing)
+    with extract.dump_errors():
+        counts = {table: job.beside(f"parse_{table}", frame.count) for table, frame in frames.items()}
+        with job.joined(*counts.values()):
+            for dump in ("page", "redirect"):
+                counts[dump].result()
+            articles = transform.build_articles(frames["page"])
+            tables = {
+                WIKI_ARTICLES: articles,
+                WIKI_REDIRECTS: transform.build_redirects(frames["page"], frames["redirect"], articles),
+            }
+            for table, frame in tables.items():
+                hand(table, frame)
+            log.info("parsed the SQL dumps, rows kept: %s", {t: c.result() for t, c in counts.items()})
+    tables[WIKI_CATEGORY_MEMBERS] = transform.build_category_members(
+        frames["categorylinks"],
+        linktarget=frames.get("linktarget"),
+        layout=layout,
+        articles=articles,
+        page=frames["page"],
+        page_props=frames["page_props"],
+    )
+    hand(WIKI_CATEGORY_MEMBERS, tables[WIKI_CATEGORY_MEMBERS])
+    job.side_by_side({write_stage(t): partial(_write, job, t, frame, wiki) for t, frame in tables.items()})
 
 
-def _read_dumps(
-    spark: SparkSession, settings: Settings, held: Held, landing: Landing
-) -> tuple[str, dict[str, DataFrame]]:
-    """The categorylinks layout, and the dumps it needs read as rows (held, not yet parsed)."""
+def _read_dumps(spark: SparkSession, job: JobRun, landing: Landing) -> tuple[str, dict[str, DataFrame]]:
+    """The categorylinks layout, and the dumps it needs read as rows (persisted, not yet parsed)."""
     links_uri = landing.dumps["categorylinks"]
     if links_uri is None:
         raise SourceError("the categorylinks dump is missing")
-    layout = transform.categorylinks_layout(extract.read_header(links_uri, settings).columns)
+    layout = transform.categorylinks_layout(extract.read_header(links_uri, job.settings).columns)
     log.info("categorylinks layout: %s", layout)
     tables = ["page", "redirect", "categorylinks", "page_props"]
     if layout == "normalised":
@@ -141,15 +152,14 @@ def _read_dumps(
         if uri is None:
             raise SourceError(f"the {table} dump is missing (needed with the {layout} categorylinks layout)")
         frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], DUMP_KEEP.get(table))
-        frames[table] = held.keep(frame, StorageLevel.MEMORY_AND_DISK)
+        frames[table] = job.persist(frame, StorageLevel.MEMORY_AND_DISK)
     return layout, frames
 
 
 def _write(job: JobRun, table: Table, df: DataFrame, wiki: str) -> None:
     """Replace the wiki's rows of a dimension table with `df` (given without the `wiki` column)."""
-    with job.stage(write_stage(table)):
-        with_wiki = df.select(F.lit(wiki).alias("wiki"), "*")
-        replace_where(with_wiki, job.lake.path(table), wiki_predicate(wiki))
+    with_wiki = df.select(F.lit(wiki).alias("wiki"), "*")
+    replace_where(with_wiki, job.lake.path(table), wiki_predicate(wiki))
 
 
 def read_dimension(spark: SparkSession, lake: Lake, table: Table, wiki: str) -> DataFrame:

@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import functools
 import logging
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -44,7 +43,7 @@ from common.tables import (
 )
 from jobs.wikimedia_pageviews import extract, gates, traffic, transform
 from jobs.wikimedia_pageviews.cli import Request
-from jobs.wikimedia_pageviews.dimensions import read_dimension, refresh_dimensions
+from jobs.wikimedia_pageviews.dimensions import DIMENSIONS, refresh_dimensions
 from jobs.wikimedia_pageviews.extract import Landing
 from jobs.wikimedia_pageviews.load import days_predicate, write_stage
 from jobs.wikimedia_pageviews.unchanged import TABLES, LastRun
@@ -204,64 +203,65 @@ def _compute(
     per-title sums, no file read again) run beside the audit: their Delta commits overlap its
     small jobs; the gold tables, the signals' among them, are written only once all three are done.
     """
-    wiki = request.wiki
-    articles_ready = threading.Event()
-    build = partial(refresh_dimensions, force=request.rebuild_dimensions, articles_ready=articles_ready)
-    dimensions = job.beside("dimensions", partial(build, job, spark, landing, wiki))
-    dimensions.add_done_callback(lambda _: articles_ready.set())
-    lookup = job.beside("read_lookup", partial(_read_lookup, job, spark, wiki, articles_ready, dimensions))
-    with job.joined(dimensions, lookup, *reads.futures):
-        sums, daily, redirects = _daily_views(job, request, reads, lookup)
+    ready: dict[Table, Future[DataFrame]] = {table: Future() for table in DIMENSIONS}
+    on_dimension = partial(_cache_dimension, job, ready)
+    build = partial(refresh_dimensions, job, spark, landing, request.wiki, on_dimension=on_dimension)
+    dimensions = job.beside("dimensions", partial(build, force=request.rebuild_dimensions))
+    dimensions.add_done_callback(partial(_dimensions_failed, ready))
+    with job.joined(dimensions, *reads.futures):
+        resolved, daily = _daily_views(job, request, reads, ready)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.lake, daily, request))
-        signals = job.beside("top_articles", partial(_top_articles, job, sums, daily, redirects))
+        signals = job.beside("top_articles", partial(_top_articles, job, resolved, daily))
         with job.joined(silver, signals):
-            with job.stage("wait_for_dimensions"):
-                dimensions.result()
-            summary, top = _audit(job, spark, request, landing, daily)
+            summary, top = _audit(job, spark, request, landing, daily, members=ready[WIKI_CATEGORY_MEMBERS])
             with job.stage("wait_for_day_work"):
                 silver.result()
                 flagged = signals.result()
+        with job.stage("wait_for_dimensions"):  # no answer is published unless they are written
+            dimensions.result()
     return _publish(job, request, summary, top, flagged)
 
 
-def _read_lookup(
-    job: JobRun, spark: SparkSession, wiki: str, ready: threading.Event, dimensions: Future[None]
-) -> tuple[DataFrame, DataFrame]:
-    """The wiki's articles and redirects once `ready` (set when they are written, or when the
-    dimensions end: a failure of theirs is raised here), persisted and counted."""
-    ready.wait()
-    if dimensions.done():
-        dimensions.result()
-    frames = tuple(
-        job.persist(read_dimension(spark, job.lake, table, wiki), StorageLevel.MEMORY_AND_DISK)
-        for table in (WIKI_ARTICLES, WIKI_REDIRECTS)
-    )
-    for frame in frames:
-        frame.count()
-    return frames[0], frames[1]
+def _cache_dimension(
+    job: JobRun, ready: dict[Table, Future[DataFrame]], table: Table, rows: DataFrame
+) -> None:
+    """A dimension's rows persisted and counted for the run (in the dimensions' thread: their
+    writes then read the cache), then handed to the run (`ready`)."""
+    with job.stage(f"cache_{table.name}"):
+        cached = job.persist(rows, StorageLevel.MEMORY_AND_DISK)
+        cached.count()
+    ready[table].set_result(cached)
+
+
+def _dimensions_failed(ready: dict[Table, Future[DataFrame]], dimensions: Future[None]) -> None:
+    """Ends the dimension frames not handed yet with the dimensions' error, if they failed."""
+    error = dimensions.exception()
+    for future in ready.values():
+        if error is not None and not future.done():
+            future.set_exception(error)
 
 
 def _daily_views(
-    job: JobRun, request: Request, reads: DayReads, lookup: Future[tuple[DataFrame, DataFrame]]
-) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """The one read's per-title sums (`extract.sum_hourly`, kept for the signals), the days' views
-    per article (redirects resolved, main page out) persisted once: the silver write, the day
-    answers and the signals all read them (a few hundred thousand rows a day, not the raw
-    titles' millions); and the redirects, which the signals need too."""
+    job: JobRun, request: Request, reads: DayReads, ready: dict[Table, Future[DataFrame]]
+) -> tuple[DataFrame, DataFrame]:
+    """The one read's per-title rows resolved to their articles (`transform.resolve_titles`,
+    hourly and mobile views kept for the signals) and the days' views per article (redirects
+    resolved, main page out), both persisted: the silver write, the day answers and the signals
+    read them (a few hundred thousand rows a day, not the raw titles' millions)."""
     sums, bad = reads.result()
     log.info("aggregated the hourly files in %.1fs", job.stages["aggregate"])
     with job.stage("wait_for_articles"):
-        articles, redirects = lookup.result()
+        articles, redirects = ready[WIKI_ARTICLES].result(), ready[WIKI_REDIRECTS].result()
     for day in request.days:
         if bad.get(day):
             log.warning("%s: %d lines did not parse and were skipped", day, bad[day])
     log.info("lines that did not parse: %d in all", sum(bad.values()))
     with job.stage("resolve"):
-        aggregated = transform.daily_title_views(sums)
-        resolved = transform.resolve_views(aggregated, articles, redirects, request.main_page)
-        daily = job.persist(resolved, StorageLevel.MEMORY_AND_DISK)
+        resolved = transform.resolve_titles(sums, articles, redirects, request.main_page)
+        resolved = job.persist(resolved, StorageLevel.MEMORY_AND_DISK)
+        daily = job.persist(transform.article_views(resolved), StorageLevel.MEMORY_AND_DISK)
         daily.count()
-    return sums, daily, redirects
+    return resolved, daily
 
 
 class DayReads:
@@ -341,35 +341,41 @@ def _write_silver(lake: Lake, daily: DataFrame, request: Request) -> Written:
     )
 
 
-def _top_articles(job: JobRun, sums: DataFrame, daily: DataFrame, redirects: DataFrame) -> DataFrame:
+def _top_articles(job: JobRun, resolved: DataFrame, daily: DataFrame) -> DataFrame:
     """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic) from the one read's
-    sums, computed and cached (written with the other gold tables, after the audit; the summary's
-    most requested unflagged article comes from them)."""
+    resolved rows, computed and cached (written with the other gold tables, after the audit; the
+    summary's most requested unflagged article comes from them)."""
     top = job.persist(traffic.top_articles(daily))
-    candidates = job.persist(traffic.candidate_titles(redirects, top))
-    flagged = job.persist(traffic.signals(top, traffic.candidate_sums(sums, candidates), daily))
+    flagged = job.persist(traffic.signals(top, traffic.top_rows(resolved, top), daily))
     flagged.count()
     return flagged
 
 
 def _audit(
-    job: JobRun, spark: SparkSession, request: Request, landing: Landing, daily: DataFrame
+    job: JobRun,
+    spark: SparkSession,
+    request: Request,
+    landing: Landing,
+    daily: DataFrame,
+    *,
+    members: Future[DataFrame],
 ) -> tuple[DataFrame, DataFrame]:
     """The day answers (summary, top categories), cached and audited: write-audit-publish, no gold
     table is written unless they pass the gates (`gates`)."""
     wiki = request.wiki
-    members = read_dimension(spark, job.lake, WIKI_CATEGORY_MEMBERS, wiki)
+    with job.stage("wait_for_members"):
+        members_rows = members.result()
     hours = local_frame(
         spark, [(day, landing.hours(day)) for day in request.days], struct("day date, hours int")
     )
     summary = transform.daily_summary(daily, hours, wiki)
-    top = transform.top_categories(daily, members, wiki)
+    top = transform.top_categories(daily, members_rows, wiki)
     # The answers (a row per day, five per day) are cached: each gate, the writes and the report
     # would otherwise rank the day's articles again.
     with job.stage("audit"):
         summary = job.persist(gates.plant(job.settings.quality_fault, summary))
         top = job.persist(top)
-        gates.audit(summary, top, members)
+        gates.audit(summary, top, members_rows)
     return summary, top
 
 

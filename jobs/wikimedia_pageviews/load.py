@@ -21,4 +21,4 @@ def wiki_predicate(wiki: str) -> str:
 
 def write_stage(table: Table) -> str:
     """The run's stage that times the write of `table`: `write_<its last path segment>`."""
-    return f"write_{table.path.rsplit('/', 1)[-1]}"
+    return f"write_{table.name}"

@@ -14,17 +14,15 @@ documented threshold:
   (0 on a day it had none); not computed on the run's first day.
 
 Per-hour and mobile views come from the same read as the day's totals (`extract.sum_hourly`):
-each raw title's row carries its mobile views and its views per file (an hour); only the rows of
-the titles that resolve to a top article (`candidate_titles`) are decoded.
+each raw title's row carries its mobile views and its views per file (an hour), and keeps them
+when it is resolved to its article; only the rows of the top articles (`top_rows`) are decoded.
 Pure transforms: DataFrames in and out.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
-
-from jobs.wikimedia_pageviews.transform import normalise_title
 
 TOP_N = 100
 SERVED_TOP = 25  # how many the API's day answer lists
@@ -45,45 +43,23 @@ def top_articles(views: DataFrame, n: int = TOP_N) -> DataFrame:
     return ranked.where(F.col("rank") <= n).select("day", "rank", "title", "views")
 
 
-def candidate_titles(redirects: DataFrame, top: DataFrame) -> DataFrame:
-    """(day, title, article): the normalised titles that resolve to a top article that day, the
-    article itself and its one-hop redirects (as `transform.resolve_views` resolves).
+def top_rows(resolved: DataFrame, top: DataFrame) -> DataFrame:
+    """The rows of `transform.resolve_titles`' output (over `extract.sum_hourly`'s rows) that
+    count towards a top article that day, as (`day`, `article`, `views`, `mobile`, `hours`).
 
-    Needs `redirects` (`title`, `target_title`) and `top_articles`' output.
+    Needs those rows and `top_articles`' output (a hundred rows a day, broadcast).
     """
-    wanted = top.select("day", F.col("title").alias("article"))
-    sources = redirects.select("title", F.col("target_title").alias("article"))
-    via_redirect = sources.join(F.broadcast(wanted), "article").select("day", "title", "article")
-    return wanted.select("day", F.col("article").alias("title"), "article").unionByName(via_redirect)
-
-
-def candidate_sums(sums: DataFrame, candidates: DataFrame) -> DataFrame:
-    """The rows of `extract.sum_hourly` whose normalised title resolves to a top article that day,
-    as (`day`, `article`, `views`, `mobile`, `hours`); bad lines' rows (null title) drop out.
-
-    Needs `sums` and `candidate_titles`' output.
-    """
-    # `normalise_title` changes a raw title's first code point only: a row may resolve to a
-    # candidate only when their tails agree, found by a broadcast join before any title of the
-    # millions is normalised.
-    tails = candidates.select(_tail(F.col("title")).alias("_tail")).distinct()
-    maybe = sums.join(F.broadcast(tails), _tail(sums["title"]) == tails["_tail"], "left_semi")
-    normalised = maybe.where(F.col("views") > 0).select(
-        "day", normalise_title(F.col("title")).alias("title"), "views", "mobile", "hours"
+    wanted = F.broadcast(top.select("day", "title"))
+    return resolved.join(wanted, ["day", "title"], "left_semi").select(
+        "day", F.col("title").alias("article"), "views", "mobile", "hours"
     )
-    kept = normalised.join(F.broadcast(candidates), ["day", "title"])
-    return kept.select("day", "article", "views", "mobile", "hours")
-
-
-def _tail(title: Column) -> Column:
-    return F.substring(title, 2, 1 << 30)
 
 
 def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
     """The top articles with `mobile_share`, `peak_hour_share`, `views_vs_previous`, `flags` and
     `suspicious`.
 
-    Needs `top_articles`' output, `candidate_sums`' output, and `daily` (`day`, `title`, `views`)
+    Needs `top_articles`' output, `top_rows`' output, and `daily` (`day`, `title`, `views`)
     of every day of the run, for the article's own previous days. Shares are over the summed views
     (the same lines as `views`); an article without any has null shares and no flag from them.
     """
@@ -117,7 +93,7 @@ def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
 
 def _shares(sums: DataFrame) -> DataFrame:
     """(`day`, `title`, `peak_hour_share`, `mobile_share`) of each article with views in `sums`
-    (`candidate_sums`' output): its views per hour are those of its titles' `hours` pairs."""
+    (`top_rows`' output): its views per hour are those of its titles' `hours` pairs."""
     pairs = sums.select("day", "article", F.explode(F.split("hours", ",")).alias("_pair"))
     per_hour = (
         pairs.select("day", "article", F.split("_pair", ":").alias("_p"))

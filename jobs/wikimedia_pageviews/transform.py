@@ -65,26 +65,40 @@ def bad_line_counts(rows: DataFrame) -> DataFrame:
     return rows.where(F.col("title").isNull()).groupBy("day").agg(F.sum("views").alias("bad_lines"))
 
 
-def resolve_views(
-    aggregated: DataFrame, articles: DataFrame, redirects: DataFrame, main_page: str = MAIN_PAGE
+def resolve_titles(
+    rows: DataFrame, articles: DataFrame, redirects: DataFrame, main_page: str = MAIN_PAGE
 ) -> DataFrame:
-    """Daily views per article: normalise, resolve redirects (one hop), drop non-articles and the main page.
+    """The rows of `rows` whose title is an article: normalised, redirects resolved (one hop),
+    non-articles and the main page dropped; `title` becomes the article's, the other columns kept.
 
-    Needs `aggregated` (`day`, `title`, `views`), `articles` (`title`) and `redirects` (`title`,
-    `target_title`, the target being an article). Returns `day`, `title`, `views` (long, > 0).
+    Needs `rows` (`day`, `title`, `views`, any more: `extract.sum_hourly`'s rows, a title in
+    several of them), `articles` (`title`) and `redirects` (`title`, `target_title`, the target
+    being an article). Rows without views or title (the bad lines' count) are dropped.
     """
     lookup = articles.select("title", F.col("title").alias("article")).unionByName(
         redirects.select("title", F.col("target_title").alias("article"))
     )
-    normalised = aggregated.where(F.col("title").isNotNull() & (F.col("views") > 0)).select(
-        "day", normalise_title(F.col("title")).alias("title"), "views"
+    normalised = rows.where(F.col("title").isNotNull() & (F.col("views") > 0)).withColumn(
+        "title", normalise_title(F.col("title"))
     )
+    kept = [c for c in rows.columns if c not in ("day", "title")]
     return (
         normalised.join(lookup, "title")
         .where(F.col("article") != F.lit(main_page))
-        .groupBy("day", F.col("article").alias("title"))
-        .agg(F.sum("views").cast("long").alias("views"))
+        .select("day", F.col("article").alias("title"), *kept)
     )
+
+
+def article_views(resolved: DataFrame) -> DataFrame:
+    """Daily views per article from `resolve_titles`' rows: `day`, `title`, `views` (long, > 0)."""
+    return resolved.groupBy("day", "title").agg(F.sum("views").cast("long").alias("views"))
+
+
+def resolve_views(
+    aggregated: DataFrame, articles: DataFrame, redirects: DataFrame, main_page: str = MAIN_PAGE
+) -> DataFrame:
+    """Daily views per article: `resolve_titles` then `article_views`. Returns `day`, `title`, `views`."""
+    return article_views(resolve_titles(aggregated, articles, redirects, main_page))
 
 
 def daily_summary(views: DataFrame, hours: DataFrame, wiki: str) -> DataFrame:

@@ -1,4 +1,4 @@
-"""chispa tests of the suspicious-traffic transforms: top ranking, candidates, their sums, signals, flags."""
+"""chispa tests of the suspicious-traffic transforms: top ranking, the top articles' rows, signals, flags."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
-from jobs.wikimedia_pageviews import traffic
+from jobs.wikimedia_pageviews import traffic, transform
 from jobs.wikimedia_pageviews.extract import sum_hourly
 
 pytestmark = pytest.mark.unit
@@ -21,7 +21,7 @@ SUMS = "day date, article string, views long, mobile long, hours string"
 
 
 def _sums(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
-    """`candidate_sums`' output from (day, article, hour, mobile, views) rows: one row each."""
+    """`top_rows`' output from (day, article, hour, mobile, views) rows: one row each."""
     return spark.createDataFrame([(d, a, v, v if m else 0, f"{h}:{v}") for d, a, h, m, v in rows], SUMS)
 
 
@@ -37,25 +37,25 @@ def test_top_articles_rank_like_most_requested_and_cut_at_n(spark: Any) -> None:
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
-def test_candidates_are_the_article_and_its_redirects_and_their_sums_resolve_raw_titles(spark: Any) -> None:
+def test_top_rows_are_the_resolved_rows_of_the_days_top_articles(spark: Any) -> None:
     top = spark.createDataFrame([(D1, 1, "Cat", 30)], "day date, rank int, title string, views long")
+    articles = spark.createDataFrame([("Cat",), ("Dog",)], "title string")
     redirects = spark.createDataFrame(
         [("Kitty", "Cat"), ("Dog_(animal)", "Dog")], "title string, target_title string"
     )
-    candidates = traffic.candidate_titles(redirects, top).orderBy("title")
-    assert [tuple(r) for r in candidates.collect()] == [(D1, "Cat", "Cat"), (D1, "Kitty", "Cat")]
     sums = spark.createDataFrame(
         [
             (D1, "cat", 5, 0, "1:5"),  # normalised to Cat
             (D1, "Cat", 4, 4, "1:4"),
             (D1, "kitty", 6, 0, "2:6"),  # a redirect to Cat
-            (D1, "Dog", 100, 0, "2:100"),  # not a candidate
+            (D1, "Dog", 100, 0, "2:100"),  # not in the top
             (D1, None, 1, 0, None),  # the bad lines' count
             (D2, "Cat", 7, 0, "1:7"),  # Cat is not in D2's top
         ],
         "day date, title string, views long, mobile long, hours string",
     )
-    out = traffic.candidate_sums(sums, candidates).orderBy("hours")
+    resolved = transform.resolve_titles(sums, articles, redirects)
+    out = traffic.top_rows(resolved, top).orderBy("hours")
     expected = spark.createDataFrame(
         [(D1, "Cat", 4, 4, "1:4"), (D1, "Cat", 5, 0, "1:5"), (D1, "Cat", 6, 0, "2:6")], SUMS
     )

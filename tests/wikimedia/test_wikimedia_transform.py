@@ -96,6 +96,25 @@ def test_resolve_views_redirects_case_and_main_page(spark: Any) -> None:
     assert_df_equality(got, expected, ignore_nullable=True)
 
 
+def test_resolve_titles_keeps_each_rows_columns_and_views_sum_rows_of_one_title(spark: Any) -> None:
+    """The job resolves the read's rows (a title in one row per task) with their other columns."""
+    rows = spark.createDataFrame(
+        [(D1, "einstein", 2, "0:2"), (D1, "Einstein", 3, "1:3"), (D1, "Albert_Einstein", 4, "0:4")],
+        "day date, title string, views long, hours string",
+    )
+    articles = spark.createDataFrame([("Albert_Einstein",)], "title string")
+    redirects = spark.createDataFrame([("Einstein", "Albert_Einstein")], "title string, target_title string")
+    resolved = transform.resolve_titles(rows, articles, redirects)
+    assert resolved.columns == ["day", "title", "views", "hours"]
+    assert sorted(tuple(r) for r in resolved.collect()) == [
+        (D1, "Albert_Einstein", 2, "0:2"),
+        (D1, "Albert_Einstein", 3, "1:3"),
+        (D1, "Albert_Einstein", 4, "0:4"),
+    ]
+    got = transform.article_views(resolved)
+    assert_df_equality(got, spark.createDataFrame([(D1, "Albert_Einstein", 9)], VIEWS), ignore_nullable=True)
+
+
 def test_daily_summary_ties_and_missing_day(spark: Any) -> None:
     views = spark.createDataFrame(
         [
