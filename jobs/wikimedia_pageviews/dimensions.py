@@ -83,9 +83,7 @@ def refresh_dimensions(
     built = all(is_delta(spark, path) for path in paths)
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
-        for table in DIMENSIONS:
-            if on_dimension is not None:
-                on_dimension(table, read_dimension(spark, job.lake, table, wiki))
+        _hand(job, on_dimension, {t: read_dimension(spark, job.lake, t, wiki) for t in DIMENSIONS})
         return
     build_dimensions(job, spark, landing, wiki, on_dimension=on_dimension)
     store.write_text(marker, fingerprint)
@@ -106,7 +104,6 @@ def build_dimensions(
     need only the page and redirect dumps: they go as soon as those two are parsed, while the
     larger categorylinks dump may still be parsed.
     """
-    hand = on_dimension or (lambda _table, _frame: None)
     # The parsed dumps are held for the run: the job's frames are built on them, and unpersisting
     # a frame drops every cache built on it that is not loaded yet (Spark re-caches the
     # dependents): releasing them here cost a second computation of the signals (measured).
@@ -121,8 +118,7 @@ def build_dimensions(
                 WIKI_ARTICLES: articles,
                 WIKI_REDIRECTS: transform.build_redirects(frames["page"], frames["redirect"], articles),
             }
-            for table, frame in tables.items():
-                hand(table, frame)
+            _hand(job, on_dimension, tables)
             log.info("parsed the SQL dumps, rows kept: %s", {t: c.result() for t, c in counts.items()})
     tables[WIKI_CATEGORY_MEMBERS] = transform.build_category_members(
         frames["categorylinks"],
@@ -132,8 +128,14 @@ def build_dimensions(
         page=frames["page"],
         page_props=frames["page_props"],
     )
-    hand(WIKI_CATEGORY_MEMBERS, tables[WIKI_CATEGORY_MEMBERS])
+    _hand(job, on_dimension, {WIKI_CATEGORY_MEMBERS: tables[WIKI_CATEGORY_MEMBERS]})
     job.side_by_side({write_stage(t): partial(_write, job, t, frame, wiki) for t, frame in tables.items()})
+
+
+def _hand(job: JobRun, on_dimension: OnDimension | None, tables: dict[Table, DataFrame]) -> None:
+    """`on_dimension` for each of `tables`, side by side (each stage `ready_<table>`)."""
+    if on_dimension is not None:
+        job.side_by_side({f"ready_{t.name}": partial(on_dimension, t, frame) for t, frame in tables.items()})
 
 
 def _read_dumps(spark: SparkSession, job: JobRun, landing: Landing) -> tuple[str, dict[str, DataFrame]]:

@@ -225,11 +225,10 @@ def _compute(
 def _cache_dimension(
     job: JobRun, ready: dict[Table, Future[DataFrame]], table: Table, rows: DataFrame
 ) -> None:
-    """A dimension's rows persisted and counted for the run (in the dimensions' thread: their
-    writes then read the cache), then handed to the run (`ready`)."""
-    with job.stage(f"cache_{table.name}"):
-        cached = job.persist(rows, StorageLevel.MEMORY_AND_DISK)
-        cached.count()
+    """A dimension's rows persisted and counted for the run (before the dimensions are written:
+    their writes then read the cache), then handed to the run (`ready`)."""
+    cached = job.persist(rows, StorageLevel.MEMORY_AND_DISK)
+    cached.count()
     ready[table].set_result(cached)
 
 
