@@ -1,8 +1,9 @@
 """The wiki's dimensions from its SQL dumps: articles, redirects and category members.
 
 Each dump is parsed in its own Spark task (all in parallel), keeping only the rows the answers
-need; the three tables are rebuilt only when the dumps changed (see `refresh_dimensions`). The
-parses and writes are timed as the run's stages (`parse_<dump>`, `write_<table>`).
+need; the three tables are rebuilt only when the dumps changed (see `refresh_dimensions`). Each
+table's rows are handed to the job before they are written. The parses, hand-offs and writes are
+timed as the run's stages (`parse_<dump>`, `ready_<table>`, `write_<table>`).
 """
 
 from __future__ import annotations

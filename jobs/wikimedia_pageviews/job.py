@@ -197,11 +197,12 @@ def _compute(
 ) -> list[dict[str, Any]]:
     """Build the dimensions, aggregate the days, audit and write the answers; the summary rows.
 
-    The dimensions are built beside the aggregation, and the articles and redirects read from
-    the lake (and cached) as soon as they are written: reading a Delta table costs its log's
-    replay, seconds that need not wait. The silver write and the signals (from the one read's
-    per-title sums, no file read again) run beside the audit: their Delta commits overlap its
-    small jobs; the gold tables, the signals' among them, are written only once all three are done.
+    The dimensions are built beside the aggregation; each table's rows are cached and handed
+    here (`ready`) before it is written, so the resolve and the audit need not wait for three
+    Delta commits and a read back. The silver write and the signals (from the one read's rows, no
+    file read again) run beside the audit: their Delta commits overlap its small jobs; the gold
+    tables, the signals' among them, are written only once all three are done and the dimensions
+    have committed.
     """
     ready: dict[Table, Future[DataFrame]] = {table: Future() for table in DIMENSIONS}
     on_dimension = partial(_cache_dimension, job, ready)
