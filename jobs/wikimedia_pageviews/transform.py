@@ -94,13 +94,6 @@ def article_views(resolved: DataFrame) -> DataFrame:
     return resolved.groupBy("day", "title").agg(F.sum("views").cast("long").alias("views"))
 
 
-def resolve_views(
-    aggregated: DataFrame, articles: DataFrame, redirects: DataFrame, main_page: str = MAIN_PAGE
-) -> DataFrame:
-    """Daily views per article: `resolve_titles` then `article_views`. Returns `day`, `title`, `views`."""
-    return article_views(resolve_titles(aggregated, articles, redirects, main_page))
-
-
 def daily_summary(views: DataFrame, hours: DataFrame, wiki: str) -> DataFrame:
     """One row per day of `hours`: most and least requested article, ties of the least, completeness.
 

@@ -72,7 +72,7 @@ def test_daily_title_views_sums_per_day_and_title_and_counts_bad_lines(spark: An
     assert [(r["day"], r["bad_lines"]) for r in bad] == [(D1, 2)]
 
 
-def test_resolve_views_redirects_case_and_main_page(spark: Any) -> None:
+def test_resolved_views_redirects_case_and_main_page(spark: Any) -> None:
     aggregated = spark.createDataFrame(
         [
             (D1, "Albert_Einstein", 10),
@@ -91,7 +91,7 @@ def test_resolve_views_redirects_case_and_main_page(spark: Any) -> None:
     redirects = spark.createDataFrame(
         [("Einstein", "Albert_Einstein"), ("Main", "Main_Page")], "title string, target_title string"
     )
-    got = transform.resolve_views(aggregated, articles, redirects)
+    got = transform.article_views(transform.resolve_titles(aggregated, articles, redirects))
     expected = spark.createDataFrame([(D1, "Albert_Einstein", 16)], VIEWS)
     assert_df_equality(got, expected, ignore_nullable=True)
 
