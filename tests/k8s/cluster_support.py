@@ -8,9 +8,11 @@ the project's images) and the test reaches them, and the API, at their Service a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,7 +125,21 @@ class Platform:
         kubectl("-n", NAMESPACE, "apply", "-f", "-", stdin=json.dumps(doc))
         app = Application(name, time.monotonic())
         self.apps[name] = app
+        if doc["kind"] == "SparkApplication":
+            threading.Thread(target=self._watch_executors, args=(app,), daemon=True).start()
         return app
+
+    def _watch_executors(self, app: Application, timeout: float = 900) -> None:
+        """Note the application's executor pods every 2 s from its apply until it ends: a test may
+        wait for it only after another test, when its pods are gone."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # a kubectl hiccup: the next poll notes them
+                app.executors_seen.update(pod for pod, _ in self.executors(app.name))
+                state = self.state(app.name)
+                if state in FINAL and state != "FAILING":  # as `wait`: a failing one may retry
+                    return
+            time.sleep(2)
 
     def state(self, name: str) -> str:
         out = kubectl(
