@@ -118,7 +118,7 @@ def _repaired(job: JobRun, request: Request) -> Request:
     when one of them lost rows."""
     broken = job.unreadable(list(TABLES))
     job.repair(broken)
-    if set(broken) & {WIKI_ARTICLES, WIKI_REDIRECTS, WIKI_CATEGORY_MEMBERS}:
+    if set(broken) & set(DIMENSIONS):
         return replace(request, rebuild_dimensions=True)
     return request
 
