@@ -166,10 +166,36 @@ def test_reads_from_s3a_on_minio(spark: Any, s3_lake: Settings) -> None:
     assert sorted((r["title"] or "", r["views"]) for r in rows) == [("", 1), ("Foo", 2), ("Foo", 3)]
 
 
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+_WHOLE = gzip.compress(b"en Foo 1 0\n" * 1000)
+
+
 @pytest.mark.unit
-def test_a_corrupt_file_fails_the_read_naming_it(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        _WHOLE[:-40],  # truncated: no trailer, half a stream
+        _flip(_WHOLE, len(_WHOLE) - 8),  # the trailer's CRC does not match the data
+        _WHOLE[:-4] + (10**6).to_bytes(4, "little"),  # the trailer's length does not match
+        _flip(_WHOLE, 30),  # damaged deflate data
+    ],
+    ids=["truncated", "crc", "length", "data"],
+)
+def test_a_corrupt_file_fails_the_read_naming_it(spark: Any, tmp_path: Path, damaged: bytes) -> None:
+    """Whichever way a file is damaged, the read fails naming it (never rows from half a file):
+    libdeflate leaves such a file to Hadoop's codec, whose error names the damage."""
     good = _gz(tmp_path / "good.gz", ["en Foo 1 0"])
     bad = tmp_path / "pageviews-20260302-020000.gz"
-    bad.write_bytes(gzip.compress(b"en Foo 1 0\n" * 1000)[:-40])  # truncated: no trailer, half a stream
+    bad.write_bytes(damaged)
     with pytest.raises(Exception, match=r"pageviews: cannot read .*pageviews-20260302-020000\.gz"):
         extract.read_hourly(spark, {D1: [good, str(bad)]}, CODES).collect()
+
+
+@pytest.mark.unit
+def test_gzip_files_are_inflated_by_libdeflate(spark: Any) -> None:
+    """The fast path is there: jlibdeflate's native library loads in the session's JVM (on a
+    machine where it did not, every file would be streamed through Hadoop's codec, ~2x the CPU)."""
+    assert spark.sparkContext._jvm.dataplatform.pageviews.WholeGzip.available()

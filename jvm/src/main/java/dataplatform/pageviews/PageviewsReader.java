@@ -7,6 +7,7 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.io.compress.CodecPool;
 import org.apache.hadoop.io.compress.CompressionCodec;
@@ -18,14 +19,16 @@ import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.unsafe.types.UTF8String;
 
 /**
- * Streams the files of one partition (decompressed through Hadoop's codecs, so gzip and plain
- * files, local or S3A) and returns the lines of the wanted codes as (title, views) rows; in the
- * {@code sums} mode, it reads them all first and returns one row per raw title
- * ({@link TitleSums}: title, views, mobile views, views per file) and one of the bad lines' count.
+ * Reads the files of one partition (a gzip file inflated whole by {@link WholeGzip}, or streamed
+ * through Hadoop's codecs: gzip and plain files, local or S3A) and returns the lines of the wanted
+ * codes as (title, views) rows; in the {@code sums} mode, it reads them all first and returns one
+ * row per raw title ({@link TitleSums}: title, views, mobile views, views per file) and one of the
+ * bad lines' count.
  *
  * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
- * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
- * at a time, in a 1 MiB buffer that grows only for a longer line. A read error names the file.
+ * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). A streamed file holds
+ * one line at a time, in a 1 MiB buffer that grows only for a longer line. A read error names the
+ * file.
  */
 final class PageviewsReader implements PartitionReader<InternalRow> {
   private static final int BUFFER = 1 << 20;
@@ -49,7 +52,9 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   private InputStream in;
   private Decompressor decompressor;
-  private byte[] buf = new byte[BUFFER];
+  private WholeGzip whole = WholeGzip.create();
+  private byte[] streamBuf = new byte[BUFFER];
+  private byte[] buf = streamBuf; // streamBuf, or the inflated file
   private int pos;
   private int limit;
   private boolean eof;
@@ -167,22 +172,36 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   @Override
   public void close() throws IOException {
     closeCurrent();
+    if (whole != null) {
+      whole.close();
+      whole = null;
+    }
   }
 
   private void open(String file) throws IOException {
     Path path = new Path(file);
-    InputStream raw = path.getFileSystem(conf).open(path, BUFFER);
-    CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
-    if (codec == null) {
-      in = raw;
-    } else {
-      decompressor = CodecPool.getDecompressor(codec);
-      in = codec.createInputStream(raw, decompressor);
-    }
+    FileSystem fs = path.getFileSystem(conf);
     pos = 0;
     limit = 0;
     eof = false;
     skipLf = false;
+    int inflated = whole != null && file.endsWith(".gz") ? whole.inflate(fs, path) : -1;
+    if (inflated >= 0) {
+      in = InputStream.nullInputStream();
+      buf = whole.output();
+      limit = inflated;
+      eof = true;
+    } else {
+      buf = streamBuf;
+      InputStream raw = fs.open(path, BUFFER);
+      CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
+      if (codec == null) {
+        in = raw;
+      } else {
+        decompressor = CodecPool.getDecompressor(codec);
+        in = codec.createInputStream(raw, decompressor);
+      }
+    }
     while (limit < UTF8_BOM.length && !eof) {
       fill();
     }
@@ -257,7 +276,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       }
       int kept = limit - pos;
       if (kept == buf.length) {
-        buf = Arrays.copyOf(buf, buf.length * 2);
+        buf = streamBuf = Arrays.copyOf(buf, buf.length * 2); // only a streamed file gets here
       } else if (pos > 0) {
         System.arraycopy(buf, pos, buf, 0, kept);
       }

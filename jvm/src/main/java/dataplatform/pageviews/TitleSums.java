@@ -19,19 +19,27 @@ final class TitleSums {
   private static final VarHandle LONGS =
       MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
+  // An entry's fields side by side in `entries` (STRIDE longs): a line's update reads one or two
+  // cache lines, not one per field (the table outgrows the caches; its misses bound the read).
+  private static final int STRIDE = 5;
+  private static final int KEY = 0; // keyStart << 32 | keyLength
+  private static final int VIEWS = 1;
+  private static final int MOBILE = 2;
+  private static final int LAST = 3; // head << FILE_BITS | the file of the views in CURRENT
+  private static final int CURRENT = 4; // the views of the entry's latest file
+  private static final int FILE_BITS = 20;
+  private static final long FILE_MASK = (1L << FILE_BITS) - 1;
+
   private byte[] keys = new byte[1 << 22];
   private int keyEnd;
-  private int[] keyStart = new int[1 << 16];
-  private int[] keyLength = new int[1 << 16];
-  private int[] hashes = new int[1 << 16];
-  private long[] views = new long[1 << 16];
-  private long[] mobile = new long[1 << 16];
-  private int[] head = new int[1 << 16];
+  private long[] entries = new long[STRIDE << 16];
   private int size;
 
-  private int[] slots = new int[1 << 17]; // entry + 1; 0 is empty
+  private long[] slots = new long[1 << 17]; // hash << 32 | (entry + 1); 0 is empty
   private int mask = slots.length - 1;
 
+  // The views of an entry's earlier files, a chain from its `head` (append-only: a line writes
+  // here only when a title meets a new file).
   private int[] cellNext = new int[1 << 16];
   private int[] cellFile = new int[1 << 16];
   private long[] cellViews = new long[1 << 16];
@@ -45,47 +53,65 @@ final class TitleSums {
 
   /** Adds {@code v} views of the title {@code b[off, off+len)} read in file {@code file}. */
   void add(byte[] b, int off, int len, long v, boolean isMobile, int file) {
-    int h = hash(b, off, len);
-    int e = find(b, off, len, h);
-    views[e] += v;
-    if (isMobile) {
-      mobile[e] += v;
+    if (file < 0 || file >= FILE_MASK) { // FILE_MASK marks "no file yet"
+      throw new IllegalArgumentException("pageviews: file index " + file + " out of range");
     }
-    int c = head[e];
-    if (c >= 0 && cellFile[c] == file) {
-      cellViews[c] += v;
+    int at = find(b, off, len, hash(b, off, len)) * STRIDE;
+    long[] en = entries;
+    en[at + VIEWS] += v;
+    if (isMobile) {
+      en[at + MOBILE] += v;
+    }
+    long last = en[at + LAST];
+    if ((last & FILE_MASK) == file) {
+      en[at + CURRENT] += v;
       return;
     }
+    int head = (int) (last >> FILE_BITS);
+    if (head != -2) { // -2: the entry has no file yet (just inserted)
+      head = push(head, (int) (last & FILE_MASK), en[at + CURRENT]);
+    } else {
+      head = -1;
+    }
+    en[at + LAST] = (long) head << FILE_BITS | file;
+    en[at + CURRENT] = v;
+  }
+
+  /** A new cell (file, views) before {@code next}; its index. */
+  private int push(int next, int file, long views) {
     if (cells == cellNext.length) {
       int grown = cells * 2;
       cellNext = Arrays.copyOf(cellNext, grown);
       cellFile = Arrays.copyOf(cellFile, grown);
       cellViews = Arrays.copyOf(cellViews, grown);
     }
-    cellNext[cells] = c;
+    cellNext[cells] = next;
     cellFile[cells] = file;
-    cellViews[cells] = v;
-    head[e] = cells++;
+    cellViews[cells] = views;
+    return cells++;
   }
 
   private int find(byte[] b, int off, int len, int h) {
     int i = h & mask;
+    long tag = (long) h << 32;
     while (true) {
-      int slot = slots[i];
+      long slot = slots[i];
       if (slot == 0) {
-        return insert(b, off, len, h, i);
+        return insert(b, off, len, tag, i);
       }
-      int e = slot - 1;
-      if (hashes[e] == h
-          && keyLength[e] == len
-          && Arrays.equals(keys, keyStart[e], keyStart[e] + len, b, off, off + len)) {
-        return e;
+      if ((slot & 0xFFFFFFFF00000000L) == tag) {
+        int e = (int) slot - 1;
+        long key = entries[e * STRIDE + KEY];
+        int start = (int) (key >>> 32);
+        if ((int) key == len && Arrays.equals(keys, start, start + len, b, off, off + len)) {
+          return e;
+        }
       }
       i = (i + 1) & mask;
     }
   }
 
-  private int insert(byte[] b, int off, int len, int h, int slot) {
+  private int insert(byte[] b, int off, int len, long tag, int slot) {
     if (keyEnd + len > keys.length) {
       long grown = Math.max((long) keys.length * 2, (long) keyEnd + len);
       if (grown > Integer.MAX_VALUE - 8) {
@@ -94,23 +120,16 @@ final class TitleSums {
       }
       keys = Arrays.copyOf(keys, (int) grown);
     }
-    if (size == keyStart.length) {
-      int grown = size * 2;
-      keyStart = Arrays.copyOf(keyStart, grown);
-      keyLength = Arrays.copyOf(keyLength, grown);
-      hashes = Arrays.copyOf(hashes, grown);
-      views = Arrays.copyOf(views, grown);
-      mobile = Arrays.copyOf(mobile, grown);
-      head = Arrays.copyOf(head, grown);
+    if ((size + 1) * STRIDE > entries.length) {
+      entries = Arrays.copyOf(entries, entries.length * 2);
     }
     int e = size++;
     System.arraycopy(b, off, keys, keyEnd, len);
-    keyStart[e] = keyEnd;
-    keyLength[e] = len;
+    int at = e * STRIDE;
+    entries[at + KEY] = (long) keyEnd << 32 | len;
+    entries[at + LAST] = -2L << FILE_BITS | FILE_MASK; // no file yet: FILE_MASK is no file's index
     keyEnd += len;
-    hashes[e] = h;
-    head[e] = -1;
-    slots[slot] = e + 1;
+    slots[slot] = tag | (e + 1);
     if (size * 2 > slots.length) {
       rehash();
     }
@@ -118,14 +137,17 @@ final class TitleSums {
   }
 
   private void rehash() {
-    slots = new int[slots.length * 2];
+    long[] old = slots;
+    slots = new long[old.length * 2];
     mask = slots.length - 1;
-    for (int e = 0; e < size; e++) {
-      int i = hashes[e] & mask;
-      while (slots[i] != 0) {
-        i = (i + 1) & mask;
+    for (long slot : old) {
+      if (slot != 0) {
+        int i = (int) (slot >>> 32) & mask;
+        while (slots[i] != 0) {
+          i = (i + 1) & mask;
+        }
+        slots[i] = slot;
       }
-      slots[i] = e + 1;
     }
   }
 
@@ -148,11 +170,11 @@ final class TitleSums {
   }
 
   int keyStart(int e) {
-    return keyStart[e];
+    return (int) (entries[e * STRIDE + KEY] >>> 32);
   }
 
   int keyLength(int e) {
-    return keyLength[e];
+    return (int) entries[e * STRIDE + KEY];
   }
 
   byte[] keys() {
@@ -160,24 +182,24 @@ final class TitleSums {
   }
 
   long views(int e) {
-    return views[e];
+    return entries[e * STRIDE + VIEWS];
   }
 
   long mobile(int e) {
-    return mobile[e];
+    return entries[e * STRIDE + MOBILE];
   }
 
   /**
    * The per-file views of entry {@code e} as text, {@code file:views} pairs joined by commas
-   * ({@code file} the index the reader gave), written into {@code out}; returns the length.
+   * ({@code file} the index the reader gave), the latest file first, written into {@code out};
+   * returns the length.
    */
   int hours(int e, StringBuilder out) {
     out.setLength(0);
-    for (int c = head[e]; c >= 0; c = cellNext[c]) {
-      if (out.length() > 0) {
-        out.append(',');
-      }
-      out.append(cellFile[c]).append(':').append(cellViews[c]);
+    long last = entries[e * STRIDE + LAST];
+    out.append(last & FILE_MASK).append(':').append(entries[e * STRIDE + CURRENT]);
+    for (int c = (int) (last >> FILE_BITS); c >= 0; c = cellNext[c]) {
+      out.append(',').append(cellFile[c]).append(':').append(cellViews[c]);
     }
     return out.length();
   }
