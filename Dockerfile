@@ -99,7 +99,7 @@ RUN pyspark="$(python -c 'import os, pyspark; print(os.path.dirname(pyspark.__fi
 # by scripts/build_jvm.sh. In $SPARK_HOME/jars they are on the driver and
 # executor classpath from JVM start, so no spark.jars, Maven or Ivy is needed at run time.
 COPY jars/*.jar /opt/spark/jars/
-RUN for prefix in delta-spark_ delta-storage- hadoop-aws- bundle- dataplatform-pageviews; do \
+RUN for prefix in delta-spark_ delta-storage- hadoop-aws- bundle- jlibdeflate- dataplatform-pageviews; do \
       ls /opt/spark/jars/${prefix}*.jar >/dev/null || { echo "jars/ lacks ${prefix}*.jar: run make setup" >&2; exit 1; }; \
     done
 

@@ -40,7 +40,14 @@ LOG4J2_CONF = Path(__file__).resolve().parent / "log4j2.properties"
 # The Delta setting whose value each commit keeps as `userMetadata`: a run's id (start_session).
 COMMIT_TAG_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # dataplatform-pageviews is the project's own (jvm/, built by scripts/build_jvm.sh).
-REQUIRED_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-", "jlibdeflate-", "dataplatform-pageviews")
+REQUIRED_JARS = (
+    "delta-spark_",
+    "delta-storage-",
+    "hadoop-aws-",
+    "bundle-",
+    "jlibdeflate-",
+    "dataplatform-pageviews",
+)
 # What executors import by name: the packages the image copies to /opt/app.
 PROJECT_PACKAGES = ("common", "jobs")
 
