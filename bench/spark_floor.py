@@ -117,12 +117,12 @@ def child_wikimedia(files: int, lines: int) -> dict[str, float]:
     from common.settings import Settings
     from common.spark import get_spark
     from jobs.wikimedia_pageviews.extract import read_hourly
-    from jobs.wikimedia_pageviews.job import JAVA_OPTIONS, tune_session
+    from jobs.wikimedia_pageviews.job import SESSION_OPTIONS, tune_session
     from jobs.wikimedia_pageviews.transform import daily_title_views
 
     by_day = bench_files(files, lines)
     started = time.monotonic()
-    spark = get_spark(Settings(), "wikimedia_pageviews", java_options=JAVA_OPTIONS)
+    spark = get_spark(Settings(), "wikimedia_pageviews", **SESSION_OPTIONS)
     tune_session(spark)
     ready = time.monotonic()
     with ThreadPoolExecutor(1, thread_name_prefix="dimensions") as side:

@@ -116,12 +116,12 @@ def main() -> None:
     load_before = os.getloadavg()
 
     from common.spark import get_spark
-    from jobs.wikimedia_pageviews.job import JAVA_OPTIONS, tune_session
+    from jobs.wikimedia_pageviews.job import SESSION_OPTIONS, tune_session
 
     os.environ.setdefault("SPARK_LOG_LEVEL", "ERROR")
     settings = load_settings(spark_master=f"local[{args.cores}]", spark_driver_memory=args.driver_memory)
     # The job's own JVM options and session tuning, nothing more.
-    spark = get_spark(settings, "bench-wikimedia-aggregate", java_options=JAVA_OPTIONS)
+    spark = get_spark(settings, "bench-wikimedia-aggregate", **SESSION_OPTIONS)
     spark.conf.set("spark.sql.shuffle.partitions", str(args.cores * 2))
     spark.conf.set("spark.sql.adaptive.enabled", "true")
     tune_session(spark)

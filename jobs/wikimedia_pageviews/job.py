@@ -30,6 +30,7 @@ from common.errors import SourceError
 from common.runner import JobRun
 from common.schema import add_missing_columns, local_frame, struct
 from common.settings import Settings
+from common.spark import SessionOptions
 from common.storage import Lake
 from common.tables import (
     WIKI_ARTICLES,
@@ -52,24 +53,25 @@ NAME = "wikimedia_pageviews"
 
 # The aggregation meets ~1M (day, title) groups per task. Spark's first-level "fast" hash map holds
 # 65k entries: once full, every row probes it in vain before the main map (the stage is ~25% slower
-# with it on). Off for this job only; small aggregations elsewhere keep it. No read buffer is set:
-# the pageviews source buffers its own reads.
+# with it on). Off for this job only; small aggregations elsewhere keep it. The run's caches (the
+# read's ~2M rows a real-size day, their resolved rows, the day's views) are built uncompressed:
+# trying each column encoding on every batch cost the aggregation stage ~3.5 s of its 15-20 s at
+# real size (alternating runs: 15.6 and 16.1 s against 19.1 and 21.2 s), for ~10% more memory
+# (the read's cache of 23 real-size hours: 71 MB against 64 MB; its titles hardly compress).
+# No read buffer is set: the pageviews source buffers its own reads.
 SESSION_CONF = {
     "spark.sql.codegen.aggregate.map.twolevel.enabled": "false",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 # The driver JVM's own options for this job (local mode), for its CPU: on 2 cores, whatever the
-# JVM spends beside the tasks is wall time. C2 compiles a method after 3x the default calls: the
-# driver's planning code (Janino, the analyzer, Delta, Java serialisation) is warm for seconds,
-# and C2 compiling it took ~22 s of compiler-thread CPU in a JFR profile of a run, while the
-# tasks' loops run millions of times and still reach C2 (C1 alone, `short_job`, is slower here).
-# ParallelGC instead of G1: no concurrent refinement or write barriers for a batch that only
-# wants throughput. Measured together on bench/wikimedia_job.py's rerun, A/B alternating runs
-# on one lake: median CPU 87 s against 94 s, wall 47 s against 51 s (9 and 6 runs on a shared,
-# loaded machine; ParallelGC alone 92 s, the thresholds alone ~100 s).
-JAVA_OPTIONS = (
-    "-XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=1800 -XX:Tier4CompileThreshold=45000"
-    " -XX:+UseParallelGC"
-)
+# JVM spends beside the tasks is wall time. C1 only (`short_job`, which also shuffles into one
+# partition per core): libdeflate inflates the files in native code, so C2 would speed up only the
+# reader's loop, and C2 compiling the planning code of the ~30 queries after the aggregation
+# (Janino, the analyzer, Delta, serialisation) cost more than it saved. On the real-size day
+# (alternating single runs): C1 only 40.8-42.4 s and 74-77 s of CPU, against 43.5-46.5 s and 84 s
+# with C2 (47-55 s with C2 kept for the source's classes by a compiler directive). ParallelGC
+# instead of G1: no concurrent refinement or write barriers for a batch that only wants throughput.
+SESSION_OPTIONS: SessionOptions = {"short_job": True, "java_options": "-XX:+UseParallelGC"}
 
 REREADS = 2  # downloads of hourly files whose read failed, before the run ends
 
@@ -94,7 +96,7 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
             return main(args, own)
     started = time.monotonic()
     request = Request.from_args(args)
-    job.use_spark(java_options=JAVA_OPTIONS)
+    job.use_spark(**SESSION_OPTIONS)
     job.lake.check()
     request = _repaired(job, request)
     last = LastRun(job, request)
