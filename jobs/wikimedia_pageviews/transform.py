@@ -78,8 +78,12 @@ def resolve_titles(
     lookup = articles.select("title", F.col("title").alias("article")).unionByName(
         redirects.select("title", F.col("target_title").alias("article"))
     )
-    normalised = rows.where(F.col("title").isNotNull() & (F.col("views") > 0)).withColumn(
-        "title", normalise_title(F.col("title"))
+    title = F.col("title")
+    # A title below "a" (its first character ASCII, and no ASCII letter below "a" has another upper
+    # case) without a space is already normalised: only the others pay for the rewrite.
+    rewrite = (title >= F.lit("a")) | title.contains(" ")
+    normalised = rows.where(title.isNotNull() & (F.col("views") > 0)).withColumn(
+        "title", F.when(rewrite, normalise_title(title)).otherwise(title)
     )
     kept = [c for c in rows.columns if c not in ("day", "title")]
     return (
@@ -100,41 +104,27 @@ def daily_summary(views: DataFrame, hours: DataFrame, wiki: str) -> DataFrame:
     Needs `views` (`day`, `title`, `views`) and `hours` (`day`, `hours`). Most: highest views, tie
     to the smallest title. Least: lowest views >= 1, tie to the smallest title; `least_ties` counts
     the articles with that many views. A day without any article view keeps null answers.
+    Two hash aggregates and no sort of the day's articles: they are grouped by their count of
+    views (with each group's smallest title and size), and the day's answers are the smallest
+    (-views, title) and (views, title, size) of its groups (structs compare field by field).
     """
-    by_most = Window.partitionBy("day").orderBy(F.col("views").desc(), F.col("title").asc())
-    most = (
-        views.withColumn("_rn", F.row_number().over(by_most))
-        .where(F.col("_rn") == 1)
-        .select("day", F.col("title").alias("most_title"), F.col("views").alias("most_views"))
+    by_views = views.groupBy("day", "views").agg(
+        F.min("title").alias("title"), F.count(F.lit(1)).alias("articles")
     )
-    positive = views.where(F.col("views") >= 1)
-    by_least = Window.partitionBy("day").orderBy(F.col("views").asc(), F.col("title").asc())
-    same_count = Window.partitionBy("day", "views")
-    least = (
-        positive.withColumn("_rn", F.row_number().over(by_least))
-        .withColumn("_ties", F.count(F.lit(1)).over(same_count))
-        .where(F.col("_rn") == 1)
-        .select(
-            "day",
-            F.col("title").alias("least_title"),
-            F.col("views").alias("least_views"),
-            F.col("_ties").cast("long").alias("least_ties"),
-        )
+    answers = by_views.groupBy("day").agg(
+        F.min(F.struct((-F.col("views")).alias("negative_views"), "title")).alias("_most"),
+        F.min(F.when(F.col("views") >= 1, F.struct("views", "title", "articles"))).alias("_least"),
     )
-    return (
-        hours.join(most, "day", "left")
-        .join(least, "day", "left")
-        .select(
-            F.lit(wiki).alias("wiki"),
-            F.col("day").cast("date").alias("day"),
-            F.col("hours").cast("int").alias("hours"),
-            (F.col("hours") == 24).alias("complete"),
-            "most_title",
-            F.col("most_views").cast("long").alias("most_views"),
-            "least_title",
-            F.col("least_views").cast("long").alias("least_views"),
-            "least_ties",
-        )
+    return hours.join(answers, "day", "left").select(
+        F.lit(wiki).alias("wiki"),
+        F.col("day").cast("date").alias("day"),
+        F.col("hours").cast("int").alias("hours"),
+        (F.col("hours") == 24).alias("complete"),
+        F.col("_most.title").alias("most_title"),
+        (-F.col("_most.negative_views")).cast("long").alias("most_views"),
+        F.col("_least.title").alias("least_title"),
+        F.col("_least.views").cast("long").alias("least_views"),
+        F.col("_least.articles").cast("long").alias("least_ties"),
     )
 
 

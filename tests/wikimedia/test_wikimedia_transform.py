@@ -115,6 +115,43 @@ def test_resolve_titles_keeps_each_rows_columns_and_views_sum_rows_of_one_title(
     assert_df_equality(got, spark.createDataFrame([(D1, "Albert_Einstein", 9)], VIEWS), ignore_nullable=True)
 
 
+def test_resolve_titles_normalises_every_title_that_needs_it(spark: Any) -> None:
+    """The rewrite is skipped for titles below "a" without a space; each kind on either side of
+    that line resolves as `normalise_title` says."""
+    titles = [
+        "Albert Einstein",
+        "albert_Einstein",
+        "émile",
+        "Émile",
+        "`Tick",
+        "_Under",
+        "{Brace",
+        "ßeta",
+        "9_Lives",
+    ]
+    rows = spark.createDataFrame([(D1, t, 1) for t in titles], "day date, title string, views long")
+    articles = spark.createDataFrame(
+        [("Albert_Einstein",), ("Émile",), ("`Tick",), ("_Under",), ("{Brace",), ("ßeta",), ("9_Lives",)],
+        "title string",
+    )
+    redirects = spark.createDataFrame([], "title string, target_title string")
+    got = sorted(
+        (r["title"], r["views"]) for r in transform.resolve_titles(rows, articles, redirects).collect()
+    )
+    expected = [
+        "Albert_Einstein",
+        "Albert_Einstein",
+        "Émile",
+        "Émile",
+        "`Tick",
+        "_Under",
+        "{Brace",
+        "ßeta",
+        "9_Lives",
+    ]
+    assert got == sorted((t, 1) for t in expected)
+
+
 def test_daily_summary_ties_and_missing_day(spark: Any) -> None:
     views = spark.createDataFrame(
         [
