@@ -12,7 +12,8 @@ just before the audit, to prove end to end that a gate stops a bad publish.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,13 @@ def enforce(job: str, violations: Iterable[Violation | None]) -> None:
     if found:
         raise GateError(found[0])
     log.info("%s: every quality gate passed", job)
+
+
+def audit(job: str, checks: Sequence[Callable[[], Violation | None]]) -> None:
+    """Run the gates' checks (independent queries) side by side, then `enforce` their outcomes:
+    one check's planning overlaps another's tasks."""
+    with ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="gate") as pool:
+        enforce(job, list(pool.map(lambda check: check(), checks)))
 
 
 def planted(fault: str | None, job: str, name: str) -> bool:

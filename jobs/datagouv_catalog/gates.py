@@ -6,7 +6,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
-from common.gates import Violation, enforce, offending, planted
+from common import gates
+from common.gates import Violation, offending, planted
 from jobs.datagouv_catalog.transform import TOP_N
 
 JOB = "datagouv_catalog"
@@ -37,8 +38,13 @@ def integer_followers(tops: DataFrame) -> Violation | None:
 
 def audit(tops: DataFrame, matching: DataFrame) -> None:
     """Raise GateError (one line) unless every gate passes."""
-    enforce(
-        JOB, [datasets_in_export(tops, matching), at_most_top_n_organizations(tops), integer_followers(tops)]
+    gates.audit(
+        JOB,
+        [
+            lambda: datasets_in_export(tops, matching),
+            lambda: at_most_top_n_organizations(tops),
+            lambda: integer_followers(tops),
+        ],
     )
 
 

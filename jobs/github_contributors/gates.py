@@ -6,13 +6,13 @@ Each gate is a pure function of DataFrames returning a Violation or None.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as sf
 
-from common.gates import Violation, enforce, offending, planted
+from common import gates
+from common.gates import Violation, offending, planted
 from jobs.github_contributors.transform import first_contributions, month_of, with_contributor
 
 JOB = "github_contributors"
@@ -90,9 +90,7 @@ def audit(series: DataFrame, repos: DataFrame, commits: DataFrame, run_date: dat
         lambda: contiguous(series, repos, run_date),
         lambda: last_total_is_distinct_contributors(series, commits),
     ]
-    # Independent queries, run at once: one's planning overlaps another's tasks.
-    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="gate") as pool:
-        enforce(JOB, list(pool.map(lambda check: check(), checks)))
+    gates.audit(JOB, checks)
 
 
 def plant(fault: str | None, series: DataFrame) -> DataFrame:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
-from common.gates import Violation, enforce, offending, planted
+from common import gates
+from common.gates import Violation, offending, planted
 
 JOB = "wikimedia_pageviews"
 
@@ -51,13 +52,13 @@ def no_hidden_category(top: DataFrame, members: DataFrame) -> Violation | None:
 
 def audit(summary: DataFrame, top: DataFrame, members: DataFrame) -> None:
     """Raise GateError (one line) unless every gate passes."""
-    enforce(
+    gates.audit(
         JOB,
         [
-            hours_in_range(summary),
-            most_at_least_least(summary),
-            ranks_and_views(top),
-            no_hidden_category(top, members),
+            lambda: hours_in_range(summary),
+            lambda: most_at_least_least(summary),
+            lambda: ranks_and_views(top),
+            lambda: no_hidden_category(top, members),
         ],
     )
 
