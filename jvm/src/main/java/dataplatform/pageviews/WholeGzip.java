@@ -70,7 +70,7 @@ public final class WholeGzip {
       packed = new byte[length];
     }
     try (FSDataInputStream in = fs.open(path)) {
-      in.readFully(0, packed, 0, length);
+      in.readFully(packed, 0, length); // sequential: a positioned read opens the file again (local FS)
     }
     long inflated = (packed[length - 4] & 0xffL)
         | (packed[length - 3] & 0xffL) << 8
