@@ -31,6 +31,11 @@ _JAVA_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*)(?=:|$)")
 _PYTHON_RAISE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::.*)?$")
 _LAMBDA_MISMATCH = "cannot assign instance of java.lang.invoke.SerializedLambda"
 _PY4J_CALL = re.compile(r"^An error occurred while calling [\w.]+\.?$")
+# A Py4J error without text: the JVM stopped answering (it died; its own log says why).
+_JVM_GONE = (
+    "the Spark JVM died during the run (its log above says why; for java.lang.OutOfMemoryError, "
+    "raise SPARK_DRIVER_MEMORY)"
+)
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -42,6 +47,8 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     (a class the executors cannot load, an unreachable endpoint, a module they cannot import).
     """
     text = _full_text(exc)
+    if not text.strip() and type(exc).__module__.startswith("py4j"):
+        return _JVM_GONE
     line = _root_line(text) or type(exc).__name__
     line = _JAVA_CLASS.sub(r"\1", line.strip())
     if _LAMBDA_MISMATCH in line:

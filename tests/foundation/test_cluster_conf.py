@@ -180,6 +180,14 @@ def test_one_line_names_the_root_cause(text: str, line: str) -> None:
     assert one_line(RuntimeError(text)) == line
 
 
+def test_one_line_names_a_dead_jvm() -> None:
+    """A Py4J error whose JVM died has no text (asking for it fails): the line says what happened."""
+    from py4j.protocol import Py4JNetworkError
+
+    assert one_line(Py4JNetworkError("")).startswith("the Spark JVM died during the run")
+    assert one_line(RuntimeError("")) == "RuntimeError"
+
+
 def test_one_line_reads_the_trace_pyspark_keeps_beside_its_message() -> None:
     exc = RuntimeError("[TASK_WRITE_FAILED] Task failed while writing rows to s3a://lake/t.")
     exc._stackTrace = PY4J_S3A.split("\n", 1)[1]  # type: ignore[attr-defined]

@@ -19,16 +19,15 @@ import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.unsafe.types.UTF8String;
 
 /**
- * Reads the files of one partition (a gzip file inflated whole by {@link WholeGzip}, or streamed
- * through Hadoop's codecs: gzip and plain files, local or S3A) and returns the lines of the wanted
- * codes as (title, views) rows; in the {@code sums} mode, it reads them all first and returns one
- * row per raw title ({@link TitleSums}: title, views, mobile views, views per file) and one of the
- * bad lines' count.
+ * Streams the files of one partition (a gzip file inflated whole by {@link WholeGzip}, else
+ * decompressed through Hadoop's codecs: gzip and plain files, local or S3A) and returns the lines
+ * of the wanted codes as (title, views) rows; in the {@code sums} mode, it reads them all first and
+ * returns one row per raw title ({@link TitleSums}: title, views, mobile views, views per file) and
+ * one of the bad lines' count.
  *
  * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
- * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). A streamed file holds
- * one line at a time, in a 1 MiB buffer that grows only for a longer line. A read error names the
- * file.
+ * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
+ * at a time, in a 1 MiB buffer that grows only for a longer line. A read error names the file.
  */
 final class PageviewsReader implements PartitionReader<InternalRow> {
   private static final int BUFFER = 1 << 20;
@@ -52,9 +51,8 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
 
   private InputStream in;
   private Decompressor decompressor;
-  private WholeGzip whole = WholeGzip.create();
-  private byte[] streamBuf = new byte[BUFFER];
-  private byte[] buf = streamBuf; // streamBuf, or the inflated file
+  private WholeGzip whole = WholeGzip.acquire(); // back to its pool once the files are read
+  private byte[] buf = new byte[BUFFER];
   private int pos;
   private int limit;
   private boolean eof;
@@ -117,6 +115,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
           sums.badLines++;
         }
       }
+      releaseWhole(); // the next task may read while these rows go out
     }
     if (sums == null) {
       return false;
@@ -172,8 +171,12 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   @Override
   public void close() throws IOException {
     closeCurrent();
+    releaseWhole();
+  }
+
+  private void releaseWhole() {
     if (whole != null) {
-      whole.close();
+      whole.release();
       whole = null;
     }
   }
@@ -185,14 +188,10 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     limit = 0;
     eof = false;
     skipLf = false;
-    int inflated = whole != null && file.endsWith(".gz") ? whole.inflate(fs, path) : -1;
-    if (inflated >= 0) {
-      in = InputStream.nullInputStream();
-      buf = whole.output();
-      limit = inflated;
-      eof = true;
+    InputStream inflated = whole != null && file.endsWith(".gz") ? whole.inflate(fs, path) : null;
+    if (inflated != null) {
+      in = inflated;
     } else {
-      buf = streamBuf;
       InputStream raw = fs.open(path, BUFFER);
       CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
       if (codec == null) {
@@ -276,7 +275,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       }
       int kept = limit - pos;
       if (kept == buf.length) {
-        buf = streamBuf = Arrays.copyOf(buf, buf.length * 2); // only a streamed file gets here
+        buf = Arrays.copyOf(buf, buf.length * 2);
       } else if (pos > 0) {
         System.arraycopy(buf, pos, buf, 0, kept);
       }

@@ -3,6 +3,10 @@ package dataplatform.pageviews;
 import com.fulcrumgenomics.jlibdeflate.DecompressionResult;
 import com.fulcrumgenomics.jlibdeflate.LibdeflateDecompressor;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -10,30 +14,39 @@ import org.apache.hadoop.fs.Path;
 /**
  * Inflates a whole gzip file into memory with libdeflate (jlibdeflate's bundled native library).
  *
- * <p>Why: inflating is ~90% of the CPU of reading a real-size hourly file, and libdeflate inflates
- * it in a quarter of zlib's time (Hadoop's gzip codec) on this project's machines. It has no
- * streaming API, so a file is read whole (~60 MB) and inflated whole (~250 MB, the size its gzip
- * trailer gives); both buffers are kept for the task's next file. A file it does not inflate
- * exactly (several gzip members, a trailer that does not match, damaged bytes) is left to the
- * stream path, whose errors name the damage as before; so is every file where the native library
- * cannot load. The CRC and length of what it inflates are checked by libdeflate.
+ * <p>Why: inflating is most of the CPU of reading a real-size hourly file, and libdeflate inflates
+ * it in under half of Hadoop's gzip codec's time on this project's machines. It has no streaming
+ * API, so a file is read whole (~60 MB) and inflated whole (~250 MB, the size its gzip trailer
+ * gives), then handed to the reader as a stream. Both buffers are off the heap (the tasks' tables
+ * and Spark's caches keep the heap) and pooled: a JVM holds one pair per task reading at once,
+ * reused by the next tasks. A file it does not inflate exactly (several gzip members, a trailer
+ * that does not match, damaged bytes) is left to the stream path, whose errors name the damage as
+ * before; so is every file where the native library cannot load. libdeflate checks the CRC and
+ * length of what it inflates.
  */
 public final class WholeGzip {
-  /** Larger inflated sizes are streamed: two such buffers per task would crowd the heap. */
+  /** Larger inflated sizes are streamed: a task's buffers stay under ~1 GB off the heap. */
   private static final long MAX_INFLATED = 1L << 30;
   /** Deflate's largest ratio is ~1032:1; a trailer claiming more is damage, not data. */
   private static final long MAX_RATIO = 1032;
+  private static final int CHUNK = 1 << 20;
+  private static final ConcurrentLinkedDeque<WholeGzip> IDLE = new ConcurrentLinkedDeque<>();
 
   private final LibdeflateDecompressor inflater;
-  private byte[] packed = new byte[0];
-  private byte[] output = new byte[0];
+  private ByteBuffer packed = ByteBuffer.allocateDirect(0);
+  private ByteBuffer output = ByteBuffer.allocateDirect(0);
+  private final byte[] chunk = new byte[CHUNK];
 
   private WholeGzip(LibdeflateDecompressor inflater) {
     this.inflater = inflater;
   }
 
-  /** A new inflater, or null when libdeflate cannot load here (the stream path reads every file). */
-  static WholeGzip create() {
+  /** An idle inflater of the pool or a new one; null when libdeflate cannot load here. */
+  static WholeGzip acquire() {
+    WholeGzip idle = IDLE.poll();
+    if (idle != null) {
+      return idle;
+    }
     try {
       return new WholeGzip(new LibdeflateDecompressor());
     } catch (LinkageError | RuntimeException e) {
@@ -41,60 +54,88 @@ public final class WholeGzip {
     }
   }
 
+  /** Back to the pool, buffers kept for the next task (the stream it gave must be done with). */
+  void release() {
+    IDLE.push(this);
+  }
+
   /** Whether libdeflate loads here: the pageviews source then inflates gzip files with it. */
   public static boolean available() {
-    WholeGzip probe = create();
+    WholeGzip probe = acquire();
     if (probe == null) {
       return false;
     }
-    probe.close();
+    probe.release();
     return true;
   }
 
-  /** The buffer {@link #inflate} filled. */
-  byte[] output() {
-    return output;
-  }
-
   /**
-   * Inflates the gzip file {@code path} into {@link #output()}; its length, or -1 when the file is
-   * left to the stream path (read, and opened, once more there).
+   * The gzip file {@code path} inflated, as a stream over this inflater's buffer (valid until its
+   * next call); null when the file is left to the stream path (read, and opened, once more there).
    */
-  int inflate(FileSystem fs, Path path) throws IOException {
+  InputStream inflate(FileSystem fs, Path path) throws IOException {
     long size = fs.getFileStatus(path).getLen();
     if (size < 18 || size > Integer.MAX_VALUE - 8) { // 18: the smallest gzip member
-      return -1;
+      return null;
     }
-    int length = (int) size;
-    if (packed.length < length) {
-      packed = new byte[length];
-    }
+    packed = capacity(packed, (int) size);
     try (FSDataInputStream in = fs.open(path)) {
-      in.readFully(packed, 0, length); // sequential: a positioned read opens the file again (local FS)
+      for (int n = in.read(chunk); n > 0 && packed.hasRemaining(); n = in.read(chunk)) {
+        packed.put(chunk, 0, Math.min(n, packed.remaining()));
+      }
     }
-    long inflated = (packed[length - 4] & 0xffL)
-        | (packed[length - 3] & 0xffL) << 8
-        | (packed[length - 2] & 0xffL) << 16
-        | (packed[length - 1] & 0xffL) << 24;
+    if (packed.hasRemaining()) {
+      return null; // shorter than its listed size: the stream path says so
+    }
+    packed.flip();
+    long inflated = packed.order(ByteOrder.LITTLE_ENDIAN).getInt((int) size - 4) & 0xffffffffL;
     if (inflated > MAX_INFLATED || inflated > size * MAX_RATIO) {
-      return -1;
+      return null;
     }
-    if (output.length < inflated) {
-      output = new byte[(int) inflated];
-    }
+    output = capacity(output, (int) inflated);
     try {
-      DecompressionResult result = inflater.gzipDecompressEx(packed, 0, length, output, 0, (int) inflated);
-      boolean whole = result.inputBytesConsumed() == length && result.outputBytesProduced() == inflated;
-      return whole ? (int) inflated : -1;
+      DecompressionResult result = inflater.gzipDecompressEx(packed, output);
+      if (result.inputBytesConsumed() != size || result.outputBytesProduced() != inflated) {
+        return null;
+      }
     } catch (RuntimeException e) { // LibdeflateException: bad data, short input or output
-      return -1;
+      return null;
     }
+    output.flip();
+    return new Inflated(output);
   }
 
-  /** Frees the buffers and the native inflater (the task's reads are over). */
-  void close() {
-    packed = new byte[0];
-    output = new byte[0];
-    inflater.close();
+  /** {@code buffer} cleared to {@code size} bytes, or a new one if it is smaller. */
+  private static ByteBuffer capacity(ByteBuffer buffer, int size) {
+    ByteBuffer ready = buffer.capacity() >= size ? buffer : ByteBuffer.allocateDirect(size);
+    ready.clear().limit(size);
+    return ready;
+  }
+
+  /** The inflated bytes as a stream: the reader copies them into its own buffer, a chunk a time. */
+  private static final class Inflated extends InputStream {
+    private final ByteBuffer bytes;
+
+    Inflated(ByteBuffer bytes) {
+      this.bytes = bytes;
+    }
+
+    @Override
+    public int read() {
+      return bytes.hasRemaining() ? bytes.get() & 0xff : -1;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) {
+      if (len == 0) {
+        return 0;
+      }
+      if (!bytes.hasRemaining()) {
+        return -1;
+      }
+      int n = Math.min(len, bytes.remaining());
+      bytes.get(b, off, n);
+      return n;
+    }
   }
 }
