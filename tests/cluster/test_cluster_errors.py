@@ -65,7 +65,7 @@ def test_missing_jar_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"probe: error: SPARK_JARS_DIR: {tmp_path / 'jars'} lacks delta-spark_, delta-storage-, hadoop-aws-, "
-        "bundle-, dataplatform-pageviews*.jar (run `make setup`)"
+        "bundle-, jlibdeflate-, dataplatform-pageviews*.jar (run `make setup`)"
     ]
 
 
