@@ -119,7 +119,7 @@ class Download:
 
     path: Path
     size: int
-    sha256: str
+    sha256: str | None  # None when not asked for (`download(digest=False)`)
 
 
 def _verify_gzip(path: Path) -> None:
@@ -142,7 +142,7 @@ _DOWNLOAD_ERRORS = (
 
 
 def _fetch_once(
-    session: requests.Session, url: str, tmp: Path, timeout: tuple[float, float]
+    session: requests.Session, url: str, tmp: Path, timeout: tuple[float, float], digest: bool
 ) -> Download | None:
     """One GET streamed into `tmp`, its size checked against Content-Length (None for a 404)."""
     with session.get(url, stream=True, timeout=timeout) as resp:
@@ -152,20 +152,21 @@ def _fetch_once(
         if resp.status_code != 200:
             raise SourceError(f"GET {url} answered {resp.status_code}")
         expected = resp.headers.get("Content-Length")
-        digest = hashlib.sha256()
+        hashed = hashlib.sha256() if digest else None
         size = 0
         with tmp.open("wb") as out:
             try:
                 for chunk in resp.raw.stream(1 << 20, decode_content=False):
                     out.write(chunk)
-                    digest.update(chunk)
+                    if hashed is not None:
+                        hashed.update(chunk)
                     size += len(chunk)
             except Urllib3Error:
                 # The server closed the connection before Content-Length bytes arrived.
                 raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)") from None
     if expected is not None and int(expected) != size:
         raise SourceError(f"GET {url}: truncated ({size} of {expected} bytes)")
-    return Download(tmp, size, digest.hexdigest())
+    return Download(tmp, size, None if hashed is None else hashed.hexdigest())
 
 
 def download(
@@ -174,19 +175,21 @@ def download(
     workdir: Path,
     *,
     gzip_check: bool = False,
+    digest: bool = True,
     attempts: int = 4,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
 ) -> Download | None:
     """Stream `url` to a temporary file, verify size and gzip, retry when truncated or corrupt.
 
     Returns None for a 404 (a missing file is the caller's to record); raises SourceError after
-    `attempts` bad tries. Memory use is one chunk, whatever the file size.
+    `attempts` bad tries. Memory use is one chunk, whatever the file size. `digest=False` skips
+    the SHA-256 (~0.6 s of CPU per GB) for callers that do not record it.
     """
     last_error = ""
     for attempt in range(1, attempts + 1):
         tmp = Path(tempfile.mkstemp(dir=workdir, suffix=".part")[1])
         try:
-            got = _fetch_once(session, url, tmp, timeout)
+            got = _fetch_once(session, url, tmp, timeout, digest)
             if got is not None and gzip_check:
                 _verify_gzip(tmp)
             return got

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from common.settings import Settings, load_settings
+from common.storage import ensure_bucket
 
 MINIO_ENDPOINT = os.environ.get("TEST_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
 MINIO_USER = os.environ.get("TEST_AWS_ACCESS_KEY_ID", "minioadmin")
@@ -79,11 +80,14 @@ def unique_name() -> str:
 
 @pytest.fixture
 def s3_lake(minio: dict[str, str], unique_name: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings whose LAKE_ROOT is a fresh prefix on MinIO, exported to the environment too."""
+    """Settings whose LAKE_ROOT is a fresh prefix on MinIO (its bucket made: a test run alone
+    must not depend on an earlier one having made it), exported to the environment too."""
     env = {**minio, "LAKE_ROOT": f"s3a://lake-tests/{unique_name}"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return load_settings()
+    settings = load_settings()
+    ensure_bucket(settings, "lake-tests")
+    return settings
 
 
 @pytest.fixture

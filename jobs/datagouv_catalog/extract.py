@@ -312,8 +312,9 @@ def _land_one(  # noqa: PLR0917 - the landing's context, passed explicitly
             _put(store, got.path, name, keep=keep is not None)
             if keep is not None:
                 got.path.replace(keep)
-            log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, got.sha256[:12], url)
-            return {"url": url, "bytes": got.size, "sha256": got.sha256}
+            sha256 = got.sha256 or ""  # asked for (download's default)
+            log.info("landed %s (%d bytes, sha256 %s) from %s", name, got.size, sha256[:12], url)
+            return {"url": url, "bytes": got.size, "sha256": sha256}
         if attempt < DOWNLOAD_ATTEMPTS:
             time.sleep(backoff_delay(attempt, cap=10.0))
     raise SourceError(f"data.gouv.fr {name.removesuffix('.csv')} export unavailable: {error}")

@@ -16,7 +16,6 @@ import org.apache.hadoop.io.compress.Decompressor;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.codegen.UnsafeRowWriter;
 import org.apache.spark.sql.connector.read.PartitionReader;
-import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Streams the files of one partition (a gzip file inflated whole by {@link WholeGzip}, else
@@ -46,7 +45,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private TitleSums sums;
   private boolean summed;
   private int emitted;
-  private final StringBuilder hours = new StringBuilder();
+  private final byte[][] hours = {new byte[256]}; // a row's hours text (TitleSums.hours)
   private int nextPath;
 
   private InputStream in;
@@ -127,8 +126,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       writer.write(0, sums.keys(), sums.keyStart(e), sums.keyLength(e));
       writer.write(1, sums.views(e));
       writer.write(2, sums.mobile(e));
-      sums.hours(e, hours);
-      writer.write(3, UTF8String.fromBytes(TitleSums.ascii(hours)));
+      writer.write(3, hours[0], 0, sums.hours(e, hours));
       return true;
     }
     if (emitted == sums.size() && sums.badLines > 0) {

@@ -3,7 +3,6 @@ package dataplatform.pageviews;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
@@ -190,21 +189,41 @@ final class TitleSums {
   }
 
   /**
-   * The per-file views of entry {@code e} as text, {@code file:views} pairs joined by commas
-   * ({@code file} the index the reader gave), the latest file first, written into {@code out};
-   * returns the length.
+   * The per-file views of entry {@code e} as ASCII text, {@code file:views} pairs joined by commas
+   * ({@code file} the index the reader gave), the latest file first, written into {@code out[0..]}
+   * (grown when short: a row's text is built without a Java String); returns the length.
    */
-  int hours(int e, StringBuilder out) {
-    out.setLength(0);
+  int hours(int e, byte[][] out) {
     long last = entries[e * STRIDE + LAST];
-    out.append(last & FILE_MASK).append(':').append(entries[e * STRIDE + CURRENT]);
+    int n = pair(out, 0, last & FILE_MASK, entries[e * STRIDE + CURRENT]);
     for (int c = (int) (last >> FILE_BITS); c >= 0; c = cellNext[c]) {
-      out.append(',').append(cellFile[c]).append(':').append(cellViews[c]);
+      out[0][n++] = ',';
+      n = pair(out, n, cellFile[c], cellViews[c]);
     }
-    return out.length();
+    return n;
   }
 
-  static byte[] ascii(StringBuilder text) {
-    return text.toString().getBytes(StandardCharsets.US_ASCII);
+  /** Writes {@code file:views} at {@code out[0][at..]}; returns the end. */
+  private static int pair(byte[][] out, int at, long file, long views) {
+    if (out[0].length - at < 2 * 20 + 2) {
+      out[0] = Arrays.copyOf(out[0], Math.max(out[0].length * 2, at + 64));
+    }
+    int n = digits(out[0], at, file);
+    out[0][n++] = ':';
+    return digits(out[0], n, views);
+  }
+
+  /** Writes the decimal digits of {@code v} (>= 0) at {@code b[at..]}; returns the end. */
+  private static int digits(byte[] b, int at, long v) {
+    int end = at + 1;
+    for (long rest = v; rest >= 10; rest /= 10) {
+      end++;
+    }
+    int i = end;
+    do {
+      b[--i] = (byte) ('0' + v % 10);
+      v /= 10;
+    } while (v > 0);
+    return end;
   }
 }
