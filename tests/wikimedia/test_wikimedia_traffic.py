@@ -149,8 +149,22 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
     codes, those of the mobile one, and each file's (by its index in the day's list); other
     wikis are not rows, bad lines are one null-title row with their count."""
     lines = {
-        "010000": ["en Dog 5 0", "en.m dog 7 0", "en.m Dog 3 0", "de Dog 9 0", "en Dog x 0", "en Big 1234567890123 0"],
-        "020000": ["en.m Dog 2 0", "en \u00e9t\u00e9 4 0", "en Cat 1 0", "en Cat", "en.m Big 10 0", "en Zero 0 0"],
+        "010000": [
+            "en Dog 5 0",
+            "en.m dog 7 0",
+            "en.m Dog 3 0",
+            "de Dog 9 0",
+            "en Dog x 0",
+            "en Big 1234567890123 0",
+        ],
+        "020000": [
+            "en.m Dog 2 0",
+            "en \u00e9t\u00e9 4 0",
+            "en Cat 1 0",
+            "en Cat",
+            "en.m Big 10 0",
+            "en Zero 0 0",
+        ],
     }
     uris = []
     for hour, rows in lines.items():
