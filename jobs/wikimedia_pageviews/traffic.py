@@ -16,13 +16,19 @@ documented threshold:
 Per-hour and mobile views come from the same read as the day's totals (`extract.sum_hourly`):
 each raw title's row carries its mobile views and its views per file (an hour), and keeps them
 when it is resolved to its article; only the rows of the top articles (`top_rows`) are decoded.
-Pure transforms: DataFrames in and out.
+DataFrames in and out; `signals` sums its hundred articles a day on the driver (see there).
 """
 
 from __future__ import annotations
 
+import math
+from datetime import date
+from typing import Any
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
+
+from common.schema import local_frame, struct
 
 TOP_N = 100
 SERVED_TOP = 25  # how many the API's day answer lists
@@ -62,13 +68,26 @@ def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
     Needs `top_articles`' output, `top_rows`' output, and `daily` (`day`, `title`, `views`)
     of every day of the run, for the article's own previous days. Shares are over the summed views
     (the same lines as `views`); an article without any has null shares and no flag from them.
+
+    A hundred articles a day: their rows are collected and summed on the driver (`_counts`, in
+    integers), then the shares, the ratio and the flags are Spark expressions over those counts.
+    As a dozen small shuffles (hours exploded and grouped, the median, the run's earlier days
+    joined) the same answers took ~30 Spark jobs, ~3 s of a real-size day when its JVM is cold.
     """
-    with_shares = top.join(_shares(sums), ["day", "title"], "left")
-    median = with_shares.groupBy("day").agg(F.percentile("mobile_share", 0.5).alias("_median"))
-    history = _with_history(with_shares, top, daily)
+    spark = top.sparkSession
+    frame = local_frame(spark, _counts(top, sums, daily), COUNTS)
     mean = F.coalesce(F.col("_previous"), F.lit(0)) / F.col("_days")
     relative = F.when(F.col("_days") > 0, F.col("views") / F.greatest(mean, F.lit(1.0)))
-    rows = history.join(median, "day", "left").withColumn("views_vs_previous", relative)
+    rows = frame.select(
+        "day",
+        "rank",
+        "title",
+        "views",
+        (F.col("_peak") / F.col("_total")).alias("peak_hour_share"),
+        (F.col("_mobile") / F.col("_total")).alias("mobile_share"),
+        "_median",
+        relative.alias("views_vs_previous"),
+    )
     raised = F.array(
         F.when(
             (F.col("peak_hour_share") >= PEAK_HOUR_SHARE) & (F.col("views") >= PEAK_HOUR_MIN_VIEWS),
@@ -91,42 +110,86 @@ def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
     )
 
 
-def _shares(sums: DataFrame) -> DataFrame:
-    """(`day`, `title`, `peak_hour_share`, `mobile_share`) of each article with views in `sums`
-    (`top_rows`' output): its views per hour are those of its titles' `hours` pairs."""
-    pairs = sums.select("day", "article", F.explode(F.split("hours", ",")).alias("_pair"))
-    per_hour = (
-        pairs.select("day", "article", F.split("_pair", ":").alias("_p"))
-        .groupBy("day", "article", F.col("_p")[0].alias("hour"))
-        .agg(F.sum(F.col("_p")[1].cast("long")).alias("hour_views"))
-    )
-    peaks = per_hour.groupBy("day", "article").agg(F.max("hour_views").alias("peak"))
-    totals = sums.groupBy("day", "article").agg(
-        F.sum("views").alias("total"), F.sum("mobile").alias("mobile_views")
-    )
-    return totals.join(peaks, ["day", "article"]).select(
-        "day",
-        F.col("article").alias("title"),
-        (F.col("peak") / F.col("total")).alias("peak_hour_share"),
-        (F.col("mobile_views") / F.col("total")).alias("mobile_share"),
-    )
+# What `_counts` gives per top article: its totals over its rows (null without any), its views
+# in its busiest hour, the run's days before its day and its views on them (null when none), and
+# the median mobile share of its day's top.
+COUNTS = struct(
+    "day date, rank int, title string, views long, _total long, _mobile long, _peak long, _days int, "
+    "_previous long, _median double"
+)
 
 
-def _with_history(rows: DataFrame, top: DataFrame, daily: DataFrame) -> DataFrame:
-    """`rows` (a top article a day) with `_days`, the run's days before theirs, and `_previous`,
-    the article's views over them (null when none)."""
-    days = daily.select("day").distinct()
-    earlier = days.alias("d").join(days.alias("p"), F.col("p.day") < F.col("d.day"))
-    previous_days = earlier.groupBy(F.col("d.day").alias("day")).agg(F.count(F.lit(1)).alias("_days"))
-    # The day's top (TOP_N rows a day) is broadcast to the run's daily views, not shuffled with them.
-    previous_sum = (
-        F.broadcast(top.select("day", "title"))
-        .alias("t")
-        .join(daily.alias("v"), (F.col("v.title") == F.col("t.title")) & (F.col("v.day") < F.col("t.day")))
-        .groupBy(F.col("t.day").alias("day"), F.col("t.title").alias("title"))
-        .agg(F.sum("v.views").alias("_previous"))
+def _counts(top: DataFrame, sums: DataFrame, daily: DataFrame) -> list[tuple[Any, ...]]:
+    """A row of `COUNTS` per top article, from the collected rows of `top` and `sums`, and the
+    run's days with the top titles' views on them (`_run_days`).
+
+    Exact: sums in Python integers; the shares' median is Spark's `percentile(x, 0.5)` (the two
+    middle shares weighted 0.5 each, in the same double arithmetic)."""
+    ranked = top.select("day", "rank", "title", "views").collect()
+    totals: dict[tuple[date, str], tuple[int, int]] = {}  # (views, mobile views)
+    hours: dict[tuple[date, str], dict[str, int]] = {}
+    for row in sums.select("day", "article", "views", "mobile", "hours").collect():
+        key = (row["day"], row["article"])
+        views, mobile = totals.get(key, (0, 0))
+        totals[key] = (views + row["views"], mobile + row["mobile"])
+        per_hour = hours.setdefault(key, {})
+        for pair in filter(None, (row["hours"] or "").split(",")):
+            hour, hour_views = pair.split(":")
+            per_hour[hour] = per_hour.get(hour, 0) + int(hour_views)
+    shares: dict[date, list[float]] = {}
+    for row in ranked:
+        views, mobile = totals.get((row["day"], row["title"]), (0, 0))
+        if views:
+            shares.setdefault(row["day"], []).append(mobile / views)  # in doubles, as Spark divides
+    days, previous = _run_days(top, daily)
+    out = []
+    for row in ranked:
+        day, title = row["day"], row["title"]
+        summed = totals.get((day, title))  # None: no row of the article (null shares)
+        peak = max(hours[(day, title)].values(), default=None) if (day, title) in hours else None
+        before = [d for d in days if d < day]
+        earlier = [previous[(d, title)] for d in before if (d, title) in previous]
+        median = _median(shares.get(day, []))
+        out.append(
+            (
+                day,
+                row["rank"],
+                title,
+                row["views"],
+                *(summed or (None, None)),
+                peak,
+                len(before),
+                sum(earlier) if earlier else None,
+                median,
+            )
+        )
+    return out
+
+
+def _run_days(top: DataFrame, daily: DataFrame) -> tuple[list[date], dict[tuple[date, str], int]]:
+    """The days of `daily` and the views on them of the titles of `top`, in one query (the top
+    titles, a hundred a day, broadcast to the daily views; the others summed away per day)."""
+    titles = F.broadcast(top.select(F.col("title").alias("_top")).distinct())
+    rows = (
+        daily.join(titles, F.col("title") == F.col("_top"), "left")
+        .groupBy("day", "_top")
+        .agg(F.sum("views").alias("views"))
+        .collect()
     )
-    return rows.join(previous_days, "day", "left").join(previous_sum, ["day", "title"], "left")
+    views = {(row["day"], row["_top"]): row["views"] for row in rows if row["_top"] is not None}
+    return sorted({row["day"] for row in rows}), views
+
+
+def _median(values: list[float]) -> float | None:
+    """Spark's `percentile(x, 0.5)` of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * 0.5
+    lower, higher = math.floor(position), math.ceil(position)
+    if lower == higher or ordered[lower] == ordered[higher]:
+        return ordered[lower]
+    return (higher - position) * ordered[lower] + (position - lower) * ordered[higher]
 
 
 def most_unflagged(flagged: DataFrame) -> DataFrame:
