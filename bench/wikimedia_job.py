@@ -88,6 +88,10 @@ class TreeCpu:
         self.root = root
         self.seen: dict[int, float] = {}
         self.peak_rss_mb = 0.0  # the tree's largest resident memory, summed over its processes
+        # ... of it, the anonymous pages (heap, off-heap buffers, stacks): what the processes
+        # need. The rest are file pages (the JVM's mapped jars and class archive, Spark's cached
+        # blocks read back from disk by mmap), which the kernel reclaims as page cache.
+        self.peak_anon_mb = 0.0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -110,14 +114,18 @@ class TreeCpu:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
             tree |= more
             grew = bool(more)
-        rss = 0
+        rss = anon_kb = 0
         for pid in tree & cpu.keys():
             self.seen[pid] = max(self.seen.get(pid, 0.0), cpu[pid])
             try:
                 rss += int((Path("/proc") / str(pid) / "statm").read_text().split()[1])
+                status = (Path("/proc") / str(pid) / "status").read_text()
             except (OSError, IndexError):
                 continue
+            anon = [line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:")]
+            anon_kb += int(anon[0]) if anon else 0
         self.peak_rss_mb = max(self.peak_rss_mb, rss * os.sysconf("SC_PAGE_SIZE") / 1e6)
+        self.peak_anon_mb = max(self.peak_anon_mb, anon_kb * 1024 / 1e6)
 
     def _poll(self) -> None:
         while not self.done.wait(0.1):
@@ -169,8 +177,8 @@ class Opens:
 
 def run_job(url: str, lake: Path, day: date, days: int = 1) -> tuple[float, float, dict[str, float], str]:
     """One whole job process: wall seconds, CPU seconds (its process tree), its stage times (with
-    `file_opens_max`, the most any landed hourly file was opened, and `peak_rss_mb`, the tree's
-    largest resident memory), its last log lines."""
+    `file_opens_max`, the most any landed hourly file was opened, `peak_rss_mb`, the tree's
+    largest resident memory, and `peak_anon_mb`, its anonymous part), its last log lines."""
     env = {
         **os.environ,
         "LAKE_ROOT": str(lake),
@@ -199,6 +207,7 @@ def run_job(url: str, lake: Path, day: date, days: int = 1) -> tuple[float, floa
         stages["job_total"] = float(match.group(1))
     stages["file_opens_max"] = float(max(opened.values(), default=0))
     stages["peak_rss_mb"] = round(tree.peak_rss_mb)
+    stages["peak_anon_mb"] = round(tree.peak_anon_mb)
     return elapsed, cpu, stages, "\n".join(done.stderr.splitlines()[-12:])
 
 

@@ -5,15 +5,15 @@ bench/realsize_files.py served under each of the seven days' names (hard links: 
 so the week costs no more disk than a day). The job runs as a user runs it, a process of its own
 on an empty local lake, `--days 7`; DuckDB sums the same files per day and title. Recorded: wall
 and CPU seconds, the job's stages, how often each landed file was opened, and the peak resident
-memory of the job's process tree beside that of a one-day run (a week must not need more memory
-than a day). Writes bench/results/wikimedia_week.json.
+memory of the job's process tree, and its anonymous part (heap, buffers: what it needs; the rest
+is file pages the kernel reclaims), beside those of a one-day run on the same files after it (a
+week must not need more memory than a day). Writes bench/results/wikimedia_week.json.
 
     .venv/bin/python bench/wikimedia_week.py
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -29,7 +29,7 @@ from bench.realsize_files import REAL_LINES  # noqa: E402
 from bench.realsize_files import WORK as REALSIZE_WORK  # noqa: E402
 from bench.results_file import write_result  # noqa: E402
 from bench.wikimedia_aggregate import time_duckdb  # noqa: E402
-from bench.wikimedia_job import LAKES, REALSIZE_RESULT, bench_tree, run_job  # noqa: E402
+from bench.wikimedia_job import LAKES, bench_tree, run_job  # noqa: E402
 from emulators import wikimedia as emulator  # noqa: E402
 from emulators.wikimedia_data import hourly_relative  # noqa: E402
 from jobs.wikimedia_pageviews.extract import day_file_times  # noqa: E402
@@ -74,12 +74,12 @@ def main() -> None:
     shutil.rmtree(lake, ignore_errors=True)
     try:
         elapsed, cpu, stages, tail = run_job(server.url, lake, min(week), days=DAYS)
+        shutil.rmtree(lake, ignore_errors=True)
+        day = run_job(server.url, lake, min(week), days=1)[2]  # its memory, in the same settings
     finally:
         server.stop()
         shutil.rmtree(lake, ignore_errors=True)
     log.info("job %.1fs: %s", elapsed, stages or tail)
-    day = json.loads(REALSIZE_RESULT.read_text()) if REALSIZE_RESULT.exists() else {}
-    day_rss = day.get("stage_seconds_median", {}).get("job_first", {}).get("peak_rss_mb")
     result = {
         "days": DAYS,
         "files": sum(len(v) for v in week.values()),
@@ -91,7 +91,8 @@ def main() -> None:
         "duckdb_seconds": round(duckdb_seconds, 1),
         "job_vs_duckdb": round(elapsed / duckdb_seconds, 2),
         "stage_seconds": stages,
-        "peak_rss_mb": {"week": stages.get("peak_rss_mb"), "day (wikimedia_job_realsize.json)": day_rss},
+        "peak_rss_mb": {"week": stages.get("peak_rss_mb"), "day": day.get("peak_rss_mb")},
+        "peak_anon_mb": {"week": stages.get("peak_anon_mb"), "day": day.get("peak_anon_mb")},
     }
     write_result(RESULT, result, load_before)
 
