@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 from datetime import date
 from typing import Any
 
@@ -186,3 +187,20 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
         "Zero": (0, 0, {"1:0"}),
         None: (2, 0, set()),
     }
+
+
+def test_the_driver_median_is_sparks_percentile(spark: Any) -> None:
+    """`signals` takes the day's median mobile share on the driver: it must be the double Spark's
+    `percentile(x, 0.5)` gives, bit for bit (odd and even counts, ties, shares of real counts)."""
+    rng = random.Random(7)
+    cases = [[0.25], [0.1, 0.2], [0.5, 0.5, 0.7], [1 / 3, 2 / 3, 0.0, 1.0]]
+    totals = [[rng.randint(1, 10**6) for _ in range(n)] for n in range(2, 40)]
+    cases += [[rng.randint(0, total) / total for total in day] for day in totals]
+    rows = [(i, share) for i, shares in enumerate(cases) for share in shares]
+    frame = spark.createDataFrame(rows, "case int, share double")
+    expected = {
+        row["case"]: row["median"]
+        for row in frame.groupBy("case").agg(F.percentile("share", 0.5).alias("median")).collect()
+    }
+    assert {i: traffic._median(shares) for i, shares in enumerate(cases)} == expected
+    assert traffic._median([]) is None
