@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import traceback
 
 
 class PlatformError(Exception):
@@ -47,7 +48,7 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     (a class the executors cannot load, an unreachable endpoint, a module they cannot import).
     """
     text = _full_text(exc)
-    if not text.strip() and type(exc).__module__.startswith("py4j"):
+    if _jvm_gone(exc, text):
         return _JVM_GONE
     line = _root_line(text) or type(exc).__name__
     line = _JAVA_CLASS.sub(r"\1", line.strip())
@@ -56,6 +57,30 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
         # the executor's class path: the cause is missing jars, not a cast.
         line = f"a class the executors cannot load (their jars lack it): {line}"
     return line[:limit]
+
+
+def _jvm_gone(exc: BaseException, text: str) -> bool:
+    """Whether `exc` says the JVM stopped answering: a Py4J error without text, or a refused or
+    reset connection to its gateway (the next call after it died), itself or among its causes
+    (as Python prints them: `from None` hides the context)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        from_py4j = type(error).__module__.startswith("py4j")
+        if from_py4j and not (text if error is exc else _full_text(error)).strip():
+            return True
+        if type(error).__name__ == "Py4JNetworkError" or (
+            isinstance(error, ConnectionError) and _raised_in_py4j(error)
+        ):
+            return True
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return False
+
+
+def _raised_in_py4j(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "py4j" in frames[-1].filename
 
 
 def _full_text(exc: BaseException) -> str:

@@ -188,6 +188,37 @@ def test_one_line_names_a_dead_jvm() -> None:
     assert one_line(RuntimeError("")) == "RuntimeError"
 
 
+def test_one_line_names_a_dead_jvm_behind_a_refused_connection() -> None:
+    """After the JVM died (a task's OutOfMemoryError ends it), the next Py4J call finds nothing
+    listening: that refused connection, or one raised while handling it, is the same line, not
+    `ConnectionRefusedError: [Errno 111] Connection refused`."""
+    from py4j.java_gateway import GatewayParameters, JavaGateway
+    from py4j.protocol import Py4JNetworkError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = JavaGateway(gateway_parameters=GatewayParameters(port=port))
+    with pytest.raises(Py4JNetworkError) as refused:
+        gateway.jvm.java.lang.System.currentTimeMillis()
+    assert one_line(refused.value).startswith("the Spark JVM died during the run")
+    try:
+        try:
+            raise refused.value
+        except Py4JNetworkError:
+            raise ValueError("cleaning up after it") from None
+    except ValueError as later:
+        assert one_line(later) == "cleaning up after it"  # `from None`: not its cause
+    try:
+        try:
+            raise refused.value
+        except Py4JNetworkError:
+            raise ConnectionResetError(104, "Connection reset by peer")  # noqa: B904 - its context
+    except ConnectionResetError as later:
+        assert one_line(later).startswith("the Spark JVM died during the run")
+    assert one_line(ConnectionRefusedError(111, "Connection refused")) == "[Errno 111] Connection refused"
+
+
 def test_one_line_reads_the_trace_pyspark_keeps_beside_its_message() -> None:
     exc = RuntimeError("[TASK_WRITE_FAILED] Task failed while writing rows to s3a://lake/t.")
     exc._stackTrace = PY4J_S3A.split("\n", 1)[1]  # type: ignore[attr-defined]

@@ -19,7 +19,8 @@ import org.apache.hadoop.fs.Path;
  * API, so a file is read whole (~60 MB) and inflated whole (~250 MB, the size its gzip trailer
  * gives), then handed to the reader as a stream. Both buffers are off the heap (the tasks' tables
  * and Spark's caches keep the heap) and pooled: a JVM holds one pair per task reading at once,
- * reused by the next tasks. A file it does not inflate exactly (several gzip members, a trailer
+ * reused by the next tasks. When the direct memory left cannot hold a file's pair, the file is
+ * streamed instead (below). A file it does not inflate exactly (several gzip members, a trailer
  * that does not match, damaged bytes) is left to the stream path, whose errors name the damage as
  * before; so is every file where the native library cannot load. libdeflate checks the CRC and
  * length of what it inflates.
@@ -30,12 +31,16 @@ public final class WholeGzip {
   /** Deflate's largest ratio is ~1032:1; a trailer claiming more is damage, not data. */
   private static final long MAX_RATIO = 1032;
   private static final int CHUNK = 1 << 20;
+  /** Buffers grow by at least an eighth, in 16 MiB steps: a replaced one is off-heap garbage
+   * until a GC frees it, so each task's pair should settle at its largest file in a few steps. */
+  private static final int GRAIN = 16 << 20;
   private static final ConcurrentLinkedDeque<WholeGzip> IDLE = new ConcurrentLinkedDeque<>();
 
   private final LibdeflateDecompressor inflater;
   private ByteBuffer packed = ByteBuffer.allocateDirect(0);
   private ByteBuffer output = ByteBuffer.allocateDirect(0);
   private final byte[] chunk = new byte[CHUNK];
+  private boolean shortOfMemory; // a pair did not fit: this task streams its files (dropBuffers)
 
   private WholeGzip(LibdeflateDecompressor inflater) {
     this.inflater = inflater;
@@ -56,6 +61,7 @@ public final class WholeGzip {
 
   /** Back to the pool, buffers kept for the next task (the stream it gave must be done with). */
   void release() {
+    shortOfMemory = false; // the next task tries again: GCs may have freed memory meanwhile
     IDLE.push(this);
   }
 
@@ -75,10 +81,13 @@ public final class WholeGzip {
    */
   InputStream inflate(FileSystem fs, Path path) throws IOException {
     long size = fs.getFileStatus(path).getLen();
-    if (size < 18 || size > Integer.MAX_VALUE - 8) { // 18: the smallest gzip member
+    if (shortOfMemory || size < 18 || size > Integer.MAX_VALUE - 8) { // 18: the smallest gzip member
       return null;
     }
     packed = capacity(packed, (int) size);
+    if (packed == null) {
+      return dropBuffers();
+    }
     try (FSDataInputStream in = fs.open(path)) {
       for (int n = in.read(chunk); n > 0 && packed.hasRemaining(); n = in.read(chunk)) {
         packed.put(chunk, 0, Math.min(n, packed.remaining()));
@@ -93,6 +102,9 @@ public final class WholeGzip {
       return null;
     }
     output = capacity(output, (int) inflated);
+    if (output == null) {
+      return dropBuffers();
+    }
     try {
       DecompressionResult result = inflater.gzipDecompressEx(packed, output);
       if (result.inputBytesConsumed() != size || result.outputBytesProduced() != inflated) {
@@ -105,11 +117,36 @@ public final class WholeGzip {
     return new Inflated(output);
   }
 
-  /** {@code buffer} cleared to {@code size} bytes, or a new one if it is smaller. */
+  /**
+   * {@code buffer} cleared to {@code size} bytes, or a larger new one if it is smaller; null when
+   * the JVM's direct memory (its limit is the heap's size unless set) cannot hold a new one.
+   */
   private static ByteBuffer capacity(ByteBuffer buffer, int size) {
-    ByteBuffer ready = buffer.capacity() >= size ? buffer : ByteBuffer.allocateDirect(size);
+    ByteBuffer ready = buffer;
+    if (buffer.capacity() < size) {
+      long grown = Math.max(size, (long) buffer.capacity() + (buffer.capacity() >> 3));
+      long stepped = Math.min(Integer.MAX_VALUE - 8L, (grown + GRAIN - 1) / GRAIN * GRAIN);
+      try {
+        ready = ByteBuffer.allocateDirect((int) stepped);
+      } catch (OutOfMemoryError e) { // after the JVM's own GC and retries: too little is left
+        return null;
+      }
+    }
     ready.clear().limit(size);
     return ready;
+  }
+
+  /**
+   * Lets this inflater's buffers go (a GC frees them) and returns null: the file is streamed
+   * through Hadoop's codec. A driver with little memory then reads more slowly, instead of the
+   * task's OutOfMemoryError ending the JVM (a week on a 1g driver did). The task's other files
+   * are streamed too: each attempt would cost the JVM a full GC and its retries first.
+   */
+  private InputStream dropBuffers() {
+    shortOfMemory = true;
+    packed = ByteBuffer.allocateDirect(0);
+    output = ByteBuffer.allocateDirect(0);
+    return null;
   }
 
   /** The inflated bytes as a stream: the reader copies them into its own buffer, a chunk a time. */
