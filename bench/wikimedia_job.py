@@ -114,18 +114,19 @@ class TreeCpu:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
             tree |= more
             grew = bool(more)
-        rss = anon_kb = 0
+        memory_kb: Counter[str] = Counter()  # VmRSS and RssAnon over the tree
         for pid in tree & cpu.keys():
             self.seen[pid] = max(self.seen.get(pid, 0.0), cpu[pid])
             try:
-                rss += int((Path("/proc") / str(pid) / "statm").read_text().split()[1])
                 status = (Path("/proc") / str(pid) / "status").read_text()
-            except (OSError, IndexError):
+            except OSError:
                 continue
-            anon = [line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:")]
-            anon_kb += int(anon[0]) if anon else 0
-        self.peak_rss_mb = max(self.peak_rss_mb, rss * os.sysconf("SC_PAGE_SIZE") / 1e6)
-        self.peak_anon_mb = max(self.peak_anon_mb, anon_kb * 1024 / 1e6)
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon"):
+                    memory_kb[key] += int(value.split()[0])
+        self.peak_rss_mb = max(self.peak_rss_mb, memory_kb["VmRSS"] * 1024 / 1e6)
+        self.peak_anon_mb = max(self.peak_anon_mb, memory_kb["RssAnon"] * 1024 / 1e6)
 
     def _poll(self) -> None:
         while not self.done.wait(0.1):

@@ -45,7 +45,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private TitleSums sums;
   private boolean summed;
   private int emitted;
-  private final byte[][] hours = {new byte[256]}; // a row's hours text (TitleSums.hours)
+  private final byte[] hours; // a row's hours text (TitleSums.hours)
   private int nextPath;
 
   private InputStream in;
@@ -67,6 +67,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     this.conf = conf;
     this.paths = paths;
     this.fileIds = fileIds;
+    this.hours = new byte[TitleSums.hoursCapacity(paths.length)];
     this.parser = new LineParser(codes);
     this.mobile = new boolean[codes.length];
     for (int i = 0; i < codes.length; i++) {
@@ -126,7 +127,7 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
       writer.write(0, sums.keys(), sums.keyStart(e), sums.keyLength(e));
       writer.write(1, sums.views(e));
       writer.write(2, sums.mobile(e));
-      writer.write(3, hours[0], 0, sums.hours(e, hours));
+      writer.write(3, hours, 0, sums.hours(e, hours));
       return true;
     }
     if (emitted == sums.size() && sums.badLines > 0) {

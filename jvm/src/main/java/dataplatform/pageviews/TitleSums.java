@@ -189,28 +189,31 @@ final class TitleSums {
   }
 
   /**
-   * The per-file views of entry {@code e} as ASCII text, {@code file:views} pairs joined by commas
-   * ({@code file} the index the reader gave), the latest file first, written into {@code out[0..]}
-   * (grown when short: a row's text is built without a Java String); returns the length.
+   * The longest text {@link #hours} writes for a title read in {@code files} files: a pair per file,
+   * each at most 7 digits of file index (under 2^20), 19 of views, a colon and a comma.
    */
-  int hours(int e, byte[][] out) {
-    long last = entries[e * STRIDE + LAST];
-    int n = pair(out, 0, last & FILE_MASK, entries[e * STRIDE + CURRENT]);
-    for (int c = (int) (last >> FILE_BITS); c >= 0; c = cellNext[c]) {
-      out[0][n++] = ',';
-      n = pair(out, n, cellFile[c], cellViews[c]);
-    }
-    return n;
+  static int hoursCapacity(int files) {
+    return Math.max(1, files) * 28;
   }
 
-  /** Writes {@code file:views} at {@code out[0][at..]}; returns the end. */
-  private static int pair(byte[][] out, int at, long file, long views) {
-    if (out[0].length - at < 2 * 20 + 2) {
-      out[0] = Arrays.copyOf(out[0], Math.max(out[0].length * 2, at + 64));
+  /**
+   * The per-file views of entry {@code e} as ASCII text, {@code file:views} pairs joined by commas
+   * ({@code file} the index the reader gave), the latest file first, written into {@code out}
+   * (of {@link #hoursCapacity} bytes: a row's text is built without a Java String); returns the
+   * length.
+   */
+  int hours(int e, byte[] out) {
+    long last = entries[e * STRIDE + LAST];
+    int n = digits(out, 0, last & FILE_MASK);
+    out[n++] = ':';
+    n = digits(out, n, entries[e * STRIDE + CURRENT]);
+    for (int c = (int) (last >> FILE_BITS); c >= 0; c = cellNext[c]) {
+      out[n++] = ',';
+      n = digits(out, n, cellFile[c]);
+      out[n++] = ':';
+      n = digits(out, n, cellViews[c]);
     }
-    int n = digits(out[0], at, file);
-    out[0][n++] = ':';
-    return digits(out[0], n, views);
+    return n;
   }
 
   /** Writes the decimal digits of {@code v} (>= 0) at {@code b[at..]}; returns the end. */
