@@ -70,22 +70,34 @@ class Item:
     verify_gzip: bool = True
 
 
+@dataclass(frozen=True)
+class Dumps:
+    """The landed SQL dumps: each table's URI (None: it answered 404, allowed for optional ones)
+    and the size of each one landed."""
+
+    uris: dict[str, str | None]
+    sizes: dict[str, int]
+
+    def fingerprint(self, version: int) -> str:
+        """What dimensions built from these dumps depend on: each dump's URI and size, and `version`."""
+        return json.dumps({"version": version, "dumps": self.listed()}, sort_keys=True)
+
+    def listed(self) -> dict[str, list[Any]]:
+        """`table: [URI, size]` of each dump landed."""
+        return {t: [uri, self.sizes.get(t)] for t, uri in sorted(self.uris.items()) if uri}
+
+
 @dataclass
 class Landing:
-    """What the raw zone holds for this run: hourly files per day, and the SQL dumps."""
+    """What the raw zone holds for this run: each day's hourly files by hour of the day (0 is the
+    file of 00:00-01:00, named 010000), and the SQL dumps. A missing hour has no entry."""
 
-    hourly: dict[date, list[str]]
-    dumps: dict[str, str | None]
+    hourly: dict[date, dict[int, str]]
+    dumps: Dumps
     missing: list[str] = field(default_factory=list)
-    dump_sizes: dict[str, int] = field(default_factory=dict)
-
-    def dumps_fingerprint(self, version: int) -> str:
-        """What dimensions built from these dumps depend on: each dump's URI and size, and `version`."""
-        dumps = {t: [uri, self.dump_sizes.get(t)] for t, uri in sorted(self.dumps.items()) if uri}
-        return json.dumps({"version": version, "dumps": dumps}, sort_keys=True)
 
     def hours(self, day: date) -> int:
-        return len(self.hourly.get(day, []))
+        return len(self.hourly.get(day, {}))
 
 
 class _Progress:
@@ -210,30 +222,50 @@ class Lander:
 
 
 OnLanded = Callable[[str, "str | None"], None]
-OnDay = Callable[[date, list[str]], None]
+OnHour = Callable[[date, int, "str | None"], None]
+OnDumps = Callable[[Dumps], None]
 
 
-class _DayTracker:
-    """Calls `on_day(day, uris)` once every hourly file of a day has landed or answered 404."""
+class _Tracker:
+    """The landing's `on_landed`: `on_hour(day, hour, uri)` for each hourly file (uri None: 404),
+    and, once every SQL dump is done, their `Dumps` (`landed`, with their sizes) to `on_dumps`."""
 
-    def __init__(self, hours: dict[date, list[str]], on_day: OnDay) -> None:
-        self.day_of = {rel: day for day, rels in hours.items() for rel in rels}
-        self.order = hours
-        self.left = {day: set(rels) for day, rels in hours.items()}
-        self.uris: dict[str, str | None] = {}
-        self.on_day = on_day
+    def __init__(
+        self,
+        hours: dict[date, list[str]],
+        dumps: dict[str, str],
+        store: RawStore,
+        on_hour: OnHour | None,
+        on_dumps: OnDumps | None,
+    ) -> None:
+        self.hour_of = {rel: (day, hour) for day, rels in hours.items() for hour, rel in enumerate(rels)}
+        self.relatives = dumps
+        self.table_of = {rel: table for table, rel in dumps.items()}
+        self.store, self.on_hour, self.on_dumps = store, on_hour, on_dumps
+        self.dumps: dict[str, str | None] = {}
+        self.landed: Dumps | None = None
         self.lock = threading.Lock()
 
     def __call__(self, relative: str, uri: str | None) -> None:
-        day = self.day_of.get(relative)
-        if day is None:
+        at = self.hour_of.get(relative)
+        if at is not None and self.on_hour is not None:
+            self.on_hour(*at, uri)
+        table = self.table_of.get(relative)
+        if table is None:
             return
         with self.lock:
-            self.uris[relative] = uri
-            self.left[day].discard(relative)
-            done = not self.left[day]
-        if done:
-            self.on_day(day, [u for rel in self.order[day] if (u := self.uris[rel]) is not None])
+            self.dumps[table] = uri
+            done = len(self.dumps) == len(self.table_of)
+        if not done:
+            return
+        sizes = {
+            t: n
+            for t, uri in self.dumps.items()
+            if uri and (n := self.store.size(self.relatives[t])) is not None
+        }
+        self.landed = Dumps(uris=dict(sorted(self.dumps.items())), sizes=sizes)
+        if self.on_dumps is not None:
+            self.on_dumps(self.landed)
 
 
 def land(
@@ -244,27 +276,32 @@ def land(
     *,
     workers: int = 8,
     backoff: float = 0.5,
-    on_day: OnDay | None = None,
+    on_hour: OnHour | None = None,
+    on_dumps: OnDumps | None = None,
 ) -> Landing:
-    """Land the hourly files of `days` and the five SQL dumps; a missing hour is recorded, not fatal.
+    """Land the five SQL dumps and the hourly files of `days`; a missing hour is recorded, not fatal.
 
-    `on_day(day, uris)` is called as soon as a day's hourly files have all landed (the days are
-    asked first, in order), so their reading need not wait for the rest.
+    The dumps are asked first (the dimensions built from them are the longest work of a first
+    run), then the hours in order. `on_dumps(dumps)` is called once the dumps have all landed
+    and `on_hour(day, hour, uri)` as each hourly file has (uri None: it answered 404), so the
+    work on them need not wait for the rest.
     """
-    hours = {day: [hourly_relative(ts) for ts in day_file_times(day)] for day in days}
-    items = [Item(rel, required=False, verify_gzip=False) for rels in hours.values() for rel in rels]
     dumps = {table: dump_relative(wiki, dump_date, table) for table in TABLES}
     moving = dump_date == "latest"
-    items += [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
+    items = [Item(rel, required=t not in OPTIONAL_TABLES, mutable=moving) for t, rel in dumps.items()]
+    hours = {day: [hourly_relative(ts) for ts in day_file_times(day)] for day in days}
+    items += [Item(rel, required=False, verify_gzip=False) for rels in hours.values() for rel in rels]
     lander = Lander(settings, workers=workers, backoff=backoff)
-    result = lander.land(items, None if on_day is None else _DayTracker(hours, on_day))
-    missing = [rel for rel, uri in result.items() if uri is None]
-    sizes = {t: n for t, rel in dumps.items() if result[rel] and (n := lander.store.size(rel)) is not None}
+    tracker = _Tracker(hours, dumps, lander.store, on_hour, on_dumps)
+    result = lander.land(items, tracker)
+    assert tracker.landed is not None  # every item ends in `on_landed` before `land` returns
     return Landing(
-        hourly={day: [u for rel in rels if (u := result[rel]) is not None] for day, rels in hours.items()},
-        dumps={table: result[rel] for table, rel in dumps.items()},
-        missing=missing,
-        dump_sizes=sizes,
+        hourly={
+            day: {h: u for h, rel in enumerate(rels) if (u := result[rel]) is not None}
+            for day, rels in hours.items()
+        },
+        dumps=tracker.landed,
+        missing=[rel for rel, uri in result.items() if uri is None],
     )
 
 
@@ -348,20 +385,22 @@ def read_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Seque
     return scan_pageviews(spark, by_day, codes, ["title", "views"], "day date, title string, views long")
 
 
-def sum_hourly(spark: SparkSession, by_day: dict[date, list[str]], codes: Sequence[str]) -> DataFrame:
-    """The one read of the hourly files: (`day`, `title`, `views`, `mobile`, `hours`), a row per
-    raw title and task of the `pageviews` source's `sums` mode, and one per task with a null title
-    whose views count its bad lines.
+def sum_hourly(spark: SparkSession, by_day: dict[date, dict[int, str]], codes: Sequence[str]) -> DataFrame:
+    """The one read of the hourly files of `by_day` (each day's files by hour of the day):
+    (`day`, `title`, `views`, `mobile`, `hours`), a row per raw title and task of the `pageviews`
+    source's `sums` mode, and one per task with a null title whose views count its bad lines.
 
     `codes` is (desktop, mobile) as `transform.wiki_codes` gives them; `mobile` is the views of
-    the mobile code and `hours` the views of each file as `index:views` pairs, a file's index in
-    its day's list (files are hours). A title is in several rows when several tasks read its day:
+    the mobile code and `hours` the views of each file as `hour:views` pairs. A title is in
+    several rows when several tasks (or reads of the same day's other hours) read its day:
     summing them per (`day`, `title`) gives the day's totals, and the few rows of the titles the
     job ranks give its hourly signals (`traffic`), with no second read of any file.
     """
     columns = ["title", "views", "mobile", "hours"]
     empty = "day date, title string, views long, mobile long, hours string"
-    return scan_pageviews(spark, by_day, codes, columns, empty, sums="true", mobile=codes[1])
+    paths = {day: list(hours.values()) for day, hours in by_day.items()}
+    ids = {day: json.dumps(list(hours)) for day, hours in by_day.items()}
+    return scan_pageviews(spark, paths, codes, columns, empty, file_ids=ids, sums="true", mobile=codes[1])
 
 
 def scan_pageviews(
@@ -370,11 +409,14 @@ def scan_pageviews(
     codes: Sequence[str],
     columns: Sequence[Column | str],
     empty_schema: str,
+    *,
+    file_ids: dict[date, str] | None = None,
     **options: str,
 ) -> DataFrame:
-    """One `pageviews` read per day of `by_day` (its files, `codes` and the source's `options`),
-    each row with its `day` then `columns`: the union of the days, or an empty frame of
-    `empty_schema`. The day is that of the set a file is in (no per-row `input_file_name()`)."""
+    """One `pageviews` read per day of `by_day` (its files, `codes`, the source's `options` and
+    the day's `file_ids` if given), each row with its `day` then `columns`: the union of the days,
+    or an empty frame of `empty_schema`. The day is that of the set a file is in (no per-row
+    `input_file_name()`)."""
     if not codes:
         raise ValueError("no domain code given")
     frames = []
@@ -384,6 +426,8 @@ def scan_pageviews(
         reader = spark.read.format("pageviews").option("codes", ",".join(codes))
         for key, value in options.items():
             reader = reader.option(key, value)
+        if file_ids is not None:
+            reader = reader.option("fileIds", file_ids[day])
         # From ISO text: a Python date literal goes through java.sql.Date, in the JVM's zone.
         frames.append(reader.load(paths).select(F.lit(day.isoformat()).cast("date").alias("day"), *columns))
     if not frames:

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.stream.IntStream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
@@ -30,12 +31,14 @@ import org.apache.spark.util.SerializableConfiguration;
  */
 final class PageviewsScan implements Scan, Batch {
   private final List<String> paths;
+  private final int[] fileIds;
   private final String[] codes;
   private final String[] mobileCodes;
   private final boolean sums;
 
   PageviewsScan(CaseInsensitiveStringMap options) {
     this.paths = paths(options);
+    this.fileIds = fileIds(options, paths.size());
     this.sums = options.getBoolean("sums", false);
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
@@ -65,6 +68,29 @@ final class PageviewsScan implements Scan, Batch {
       out.add(one);
     }
     return out;
+  }
+
+  /**
+   * The ids the {@code sums} mode gives each path's views ({@code fileIds}, a JSON array of ints
+   * >= 0 beside {@code paths}; the job passes each file's hour of the day, so reads of a day's
+   * hours in several batches agree), else each path's index.
+   */
+  private static int[] fileIds(CaseInsensitiveStringMap options, int count) {
+    String given = options.get("fileIds");
+    if (given == null) {
+      return IntStream.range(0, count).toArray();
+    }
+    int[] ids;
+    try {
+      ids = new ObjectMapper().readValue(given, int[].class);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("pageviews: option 'fileIds' is not a JSON array of ints", e);
+    }
+    if (ids.length != count || Arrays.stream(ids).anyMatch(id -> id < 0 || id >= TitleSums.MAX_FILE_ID)) {
+      throw new IllegalArgumentException(
+          "pageviews: option 'fileIds' needs one id in [0, " + TitleSums.MAX_FILE_ID + ") per path");
+    }
+    return ids;
   }
 
   @Override
@@ -100,7 +126,7 @@ final class PageviewsScan implements Scan, Batch {
     return sums ? balanced(files, parallelism) : packed(spark, files, parallelism);
   }
 
-  /** At most {@code tasks} partitions, each file (largest first) to the least loaded; ids by path. */
+  /** At most {@code tasks} partitions, each file (largest first) to the least loaded, with its id. */
   private InputPartition[] balanced(List<FileStatus> files, int tasks) {
     int count = Math.max(1, Math.min(tasks, files.size()));
     List<List<Integer>> members = new ArrayList<>();
@@ -125,7 +151,7 @@ final class PageviewsScan implements Scan, Batch {
         .filter(m -> !m.isEmpty())
         .map(m -> new FilesPartition(
             m.stream().map(i -> files.get(i).getPath().toString()).toArray(String[]::new),
-            m.stream().mapToInt(Integer::intValue).toArray()))
+            m.stream().mapToInt(i -> fileIds[i]).toArray()))
         .toArray(InputPartition[]::new);
   }
 
@@ -163,6 +189,6 @@ final class PageviewsScan implements Scan, Batch {
     return new PageviewsReaderFactory(conf, codes, mobileCodes, sums);
   }
 
-  /** The files one task reads, in order, and (sums) their indices in the read's paths. */
+  /** The files one task reads, in order, and (sums) their ids. */
   record FilesPartition(String[] paths, int[] ids) implements InputPartition {}
 }

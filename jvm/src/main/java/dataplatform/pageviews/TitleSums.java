@@ -28,6 +28,8 @@ final class TitleSums {
   private static final int CURRENT = 4; // the views of the entry's latest file
   private static final int FILE_BITS = 20;
   private static final long FILE_MASK = (1L << FILE_BITS) - 1;
+  /** File ids are below this (FILE_MASK itself marks "no file yet"). */
+  static final int MAX_FILE_ID = (int) FILE_MASK;
 
   private byte[] keys = new byte[1 << 22];
   private int keyEnd;
@@ -52,7 +54,7 @@ final class TitleSums {
 
   /** Adds {@code v} views of the title {@code b[off, off+len)} read in file {@code file}. */
   void add(byte[] b, int off, int len, long v, boolean isMobile, int file) {
-    if (file < 0 || file >= FILE_MASK) { // FILE_MASK marks "no file yet"
+    if (file < 0 || file >= MAX_FILE_ID) {
       throw new IllegalArgumentException("pageviews: file index " + file + " out of range");
     }
     int at = find(b, off, len, hash(b, off, len)) * STRIDE;
