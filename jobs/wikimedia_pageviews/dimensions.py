@@ -23,7 +23,7 @@ from common.errors import SourceError
 from common.storage import Lake, is_delta
 from common.tables import WIKI_ARTICLES, WIKI_CATEGORY_MEMBERS, WIKI_REDIRECTS, Table
 from jobs.wikimedia_pageviews import extract, transform
-from jobs.wikimedia_pageviews.extract import Landing
+from jobs.wikimedia_pageviews.extract import Dumps
 from jobs.wikimedia_pageviews.load import wiki_predicate, write_stage
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ DUMP_KEEP: dict[str, tuple[str, tuple[str | int, ...]]] = {
 def refresh_dimensions(
     job: JobRun,
     spark: SparkSession,
-    landing: Landing,
+    dumps: Dumps,
     wiki: str,
     *,
     force: bool = False,
@@ -79,21 +79,21 @@ def refresh_dimensions(
     """
     store = job.lake.store("raw", "wikimedia")
     marker = f"state/{wiki}-dimensions.json"
-    fingerprint = landing.dumps_fingerprint(DIMENSIONS_VERSION)
+    fingerprint = dumps.fingerprint(DIMENSIONS_VERSION)
     paths = [job.lake.path(t) for t in DIMENSIONS]
     built = all(is_delta(spark, path) for path in paths)
     if not force and built and store.read_text(marker) == fingerprint:
         log.info("SQL dumps unchanged since the %s dimensions were built: kept", wiki)
         _hand(job, on_dimension, {t: read_dimension(spark, job.lake, t, wiki) for t in DIMENSIONS})
         return
-    build_dimensions(job, spark, landing, wiki, on_dimension=on_dimension)
+    build_dimensions(job, spark, dumps, wiki, on_dimension=on_dimension)
     store.write_text(marker, fingerprint)
 
 
 def build_dimensions(
     job: JobRun,
     spark: SparkSession,
-    landing: Landing,
+    dumps: Dumps,
     wiki: str,
     *,
     on_dimension: OnDimension | None = None,
@@ -108,7 +108,7 @@ def build_dimensions(
     # The parsed dumps are held for the run: the job's frames are built on them, and unpersisting
     # a frame drops every cache built on it that is not loaded yet (Spark re-caches the
     # dependents): releasing them here cost a second computation of the signals (measured).
-    layout, frames = _read_dumps(spark, job, landing)
+    layout, frames = _read_dumps(spark, job, dumps)
     with extract.dump_errors():
         counts = {table: job.beside(f"parse_{table}", frame.count) for table, frame in frames.items()}
         with job.joined(*counts.values()):
@@ -139,9 +139,9 @@ def _hand(job: JobRun, on_dimension: OnDimension | None, tables: dict[Table, Dat
         job.side_by_side({f"ready_{t.name}": partial(on_dimension, t, frame) for t, frame in tables.items()})
 
 
-def _read_dumps(spark: SparkSession, job: JobRun, landing: Landing) -> tuple[str, dict[str, DataFrame]]:
+def _read_dumps(spark: SparkSession, job: JobRun, dumps: Dumps) -> tuple[str, dict[str, DataFrame]]:
     """The categorylinks layout, and the dumps it needs read as rows (persisted, not yet parsed)."""
-    links_uri = landing.dumps["categorylinks"]
+    links_uri = dumps.uris.get("categorylinks")
     if links_uri is None:
         raise SourceError("the categorylinks dump is missing")
     layout = transform.categorylinks_layout(extract.read_header(links_uri, job.settings).columns)
@@ -151,7 +151,7 @@ def _read_dumps(spark: SparkSession, job: JobRun, landing: Landing) -> tuple[str
         tables.append("linktarget")
     frames: dict[str, DataFrame] = {}
     for table in tables:
-        uri = landing.dumps[table]
+        uri = dumps.uris.get(table)
         if uri is None:
             raise SourceError(f"the {table} dump is missing (needed with the {layout} categorylinks layout)")
         frame = extract.read_dump(spark, uri, DUMP_SCHEMAS[table], DUMP_KEEP.get(table))

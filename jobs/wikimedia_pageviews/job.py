@@ -2,9 +2,9 @@
 
 `main` reads top-down as extract (`_extract`) -> transform (`_daily_views`) -> audit (`_audit`)
 -> publish (`_publish`) over the run's `common.runner.JobRun`. What does not depend on each other
-runs side by side (measured): Spark starts while the files land; the dimensions are built while
-the hourly files are aggregated; the silver write and the traffic signals run beside the audit;
-the gold tables are written together.
+runs side by side (measured): Spark starts while the files land; the dimensions are built as
+soon as the SQL dumps have landed, and the hourly files are read in batches as they land; the
+silver write and the traffic signals run beside the audit; the gold tables are written together.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import argparse
 import contextlib
 import functools
 import logging
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import date
 from functools import partial
@@ -45,7 +47,7 @@ from common.tables import (
 from jobs.wikimedia_pageviews import extract, gates, traffic, transform
 from jobs.wikimedia_pageviews.cli import Request
 from jobs.wikimedia_pageviews.dimensions import DIMENSIONS, refresh_dimensions
-from jobs.wikimedia_pageviews.extract import Landing
+from jobs.wikimedia_pageviews.extract import Dumps, Landing
 from jobs.wikimedia_pageviews.load import days_predicate, write_stage
 from jobs.wikimedia_pageviews.unchanged import TABLES, LastRun
 
@@ -74,6 +76,7 @@ SESSION_CONF = {
 SESSION_OPTIONS: SessionOptions = {"short_job": True, "java_options": "-XX:+UseParallelGC"}
 
 REREADS = 2  # downloads of hourly files whose read failed, before the run ends
+BATCH_HOURS = 8  # the fewest landed hourly files a read takes while the landing goes on (a third of a day)
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +103,11 @@ def main(args: argparse.Namespace, job: JobRun | None = None) -> int:
     job.lake.check()
     request = _repaired(job, request)
     last = LastRun(job, request)
-    landing, spark, reads = _extract(job, request, last)
-    if spark is None or reads is None:
+    landing, reads, dimensions = _extract(job, request, last)
+    if reads is None or dimensions is None:
         answers = _unchanged_answers(job, request, last)
     else:
-        answers = _compute(job, spark, request, landing, reads)
+        answers = _compute(job, request, landing, reads, dimensions)
         last.record(landing)
     _log_answers(request.wiki, answers)
     log.info("%s: %.2fs in all: %s", NAME, time.monotonic() - started, job.record.stages.line())
@@ -127,26 +130,29 @@ def _repaired(job: JobRun, request: Request) -> Request:
 
 def _extract(
     job: JobRun, request: Request, last: LastRun
-) -> tuple[Landing, SparkSession, DayReads] | tuple[Landing, None, None]:
-    """Land the files, Spark starting beside the landing and each day read as soon as its files
-    have landed (`DayReads`); no Spark (None) when the tables are those the last run computed
-    from these very inputs."""
+) -> tuple[Landing, HourlyReads, Dimensions] | tuple[Landing, None, None]:
+    """Land the files, Spark starting beside the landing, the dimensions built as soon as the SQL
+    dumps have landed (`Dimensions`) and the hourly files read in batches as they land
+    (`HourlyReads`); no Spark (None) when the tables are those the last run computed from these
+    very inputs."""
     with job.stage("check_unchanged"):
         # Read before the landing (a first run does not wait for it): when the tables are as the
         # last run of these very days left them, Spark starts only if the landing changed.
         maybe_unchanged = not request.rebuild_dimensions and last.same_request()
-    reads = None
+    reads = dimensions = None
     if not maybe_unchanged:
         job.start_spark()
-        reads = DayReads(job, request)
-    with job.stage("land"), reads or contextlib.nullcontext():
+        reads = HourlyReads(job, request)
+        dimensions = Dimensions(job, request, after=reads.started)
+    with job.stage("land"), reads or contextlib.nullcontext(), dimensions or contextlib.nullcontext():
         landing = extract.land(
             job.settings,
             request.wiki,
             request.days,
             request.sql_dump_date,
             workers=request.download_workers,
-            on_day=reads.submit if reads else None,
+            on_hour=reads.add if reads else None,
+            on_dumps=dimensions.start if dimensions else None,
         )
     job.record_input("wikimedia", _fingerprint(job.settings, landing, request.wiki, request.days))
     for day in request.days:
@@ -154,13 +160,13 @@ def _extract(
         log.info("%s: %d hourly files%s", day, landing.hours(day), incomplete)
     if maybe_unchanged and last.same_inputs(landing):
         return landing, None, None
-    spark = job.session()
-    tune_session(spark)
-    if reads is None:  # Spark was not started beside the landing: the days are read from now
-        reads = DayReads(job, request)
-        for day, uris in sorted(landing.hourly.items()):
-            reads.submit(day, uris)
-    return landing, spark, reads
+    tune_session(job.session())
+    if reads is None:  # Spark was not started beside the landing: the files are read from now
+        with HourlyReads(job, request) as reads:
+            for day, hours in sorted(landing.hourly.items()):
+                for hour, uri in hours.items():
+                    reads.add(day, hour, uri)
+    return landing, reads, dimensions or Dimensions(job, request, after=reads.started)
 
 
 def _fingerprint(
@@ -172,7 +178,7 @@ def _fingerprint(
         "wiki": wiki,
         "hourly_files": {day.isoformat(): landing.hours(day) for day in days},
         "missing_hourly_files": len(landing.missing),
-        "sql_dumps": {t: [uri, landing.dump_sizes.get(t)] for t, uri in sorted(landing.dumps.items()) if uri},
+        "sql_dumps": landing.dumps.listed(),
     }
 
 
@@ -195,63 +201,112 @@ def _unchanged_answers(job: JobRun, request: Request, last: LastRun) -> list[dic
 
 
 def _compute(
-    job: JobRun, spark: SparkSession, request: Request, landing: Landing, reads: DayReads
+    job: JobRun, request: Request, landing: Landing, reads: HourlyReads, dimensions: Dimensions
 ) -> list[dict[str, Any]]:
-    """Build the dimensions, aggregate the days, audit and write the answers; the summary rows.
+    """Aggregate the days beside the dimensions' build, audit and write the answers; the summary
+    rows.
 
-    The dimensions are built beside the aggregation; each table's rows are cached and handed
-    here (`ready`) before it is written, so the resolve and the audit need not wait for three
-    Delta commits and a read back. The silver write and the signals (from the one read's rows, no
-    file read again) run beside the audit: their Delta commits overlap its small jobs; the gold
-    tables, the signals' among them, are written only once all three are done and the dimensions
-    have committed.
+    The silver write and the signals (from the one read's rows, no file read again) run beside
+    the audit: their Delta commits overlap its small jobs; the gold tables, the signals' among
+    them, are written only once all three are done and the dimensions have committed.
     """
-    ready: dict[Table, Future[DataFrame]] = {table: Future() for table in DIMENSIONS}
-    on_dimension = partial(_cache_dimension, job, ready)
-    build = partial(refresh_dimensions, job, spark, landing, request.wiki, on_dimension=on_dimension)
-    dimensions = job.beside("dimensions", partial(build, force=request.rebuild_dimensions))
-    dimensions.add_done_callback(partial(_dimensions_failed, ready))
-    with job.joined(dimensions, *reads.futures):
-        resolved, daily = _daily_views(job, request, reads, ready)
+    built = dimensions.built(landing.dumps)
+    with job.joined(built, reads.reading):
+        resolved, daily = _daily_views(job, request, reads, dimensions.ready)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.lake, daily, request))
         signals = job.beside("top_articles", partial(_top_articles, job, resolved, daily))
         with job.joined(silver, signals):
-            summary, top = _audit(job, spark, request, landing, daily, members=ready[WIKI_CATEGORY_MEMBERS])
+            members = dimensions.ready[WIKI_CATEGORY_MEMBERS]
+            summary, top = _audit(job, daily.sparkSession, request, landing, daily, members=members)
             with job.stage("wait_for_day_work"):
                 silver.result()
                 flagged = signals.result()
         with job.stage("wait_for_dimensions"):  # no answer is published unless they are written
-            dimensions.result()
+            built.result()
     return _publish(job, request, summary, top, flagged)
 
 
-def _cache_dimension(
-    job: JobRun, ready: dict[Table, Future[DataFrame]], table: Table, rows: DataFrame
-) -> None:
-    """A dimension's rows persisted and counted for the run (before the dimensions are written:
-    their writes then read the cache), then handed to the run (`ready`)."""
-    cached = job.persist(rows, StorageLevel.MEMORY_AND_DISK)
-    cached.count()
-    ready[table].set_result(cached)
+class Dimensions:
+    """The dimensions' build (`refresh_dimensions`) beside the rest of the run, started as soon as
+    the SQL dumps have landed (hourly files may still be landing: on a first run the build is
+    the longest work). Each table's rows are cached and handed to the run (`ready`) before it is
+    written, so the resolve and the audit need not wait for three Delta commits and a read back.
+    Its Spark work waits for the hourly files' first read (`after`): Spark runs jobs first come,
+    first served, and the read is the longest work when the files are there (measured: ~1-4 s
+    slower on the real-size day when the dumps' parsing took the cores first). Used as a context
+    around the landing: after a failed landing a build started does no Spark work, and is waited
+    for (none outlives the run).
+    """
 
+    def __init__(self, job: JobRun, request: Request, after: threading.Event) -> None:
+        self.job, self.request, self.after = job, request, after
+        self.ready: dict[Table, Future[DataFrame]] = {table: Future() for table in DIMENSIONS}
+        self._built: Future[None] | None = None
+        self._lock = threading.Lock()
+        self._abandoned = False
 
-def _dimensions_failed(ready: dict[Table, Future[DataFrame]], dimensions: Future[None]) -> None:
-    """Ends the dimension frames not handed yet with the dimensions' error, if they failed."""
-    error = dimensions.exception()
-    for future in ready.values():
-        if error is not None and not future.done():
-            future.set_exception(error)
+    def __enter__(self) -> Dimensions:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
+        if failed is not None:
+            self._abandoned = True
+            self.after.set()  # a build waiting for the first read wakes to see it abandoned
+            if self._built is not None:
+                wait([self._built])
+
+    def start(self, dumps: Dumps) -> None:
+        """Start the build from `dumps` (the landing calls it; once, later calls do nothing)."""
+        with self._lock:
+            if self._built is None:
+                self._built = self.job.beside("dimensions", partial(self._build, dumps))
+                self._built.add_done_callback(self._failed)
+
+    def built(self, dumps: Dumps) -> Future[None]:
+        """The build, started now from `dumps` if the landing did not start it."""
+        self.start(dumps)
+        assert self._built is not None
+        return self._built
+
+    def _build(self, dumps: Dumps) -> None:
+        self.after.wait()
+        if self._abandoned:
+            return
+        spark = self.job.session(timed=False)  # the job's own wait for it is timed
+        tune_session(spark)
+        refresh_dimensions(
+            self.job,
+            spark,
+            dumps,
+            self.request.wiki,
+            force=self.request.rebuild_dimensions,
+            on_dimension=self._cache,
+        )
+
+    def _cache(self, table: Table, rows: DataFrame) -> None:
+        """A dimension's rows persisted and counted for the run (before the dimensions are
+        written: their writes then read the cache), then handed to the run (`ready`)."""
+        cached = self.job.persist(rows, StorageLevel.MEMORY_AND_DISK)
+        cached.count()
+        self.ready[table].set_result(cached)
+
+    def _failed(self, built: Future[None]) -> None:
+        """Ends the dimension frames not handed yet with the build's error, if it failed."""
+        error = built.exception()
+        for future in self.ready.values():
+            if error is not None and not future.done():
+                future.set_exception(error)
 
 
 def _daily_views(
-    job: JobRun, request: Request, reads: DayReads, ready: dict[Table, Future[DataFrame]]
+    job: JobRun, request: Request, reads: HourlyReads, ready: dict[Table, Future[DataFrame]]
 ) -> tuple[DataFrame, DataFrame]:
     """The one read's per-title rows resolved to their articles (`transform.resolve_titles`,
     hourly and mobile views kept for the signals) and the days' views per article (redirects
     resolved, main page out), both persisted: the silver write, the day answers and the signals
     read them (a few hundred thousand rows a day, not the raw titles' millions)."""
     sums, bad = reads.result()
-    log.info("aggregated the hourly files in %.1fs", job.stages["aggregate"])
+    log.info("aggregated the hourly files in %.1fs (%d reads)", job.stages["aggregate"], reads.batches)
     with job.stage("wait_for_articles"):
         articles, redirects = ready[WIKI_ARTICLES].result(), ready[WIKI_REDIRECTS].result()
     for day in request.days:
@@ -266,49 +321,100 @@ def _daily_views(
     return resolved, daily
 
 
-class DayReads:
-    """Each day's one read (`_sum_hourly`), started as soon as its hourly files have landed and
-    Spark is up, a day at a time, while the next days download: landing a week overlaps its
-    aggregation. Used as a context around the landing: a failed landing waits for the reads it
-    started (none outlives the run)."""
+class HourlyReads:
+    """The one read of the hourly files, in batches of what has landed, while the rest land.
+
+    As soon as Spark is up, and again each time a batch is read, the files landed meanwhile are
+    read as the next batch (at least BATCH_HOURS of them while the landing goes on): reading
+    overlaps the downloads, and each file is read once. A batch's rows are per raw title and
+    task (`extract.sum_hourly`, each file's views under its hour of the day), summed per day and
+    title downstream: a title read in n batches is n times the rows to resolve after the
+    landing, hence batches of a third of a day at least. (Merging a day's batches while files
+    still land, a shuffle that joins their hours' text, measured slower than resolving the
+    rows: ~20 s a merge at real size.) Where the files land before Spark is up (a fast network,
+    or files landed before), a day is one read. Used as a context around the landing: the
+    landing is over when it ends, and a failed landing ends the reads (none outlives the run).
+    """
 
     def __init__(self, job: JobRun, request: Request) -> None:
         self.job, self.request = job, request
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"{NAME}-day-reads")
-        self.futures: list[Future[tuple[DataFrame, dict[date, int]]]] = []
+        self.batches = 0
+        self.started = threading.Event()  # set once the first read is under way, or none will be
+        self._landed: dict[date, dict[int, str]] = {}
+        self._changed = threading.Condition()
+        self._over = self._failed = False
+        self.reading: Future[list[tuple[DataFrame, dict[date, int]]]] = Future()
 
-    def __enter__(self) -> DayReads:
+    def __enter__(self) -> HourlyReads:
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"{NAME}-reads")
+        self.reading = pool.submit(self._read_batches)
+        pool.shutdown(wait=False)
         return self
 
     def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
+        with self._changed:
+            self._over, self._failed = True, failed is not None
+            self._changed.notify_all()
         if failed is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            wait([self.reading])
 
-    def submit(self, day: date, uris: list[str]) -> None:
-        """Called by the landing once `day`'s files have all landed (or answered 404)."""
-        if uris:
-            self.futures.append(self.pool.submit(self._read, {day: uris}))
+    def add(self, day: date, hour: int, uri: str | None) -> None:
+        """Called by the landing as each hourly file lands (None: it answered 404)."""
+        if uri is not None:
+            with self._changed:
+                self._landed.setdefault(day, {})[hour] = uri
+                self._changed.notify_all()
 
-    def _read(self, by_day: dict[date, list[str]]) -> tuple[DataFrame, dict[date, int]]:
-        spark = self.job.session(timed=False)  # the job's own wait for it is timed
-        tune_session(spark)
-        with self.job.stage("aggregate"):
-            return _sum_hourly(self.job, spark, self.request, by_day)
+    def _read_batches(self) -> list[tuple[DataFrame, dict[date, int]]]:
+        try:
+            return self._read_each_batch()
+        finally:
+            self.started.set()
+
+    def _read_each_batch(self) -> list[tuple[DataFrame, dict[date, int]]]:
+        parts = []
+        while self._files_to_read():
+            spark = self.job.session(timed=False)  # files landing while Spark starts join the batch
+            tune_session(spark)
+            batch, landing = self._take()
+            self.batches += 1
+            files = sum(map(len, batch.values()))
+            log.info("read %d: %d hourly files%s", self.batches, files, ", more landing" if landing else "")
+            self.started.set()
+            with self.job.stage("aggregate"):
+                parts.append(_sum_hourly(self.job, spark, self.request, batch))
+        return parts
+
+    def _files_to_read(self) -> bool:
+        """Waits for BATCH_HOURS landed files not read yet (any, once the landing is over); False
+        when none is left, or the landing failed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._over or sum(map(len, self._landed.values())) >= BATCH_HOURS)
+            return not self._failed and bool(self._landed)
+
+    def _take(self) -> tuple[dict[date, dict[int, str]], bool]:
+        """The files landed and not read yet, by day and hour; whether more are landing."""
+        with self._changed:
+            batch, self._landed = self._landed, {}
+            landing = not self._over
+        return {day: dict(sorted(hours.items())) for day, hours in sorted(batch.items())}, landing
 
     def result(self) -> tuple[DataFrame, dict[date, int]]:
-        """Every day's sums as one frame, and each day's bad lines (waiting for those still read)."""
+        """Every batch's sums as one frame, and each day's bad lines (once the landing is over)."""
         with self.job.stage("wait_for_aggregate"):
-            parts = [future.result() for future in self.futures]
-        self.pool.shutdown()
+            parts = self.reading.result()
         if not parts:
             with self.job.stage("aggregate"):
                 return _sum_hourly(self.job, self.job.session(), self.request, {})
         sums = functools.reduce(DataFrame.unionByName, [frame for frame, _ in parts])
-        return sums, {day: n for _, bad in parts for day, n in bad.items()}
+        bad: Counter[date] = Counter()
+        for _, counts in parts:
+            bad.update(counts)
+        return sums, dict(bad)
 
 
-def sums_level(by_day: dict[date, list[str]], days: tuple[date, ...]) -> StorageLevel:
-    """Where a read's rows are kept: on disk, unless it reads the run's last day.
+def sums_level(day: date, days: tuple[date, ...]) -> StorageLevel:
+    """Where a day's read rows are kept: on disk, unless it is the run's last day.
 
     A day's rows (~200 MB cached at real size) held in the heap while the next day is read left
     the readers' per-title tables (Spark does not manage them, so it never evicts a cache for
@@ -316,27 +422,31 @@ def sums_level(by_day: dict[date, list[str]], days: tuple[date, ...]) -> Storage
     day ran fine. The last day stays in memory: no read follows it, and on disk a day's run
     measured ~2 s slower.
     """
-    last = bool(by_day) and max(by_day) == max(days)
-    return StorageLevel.MEMORY_AND_DISK if last else StorageLevel.DISK_ONLY
+    return StorageLevel.MEMORY_AND_DISK if day == max(days) else StorageLevel.DISK_ONLY
 
 
 def _sum_hourly(
-    job: JobRun, spark: SparkSession, request: Request, by_day: dict[date, list[str]]
+    job: JobRun, spark: SparkSession, request: Request, by_day: dict[date, dict[int, str]]
 ) -> tuple[DataFrame, dict[date, int]]:
-    """The one read of the hourly files of `by_day` (persisted) and each day's bad lines.
+    """The one read of the hourly files of `by_day` (each day's rows persisted, `sums_level`) and
+    each day's bad lines.
 
     A landed file whose gzip fails in the read (cut short, or a CRC that does not match: the
     landing checks sizes only) is downloaded again, verified whole, and the read made again, at
     most `REREADS` times; then the run ends naming the file. Nothing is written before this.
     """
     codes = transform.wiki_codes(request.wiki)
-    level = sums_level(by_day, request.days)
     for attempt in range(REREADS + 1):
-        sums = job.persist(extract.sum_hourly(spark, by_day, codes), level)
+        days = [
+            job.persist(extract.sum_hourly(spark, {day: hours}, codes), sums_level(day, request.days))
+            for day, hours in by_day.items()
+        ]
+        sums = functools.reduce(DataFrame.unionByName, days) if days else extract.sum_hourly(spark, {}, codes)
         try:
             return sums, {row["day"]: row["bad_lines"] for row in transform.bad_line_counts(sums).collect()}
         except Exception as exc:
-            sums.unpersist()
+            for frame in days:
+                frame.unpersist()
             damaged = extract.unreadable_hourly(exc)
             if damaged is None:
                 raise

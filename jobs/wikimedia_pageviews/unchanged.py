@@ -63,8 +63,8 @@ class LastRun:
 def _landing_digest(landing: Landing) -> str:
     """The landed hourly files (immutable once published), the hours still missing, the dumps."""
     document = {
-        "hourly": {day.isoformat(): uris for day, uris in sorted(landing.hourly.items())},
+        "hourly": {day.isoformat(): list(hours.values()) for day, hours in sorted(landing.hourly.items())},
         "missing": sorted(landing.missing),
-        "dumps": landing.dumps_fingerprint(DIMENSIONS_VERSION),
+        "dumps": landing.dumps.fingerprint(DIMENSIONS_VERSION),
     }
     return document_digest(document)
