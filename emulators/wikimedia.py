@@ -4,7 +4,8 @@ Files are answered with their `Content-Length` (HEAD too), missing ones with 404
 switched at runtime, on the returned server object or through `GET /_control?...`:
 `truncate=N` (the next N file answers stop halfway through the body), `corrupt=N` (the next N
 answers carry the right length but damaged gzip bytes), `errors=N` (the next N answers are 503),
-`latency=SECONDS` (each answer waits), `match=SUBSTRING` (faults only hit paths containing it),
+`latency=SECONDS` (each answer waits), `bandwidth=BYTES_PER_SECOND` (each file's body is sent
+no faster: a slow link, 0 for none), `match=SUBSTRING` (faults only hit paths containing it),
 `reset=1`. `GET /_stats` returns the number of requests per path.
 """
 
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlparse
 
 from emulators.base import BackgroundServer, QuietHandler
@@ -35,11 +36,15 @@ class Faults:
     corrupt: int = 0
     errors: int = 0
     latency: float = 0.0
+    bandwidth: float = 0.0
     match: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def hits(self, path: str) -> bool:
+        return not self.match or self.match in path
+
     def take(self, kind: str, path: str) -> bool:
-        if self.match and self.match not in path:
+        if not self.hits(path):
             return False
         with self.lock:
             left = int(getattr(self, kind))
@@ -78,15 +83,18 @@ class _Handler(QuietHandler):
     def _control(self, query: dict[str, list[str]]) -> None:
         faults = self.emulator.faults
         if "reset" in query:
-            faults.set(truncate=0, corrupt=0, errors=0, latency=0.0, match="")
+            faults.set(truncate=0, corrupt=0, errors=0, latency=0.0, bandwidth=0.0, match="")
         for key in ("truncate", "corrupt", "errors"):
             if key in query:
                 faults.set(**{key: int(query[key][0])})
-        if "latency" in query:
-            faults.set(latency=float(query["latency"][0]))
+        for key in ("latency", "bandwidth"):
+            if key in query:
+                faults.set(**{key: float(query[key][0])})
         if "match" in query:
             faults.set(match=query["match"][0])
-        state = {k: getattr(faults, k) for k in ("truncate", "corrupt", "errors", "latency", "match")}
+        state = {
+            k: getattr(faults, k) for k in ("truncate", "corrupt", "errors", "latency", "bandwidth", "match")
+        }
         self._send(200, json.dumps(state).encode())
 
     def do_HEAD(self) -> None:
@@ -135,7 +143,29 @@ class _Handler(QuietHandler):
             # The kernel copies the file to the socket (a real-size day is 1.4 GB): the emulator
             # then costs the benchmarks' machine little CPU beside the job it serves.
             self.wfile.flush()
-            self.connection.sendfile(body_file)
+            if faults.bandwidth and faults.hits(path):
+                _paced(self.connection, body_file, size, faults.bandwidth)
+            else:
+                self.connection.sendfile(body_file)
+
+
+PACE_STEP = 64 << 10
+
+
+def _paced(connection: Any, body: BinaryIO, size: int, rate: float) -> None:
+    """Sends `body` (`size` bytes) at no more than `rate` bytes a second: each step leaves once
+    the time its bytes take at that rate has passed."""
+    started = time.monotonic()
+    sent = 0
+    while sent < size:
+        count = min(PACE_STEP, size - sent)
+        ahead = (sent + count) / rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+        step = connection.sendfile(body, sent, count)
+        if step == 0:
+            return
+        sent += step
 
 
 def start(root: Path, host: str = "127.0.0.1", port: int = 0, **options: Any) -> EmulatorServer:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from common.errors import SourceError
 from common.settings import Settings
@@ -91,11 +92,11 @@ def test_landing_retries_faults_records_404_and_skips_landed(
     assert landing.hours(START) == 24
     assert landing.hours(START + timedelta(days=2)) == 23
     assert landing.missing == [hourly_relative(MISSING)]
-    assert all(landing.dumps.values())
+    assert all(landing.dumps.uris.values())
     assert server.faults.truncate == server.faults.errors == 0
     retried = sum(n - 1 for path, n in server.requests.items() if "pageviews-20260302" in path)
     assert retried >= 2
-    for uri in landing.hourly[START]:
+    for uri in landing.hourly[START].values():
         assert Path(uri).stat().st_size == (tree / uri.split("/raw/wikimedia/", 1)[1]).stat().st_size
     before = sum(server.requests.values())
     again = extract.land(settings, "enwiki", [START, START + timedelta(days=2)], "latest", backoff=0.01)
@@ -158,6 +159,33 @@ def test_an_hourly_file_corrupt_at_every_download_ends_the_run_naming_it(
     assert not (tmp_path / "lake" / WIKI_DAILY_SUMMARY.path).exists()
     asked = server.requests["/" + hourly_relative(datetime(2026, 3, 2, 5))]
     assert asked == 1 + 4  # landed once, then downloaded again: four tries, each failing its gzip
+
+
+@pytest.mark.e2e
+def test_a_landing_failing_after_the_dumps_landed_ends_the_run_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hourly files answering 503 at every try (the day's others missing) fail the landing after
+    the dumps have landed: their build, started and waiting for the first read (none ever
+    starts), ends with the run, which ends with one line naming a file, nothing published."""
+    root = tmp_path / "dumps"
+    generate_tree(root, START, 1, layout="legacy")
+    for hour in range(3, 25):
+        (root / hourly_relative(datetime(2026, 3, 2) + timedelta(hours=hour))).unlink()
+    srv = wikimedia.start(root, errors=10_000, match="pageviews-")
+    try:
+        settings = _local_lake(monkeypatch, tmp_path, srv)
+        args = build_parser().parse_args(["--start-date", START.isoformat(), "--days", "1"])
+        started = time.monotonic()
+        with pytest.raises(SourceError) as failed:
+            main(args)
+        message = str(failed.value)
+        assert "\n" not in message and "pageviews-20260302-0" in message, message
+        assert time.monotonic() - started < 120
+        assert not Path(lake_path(settings, WIKI_DAILY_SUMMARY.path)).exists()
+        assert not Path(lake_path(settings, WIKI_ARTICLES.path)).exists()
+    finally:
+        srv.stop()
 
 
 def _version(spark: Any, path: str) -> int:
@@ -242,26 +270,52 @@ def test_a_dimension_missing_a_data_file_is_rebuilt_from_the_dumps(
 
 
 @pytest.mark.integration
-def test_a_day_is_handed_on_as_soon_as_its_files_have_landed(
+def test_the_emulator_sends_files_no_faster_than_its_bandwidth(
+    tree: Path, server: wikimedia.EmulatorServer
+) -> None:
+    """`bandwidth` paces file bodies (a slow link, for the overlap benchmark); `match` limits it."""
+    slow, fast = hourly_relative(datetime(2026, 3, 2, 1)), hourly_relative(datetime(2026, 3, 3, 1))
+    size = (tree / slow).stat().st_size
+    server.faults.set(bandwidth=size / 0.5, match="pageviews-20260302")
+    for relative, least, most in ((slow, 0.45, 5.0), (fast, 0.0, 0.3)):
+        started = time.monotonic()
+        body = requests.get(f"{server.url}/{relative}", timeout=10).content
+        took = time.monotonic() - started
+        assert body == (tree / relative).read_bytes()
+        assert least <= took < most, (relative, took)
+
+
+@pytest.mark.integration
+def test_each_hour_is_handed_on_as_soon_as_it_has_landed(
     server: wikimedia.EmulatorServer, tmp_path: Path
 ) -> None:
-    """`land(on_day=...)` hands each day over once its hours have all landed (or answered 404),
-    while later files still download: the job reads a day while the next ones land."""
+    """`land(on_hour=..., on_dumps=...)` hands each hourly file over (a 404 as None) as soon as it
+    has landed, and the SQL dumps once they all have (asked first), while later files still
+    download: the job builds its dimensions and reads the hours while the next ones land."""
     settings = Settings(lake_root=str(tmp_path / "lake"), wikimedia_dumps_url=server.url)
     server.faults.set(latency=0.3, match="pageviews-20260304")  # the third day's files are slow
-    handed: list[tuple[date, int, float]] = []
+    handed: list[tuple[date, int, str | None, float]] = []
+    dumps: list[tuple[extract.Dumps, float]] = []
     started = time.monotonic()
+    days = [START, START + timedelta(days=1), START + timedelta(days=2)]
     landing = extract.land(
         settings,
         "enwiki",
-        [START, START + timedelta(days=1), START + timedelta(days=2)],
+        days,
         "latest",
         workers=4,
-        on_day=lambda day, uris: handed.append((day, len(uris), time.monotonic() - started)),
+        on_hour=lambda day, hour, uri: handed.append((day, hour, uri, time.monotonic() - started)),
+        on_dumps=lambda landed: dumps.append((landed, time.monotonic() - started)),
     )
     took = time.monotonic() - started
-    assert sorted((day, n) for day, n, _ in handed) == [
-        (day, landing.hours(day)) for day in sorted(landing.hourly)
+    assert sorted((day, hour) for day, hour, _, _ in handed) == [(d, h) for d in days for h in range(24)]
+    assert {(day, hour): uri for day, hour, uri, _ in handed if uri} == {
+        (day, hour): uri for day, hours in landing.hourly.items() for hour, uri in hours.items()
+    }
+    assert [(day, hour) for day, hour, uri, _ in handed if uri is None] == [
+        (MISSING.date(), MISSING.hour - 1)
     ]
-    first_two = [at for day, _, at in handed if day < START + timedelta(days=2)]
+    first_two = [at for day, _, _, at in handed if day < days[2]]
     assert max(first_two) < took - 1.0, (handed, took)  # handed on well before the landing ended
+    assert [landed for landed, _ in dumps] == [landing.dumps]
+    assert dumps[0][1] < took - 1.0

@@ -147,8 +147,8 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
     spark: Any, tmp_path: Any
 ) -> None:
     """The `pageviews` source's `sums` mode: per raw title (no normalisation), views of both
-    codes, those of the mobile one, and each file's (by its index in the day's list); other
-    wikis are not rows, bad lines are one null-title row with their count."""
+    codes, those of the mobile one, and each file's under its hour of the day; other wikis are
+    not rows, bad lines are one null-title row with their count."""
     lines = {
         "010000": [
             "en Dog 5 0",
@@ -158,7 +158,7 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
             "en Dog x 0",
             "en Big 1234567890123 0",
         ],
-        "020000": [
+        "060000": [
             "en.m Dog 2 0",
             "en \u00e9t\u00e9 4 0",
             "en Cat 1 0",
@@ -167,24 +167,24 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
             "en Zero 0 0",
         ],
     }
-    uris = []
-    for hour, rows in lines.items():
-        path = tmp_path / f"pageviews-20260302-{hour}.gz"
+    by_hour = {}
+    for name, rows in lines.items():
+        path = tmp_path / f"pageviews-20260302-{name}.gz"
         path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
-        uris.append(str(path))
-    out = sum_hourly(spark, {D1: uris}, ("en", "en.m"))
+        by_hour[int(name[:2]) - 1] = str(path)
+    out = sum_hourly(spark, {D1: by_hour}, ("en", "en.m"))
     got: dict[str | None, tuple[int, int, set[str]]] = {}
     for row in out.collect():  # a title is in a row per task that read it: summed here
         views, mobile, hours = got.get(row["title"], (0, 0, set()))
         pairs = set(row["hours"].split(",")) if row["hours"] else set()
         got[row["title"]] = (views + row["views"], mobile + row["mobile"], hours | pairs)
     assert got == {
-        "Dog": (10, 5, {"0:8", "1:2"}),
+        "Dog": (10, 5, {"0:8", "5:2"}),
         "dog": (7, 7, {"0:7"}),
-        "\u00e9t\u00e9": (4, 0, {"1:4"}),
-        "Cat": (1, 0, {"1:1"}),
-        "Big": (1234567890133, 10, {"0:1234567890123", "1:10"}),  # the pairs' digits, any width
-        "Zero": (0, 0, {"1:0"}),
+        "\u00e9t\u00e9": (4, 0, {"5:4"}),
+        "Cat": (1, 0, {"5:1"}),
+        "Big": (1234567890133, 10, {"0:1234567890123", "5:10"}),  # the pairs' digits, any width
+        "Zero": (0, 0, {"5:0"}),
         None: (2, 0, set()),
     }
 
