@@ -92,7 +92,8 @@ def time_spark(spark: Any, by_day: dict[date, list[str]]) -> tuple[float, int, i
     from jobs.wikimedia_pageviews.extract import sum_hourly
     from jobs.wikimedia_pageviews.transform import daily_title_views
 
-    aggregated = daily_title_views(sum_hourly(spark, by_day, CODES))
+    hours = {day: dict(enumerate(paths)) for day, paths in by_day.items()}
+    aggregated = daily_title_views(sum_hourly(spark, hours, CODES))
     started = time.perf_counter()
     aggregated.write.format("noop").mode("overwrite").save()
     elapsed = time.perf_counter() - started

@@ -64,6 +64,7 @@ LAKES = ROOT / "bench" / "work" / "wikimedia" / "job-lakes"
 TARGETS = {"job_vs_duckdb": 4.0}
 REALSIZE_TARGETS = {"job_first_vs_duckdb": 2.0, "aggregate_stage_vs_duckdb": 1.2, "file_opens_max": 1}
 SUMMARY_RE = re.compile(r"wikimedia_pageviews: (\d+(?:\.\d+)?)s in all: (.*)")
+READS_RE = re.compile(r"aggregated the hourly files in .* \((\d+) reads\)")
 STAGE_RE = re.compile(r"([a-z_]+) (\d+(?:\.\d+)?)s")
 
 
@@ -178,8 +179,9 @@ class Opens:
 
 def run_job(url: str, lake: Path, day: date, days: int = 1) -> tuple[float, float, dict[str, float], str]:
     """One whole job process: wall seconds, CPU seconds (its process tree), its stage times (with
-    `file_opens_max`, the most any landed hourly file was opened, `peak_rss_mb`, the tree's
-    largest resident memory, and `peak_anon_mb`, its anonymous part), its last log lines."""
+    `reads`, the batches its hourly files were read in, `file_opens_max`, the most any landed
+    hourly file was opened, `peak_rss_mb`, the tree's largest resident memory, and
+    `peak_anon_mb`, its anonymous part), its last log lines."""
     env = {
         **os.environ,
         "LAKE_ROOT": str(lake),
@@ -200,12 +202,15 @@ def run_job(url: str, lake: Path, day: date, days: int = 1) -> tuple[float, floa
     done = subprocess.CompletedProcess(cmd, job.returncode, stdout, stderr)
     if done.returncode != 0:
         raise SystemExit(f"the job failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    match = None
+    match = reads = None
     for line in done.stderr.splitlines():
         match = SUMMARY_RE.search(line) or match
+        reads = READS_RE.search(line) or reads
     stages = {} if match is None else {k: float(v) for k, v in STAGE_RE.findall(match.group(2))}
     if match is not None:
         stages["job_total"] = float(match.group(1))
+    if reads is not None:
+        stages["reads"] = float(reads.group(1))
     stages["file_opens_max"] = float(max(opened.values(), default=0))
     stages["peak_rss_mb"] = round(tree.peak_rss_mb)
     stages["peak_anon_mb"] = round(tree.peak_anon_mb)
