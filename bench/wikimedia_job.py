@@ -100,16 +100,19 @@ class TreeCpu:
     def _sample(self) -> None:
         parents: dict[int, int] = {}
         cpu: dict[int, float] = {}
+        names: dict[int, str] = {}
         tick = os.sysconf("SC_CLK_TCK")
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                name, fields = (entry / "stat").read_text().rsplit(")", 1)
             except OSError:
                 continue
-            parents[int(entry.name)] = int(fields[1])
-            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+            stat = fields.split()
+            parents[int(entry.name)] = int(stat[1])
+            cpu[int(entry.name)] = (int(stat[11]) + int(stat[12])) / tick
+            names[int(entry.name)] = name.split("(", 1)[-1]
         tree, grew = {self.root}, True
         while grew:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
@@ -118,6 +121,10 @@ class TreeCpu:
         memory_kb: Counter[str] = Counter()  # VmRSS and RssAnon over the tree
         for pid in tree & cpu.keys():
             self.seen[pid] = max(self.seen.get(pid, 0.0), cpu[pid])
+            if names.get(parents.get(pid, 0)) == "java":
+                # A JVM's helper (Hadoop's chmod, its spawn helper) starts sharing the JVM's
+                # memory (vfork): counted, it doubled the JVM's for that instant.
+                continue
             try:
                 status = (Path("/proc") / str(pid) / "status").read_text()
             except OSError:

@@ -416,11 +416,11 @@ class HourlyReads:
 def sums_level(day: date, days: tuple[date, ...]) -> StorageLevel:
     """Where a day's read rows are kept: on disk, unless it is the run's last day.
 
-    A day's rows (~200 MB cached at real size) held in the heap while the next day is read left
-    the readers' per-title tables (Spark does not manage them, so it never evicts a cache for
-    them) without room: a week fell into back-to-back full GCs on the default 2g driver, where a
-    day ran fine. The last day stays in memory: no read follows it, and on disk a day's run
-    measured ~2 s slower.
+    A day's rows (~200 MB cached at real size) held in the heap while the next day is read took
+    the room of the readers' per-title tables: a week fell into back-to-back full GCs on the
+    default 2g driver, where a day ran fine (the tables now take Spark's execution memory, which
+    evicts such a cache, but writing it out then is work a week need not do). The last day stays
+    in memory: no read follows it, and on disk a day's run measured ~2 s slower.
     """
     return StorageLevel.MEMORY_AND_DISK if day == max(days) else StorageLevel.DISK_ONLY
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from datetime import date
 from typing import Any
@@ -12,7 +13,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F  # noqa: N812 - the usual alias
 
 from jobs.wikimedia_pageviews import traffic, transform
-from jobs.wikimedia_pageviews.extract import sum_hourly
+from jobs.wikimedia_pageviews.extract import scan_pageviews, sum_hourly
 
 pytestmark = pytest.mark.unit
 
@@ -187,6 +188,64 @@ def test_sum_hourly_is_one_row_per_title_with_its_mobile_and_per_file_views(
         "Zero": (0, 0, {"5:0"}),
         None: (2, 0, set()),
     }
+
+
+def _per_title(rows: list[Any]) -> dict[str | None, tuple[int, int, dict[str, int]]]:
+    """Rows of the `sums` mode summed per title: views, mobile views, views per hour."""
+    got: dict[str | None, tuple[int, int, dict[str, int]]] = {}
+    for row in rows:
+        views, mobile, hours = got.get(row["title"], (0, 0, {}))
+        for pair in filter(None, (row["hours"] or "").split(",")):
+            hour, count = pair.split(":")
+            hours[hour] = hours.get(hour, 0) + int(count)
+        got[row["title"]] = (views + row["views"], mobile + row["mobile"], hours)
+    return got
+
+
+def test_a_task_whose_table_memory_is_refused_emits_partial_sums_that_add_up(
+    spark: Any, tmp_path: Any
+) -> None:
+    """A task's table takes Spark's execution memory as it grows; refused (here by the source's
+    `maxTableBytes` cap), its rows go out and an empty table goes on from the line that did not
+    fit: more rows, the same sums per title, hour and code, the bad lines counted once."""
+    rng = random.Random(3)
+    by_hour, expected = {}, {}
+    for hour in (0, 7, 13):
+        lines = ["en Broken"]
+        for _ in range(6000):
+            title, code, views = (
+                f"T{rng.randrange(9000)}",
+                rng.choice(("en", "en.m", "de")),
+                rng.randint(0, 50),
+            )
+            lines.append(f"{code} {title} {views} 0")
+            if code != "de":
+                total, mobile, hours = expected.get(title, (0, 0, {}))
+                hours[str(hour)] = hours.get(str(hour), 0) + views
+                expected[title] = (total + views, mobile + (views if code == "en.m" else 0), hours)
+        path = tmp_path / f"pageviews-20260302-{hour + 1:02d}0000.gz"
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        by_hour[hour] = str(path)
+    expected[None] = (3, 0, {})
+
+    def read(**cap: str) -> list[Any]:
+        ids = {D1: json.dumps(list(by_hour))}
+        frame = scan_pageviews(
+            spark,
+            {D1: list(by_hour.values())},
+            ("en", "en.m"),
+            ["title", "views", "mobile", "hours"],
+            "day date, title string, views long, mobile long, hours string",
+            file_ids=ids,
+            sums="true",
+            mobile="en.m",
+            **cap,
+        )
+        return list(frame.collect())
+
+    whole, capped = read(), read(maxTableBytes="150000")
+    assert len(capped) > len(whole) + 1000  # the capped tables were emitted several times
+    assert _per_title(capped) == _per_title(whole) == expected
 
 
 def test_the_driver_median_is_sparks_percentile(spark: Any) -> None:

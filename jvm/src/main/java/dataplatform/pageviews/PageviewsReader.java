@@ -20,9 +20,10 @@ import org.apache.spark.sql.connector.read.PartitionReader;
 /**
  * Streams the files of one partition (a gzip file inflated whole by {@link WholeGzip}, else
  * decompressed through Hadoop's codecs: gzip and plain files, local or S3A) and returns the lines
- * of the wanted codes as (title, views) rows; in the {@code sums} mode, it reads them all first and
- * returns one row per raw title ({@link TitleSums}: title, views, mobile views, views per file) and
- * one of the bad lines' count.
+ * of the wanted codes as (title, views) rows; in the {@code sums} mode, it sums them per raw title
+ * first ({@link TitleSums}: title, views, mobile views, views per file) and returns a row per
+ * title of each table it filled (one, unless the task's memory refused it room) and one of the
+ * bad lines' count.
  *
  * <p>Lines end at {@code \n}, {@code \r} or {@code \r\n}, and a UTF-8 byte order mark opening a
  * file is skipped, as with Hadoop's LineRecordReader (Spark's text source). Only one line is held
@@ -42,9 +43,12 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   private final int[] fileIds;
   private final boolean[] mobile;
   private final UnsafeRowWriter writer;
+  private final TableMemory memory; // null outside a Spark task
   private TitleSums sums;
-  private boolean summed;
   private int emitted;
+  private boolean pending; // the parsed line a full table refused, for the next one
+  private boolean filesRead;
+  private long badLines;
   private final byte[] hours; // a row's hours text (TitleSums.hours)
   private int nextPath;
 
@@ -63,8 +67,10 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
    * {@code fileIds} names each path in the {@code sums} mode's per-file views (null: lines mode);
    * {@code mobileCodes} are those of {@code codes} whose views count as mobile.
    */
-  PageviewsReader(Configuration conf, String[] paths, int[] fileIds, String[] codes, String[] mobileCodes) {
+  PageviewsReader(
+      Configuration conf, String[] paths, int[] fileIds, String[] codes, String[] mobileCodes, long maxTableBytes) {
     this.conf = conf;
+    this.memory = fileIds == null ? null : TableMemory.forTask(maxTableBytes);
     this.paths = paths;
     this.fileIds = fileIds;
     this.hours = new byte[TitleSums.hoursCapacity(paths.length)];
@@ -103,43 +109,73 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
     return true;
   }
 
-  /** The next title's sums; the first call reads every file of the partition. */
+  /**
+   * The next title's sums: a table is filled from the files (until they end, or until it is full:
+   * its memory refused), its rows go out, and an empty one goes on from the line that did not fit.
+   * The bad lines' count is the last row.
+   */
   private boolean nextSum() throws IOException {
-    if (!summed) {
-      summed = true;
-      sums = new TitleSums();
-      for (int kind = advance(); kind != LineParser.NO_MATCH; kind = advance()) {
-        if (kind == LineParser.GOOD) {
-          sums.add(buf, parser.titleStart, parser.titleLength, parser.views, mobile[parser.code], fileIds[nextPath - 1]);
-        } else {
-          sums.badLines++;
+    while (true) {
+      if (sums != null && emitted < sums.size()) {
+        int e = emitted++;
+        writer.reset();
+        writer.zeroOutNullBytes();
+        writer.write(0, sums.keys(), sums.keyStart(e), sums.keyLength(e));
+        writer.write(1, sums.views(e));
+        writer.write(2, sums.mobile(e));
+        writer.write(3, hours, 0, sums.hours(e, hours));
+        return true;
+      }
+      if (sums != null) {
+        sums = null; // its rows are out: its memory goes back before the next one takes any
+        if (memory != null) {
+          memory.releaseAll();
         }
       }
-      releaseWhole(); // the next task may read while these rows go out
+      if (filesRead) {
+        return badLinesRow();
+      }
+      fillTable();
     }
-    if (sums == null) {
+  }
+
+  /** Reads lines into a new table until the files end or it is full (the line kept pending). */
+  private void fillTable() throws IOException {
+    sums = new TitleSums(memory);
+    emitted = 0;
+    if (pending && !addPending()) {
+      throw new IllegalStateException("pageviews: an empty table refused a line");
+    }
+    pending = false;
+    for (int kind = advance(); kind != LineParser.NO_MATCH; kind = advance()) {
+      if (kind == LineParser.BAD) {
+        badLines++;
+      } else if (!addPending()) {
+        pending = true; // the parser still holds it, and the buffer is not read until it is added
+        return;
+      }
+    }
+    filesRead = true;
+    releaseWhole(); // the next task may read while these rows go out
+  }
+
+  private boolean addPending() {
+    return sums.add(buf, parser.titleStart, parser.titleLength, parser.views, mobile[parser.code], fileIds[nextPath - 1]);
+  }
+
+  /** The bad lines' count as a null title's views, once (none: no row). */
+  private boolean badLinesRow() {
+    if (badLines == 0) {
       return false;
     }
     writer.reset();
     writer.zeroOutNullBytes();
-    if (emitted < sums.size()) {
-      int e = emitted++;
-      writer.write(0, sums.keys(), sums.keyStart(e), sums.keyLength(e));
-      writer.write(1, sums.views(e));
-      writer.write(2, sums.mobile(e));
-      writer.write(3, hours, 0, sums.hours(e, hours));
-      return true;
-    }
-    if (emitted == sums.size() && sums.badLines > 0) {
-      emitted++;
-      writer.setNullAt(0);
-      writer.write(1, sums.badLines);
-      writer.write(2, 0L);
-      writer.setNullAt(3);
-      return true;
-    }
-    sums = null; // the table's memory is free once every row is out
-    return false;
+    writer.setNullAt(0);
+    writer.write(1, badLines);
+    writer.write(2, 0L);
+    writer.setNullAt(3);
+    badLines = 0;
+    return true;
   }
 
   /** The kind of the next line of the wanted codes (parsed into {@code parser}), NO_MATCH at the end. */
@@ -171,6 +207,9 @@ final class PageviewsReader implements PartitionReader<InternalRow> {
   public void close() throws IOException {
     closeCurrent();
     releaseWhole();
+    if (memory != null) {
+      memory.releaseAll();
+    }
   }
 
   private void releaseWhole() {

@@ -35,11 +35,16 @@ final class PageviewsScan implements Scan, Batch {
   private final String[] codes;
   private final String[] mobileCodes;
   private final boolean sums;
+  private final long maxTableBytes;
 
   PageviewsScan(CaseInsensitiveStringMap options) {
     this.paths = paths(options);
     this.fileIds = fileIds(options, paths.size());
     this.sums = options.getBoolean("sums", false);
+    this.maxTableBytes = options.getLong("maxTableBytes", Long.MAX_VALUE);
+    if (maxTableBytes <= 0) {
+      throw new IllegalArgumentException("pageviews: option 'maxTableBytes' must be positive");
+    }
     String codes = options.get("codes");
     if (codes == null || codes.isBlank()) {
       throw new IllegalArgumentException(
@@ -186,7 +191,7 @@ final class PageviewsScan implements Scan, Batch {
     Broadcast<SerializableConfiguration> conf =
         JavaSparkContext.fromSparkContext(spark.sparkContext())
             .broadcast(new SerializableConfiguration(spark.sessionState().newHadoopConf()));
-    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums);
+    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums ? maxTableBytes : -1);
   }
 
   /** The files one task reads, in order, and (sums) their ids. */

@@ -26,7 +26,10 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * the codes of the option {@code mobile} and {@code hours} the views of each file as
  * {@code index:views} pairs (a file's index in the read's paths; a file is an hour), plus one row
  * with a null title whose views are the bad lines' count. The day's totals and the hourly signals
- * of its top articles then come from one read of each file.
+ * of its top articles then come from one read of each file. A task's table takes its memory from
+ * Spark's execution memory, at most {@code maxTableBytes} (option; unbounded by default): when
+ * refused, its rows go out and an empty table goes on, so a title may be in several rows of a
+ * task, each a partial sum (summed downstream as those of several tasks are).
  */
 public final class PageviewsSource implements TableProvider, DataSourceRegister {
   static final StructType SCHEMA =

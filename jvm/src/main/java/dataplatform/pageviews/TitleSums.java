@@ -13,6 +13,10 @@ import java.util.Arrays;
  * need a group per (title, hour), a dozen times the rows to shuffle. Here the per-file views of a
  * title are a chain of small cells beside its sums, and only the chains of the few titles the job
  * ranks are ever decoded. An open-addressing table over a byte arena: a line allocates nothing.
+ *
+ * <p>Its arrays start small and double, each growth asked of the task's {@link TableMemory}
+ * first: when it is refused the line is not added ({@link #add} returns false) and the table is
+ * full, its rows to be emitted before an empty table goes on.
  */
 final class TitleSums {
   private static final VarHandle LONGS =
@@ -31,61 +35,86 @@ final class TitleSums {
   /** File ids are below this (FILE_MASK itself marks "no file yet"). */
   static final int MAX_FILE_ID = (int) FILE_MASK;
 
-  private byte[] keys = new byte[1 << 22];
+  private static final int FIRST = 1 << 10; // entries, cells and half the slots at first
+  private static final int CELL_BYTES = Integer.BYTES * 2 + Long.BYTES;
+
+  private final TableMemory memory; // null: unbounded (outside a Spark task)
+
+  private byte[] keys = new byte[FIRST * 16];
   private int keyEnd;
-  private long[] entries = new long[STRIDE << 16];
+  private long[] entries = new long[STRIDE * FIRST];
   private int size;
 
-  private long[] slots = new long[1 << 17]; // hash << 32 | (entry + 1); 0 is empty
+  private long[] slots = new long[FIRST * 2]; // hash << 32 | (entry + 1); 0 is empty
   private int mask = slots.length - 1;
 
   // The views of an entry's earlier files, a chain from its `head` (append-only: a line writes
   // here only when a title meets a new file).
-  private int[] cellNext = new int[1 << 16];
-  private int[] cellFile = new int[1 << 16];
-  private long[] cellViews = new long[1 << 16];
+  private int[] cellNext = new int[FIRST];
+  private int[] cellFile = new int[FIRST];
+  private long[] cellViews = new long[FIRST];
   private int cells;
 
-  long badLines;
+  TitleSums(TableMemory memory) {
+    this.memory = memory;
+    grow(keys.length + (long) Long.BYTES * (entries.length + slots.length) + (long) CELL_BYTES * FIRST);
+  }
 
   int size() {
     return size;
   }
 
-  /** Adds {@code v} views of the title {@code b[off, off+len)} read in file {@code file}. */
-  void add(byte[] b, int off, int len, long v, boolean isMobile, int file) {
+  /**
+   * Adds {@code v} views of the title {@code b[off, off+len)} read in file {@code file}; false,
+   * adding nothing, when the table would have to grow and its memory is refused.
+   */
+  boolean add(byte[] b, int off, int len, long v, boolean isMobile, int file) {
     if (file < 0 || file >= MAX_FILE_ID) {
       throw new IllegalArgumentException("pageviews: file index " + file + " out of range");
     }
-    int at = find(b, off, len, hash(b, off, len)) * STRIDE;
+    int e = find(b, off, len, hash(b, off, len));
+    if (e < 0) {
+      return false;
+    }
+    int at = e * STRIDE;
     long[] en = entries;
+    long last = en[at + LAST];
+    int head = (int) (last >> FILE_BITS);
+    boolean newFile = (last & FILE_MASK) != file;
+    if (newFile && head != -2 && cells == cellNext.length) { // -2: no file yet (just inserted)
+      if (!grow((long) CELL_BYTES * cells)) {
+        return false;
+      }
+      int grown = cells * 2;
+      cellNext = Arrays.copyOf(cellNext, grown);
+      cellFile = Arrays.copyOf(cellFile, grown);
+      cellViews = Arrays.copyOf(cellViews, grown);
+    }
     en[at + VIEWS] += v;
     if (isMobile) {
       en[at + MOBILE] += v;
     }
-    long last = en[at + LAST];
-    if ((last & FILE_MASK) == file) {
+    if (!newFile) {
       en[at + CURRENT] += v;
-      return;
+      return true;
     }
-    int head = (int) (last >> FILE_BITS);
-    if (head != -2) { // -2: the entry has no file yet (just inserted)
+    if (head != -2) {
       head = push(head, (int) (last & FILE_MASK), en[at + CURRENT]);
     } else {
       head = -1;
     }
     en[at + LAST] = (long) head << FILE_BITS | file;
     en[at + CURRENT] = v;
+    return true;
   }
 
-  /** A new cell (file, views) before {@code next}; its index. */
+  /** Asks the table's memory for {@code bytes} more (an empty table always gets them). */
+  private boolean grow(long bytes) {
+    return memory == null || memory.grow(bytes, size == 0);
+  }
+
+  /** A new cell (file, views) before {@code next}; its index (the arrays have room). */
   private int push(int next, int file, long views) {
-    if (cells == cellNext.length) {
-      int grown = cells * 2;
-      cellNext = Arrays.copyOf(cellNext, grown);
-      cellFile = Arrays.copyOf(cellFile, grown);
-      cellViews = Arrays.copyOf(cellViews, grown);
-    }
     cellNext[cells] = next;
     cellFile[cells] = file;
     cellViews[cells] = views;
@@ -112,16 +141,25 @@ final class TitleSums {
     }
   }
 
+  /** The new entry's index, or -1 when the table would have to grow and may not. */
   private int insert(byte[] b, int off, int len, long tag, int slot) {
-    if (keyEnd + len > keys.length) {
-      long grown = Math.max((long) keys.length * 2, (long) keyEnd + len);
-      if (grown > Integer.MAX_VALUE - 8) {
-        throw new IllegalStateException(
-            "pageviews: over 2 GB of distinct titles in one task; read fewer files per task");
-      }
-      keys = Arrays.copyOf(keys, (int) grown);
+    long grownKeys = keyEnd + len > keys.length ? Math.max((long) keys.length * 2, (long) keyEnd + len) : 0;
+    if (grownKeys > Integer.MAX_VALUE - 8) {
+      throw new IllegalStateException(
+          "pageviews: over 2 GB of distinct titles in one task; read fewer files per task");
     }
-    if ((size + 1) * STRIDE > entries.length) {
+    boolean growEntries = (size + 1) * STRIDE > entries.length;
+    boolean growSlots = (size + 1) * 2 > slots.length;
+    long more = (grownKeys > 0 ? grownKeys - keys.length : 0)
+        + (growEntries ? (long) Long.BYTES * entries.length : 0)
+        + (growSlots ? (long) Long.BYTES * slots.length : 0);
+    if (more > 0 && !grow(more)) {
+      return -1;
+    }
+    if (grownKeys > 0) {
+      keys = Arrays.copyOf(keys, (int) grownKeys);
+    }
+    if (growEntries) {
       entries = Arrays.copyOf(entries, entries.length * 2);
     }
     int e = size++;

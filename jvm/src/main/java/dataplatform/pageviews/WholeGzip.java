@@ -4,6 +4,10 @@ import com.fulcrumgenomics.jlibdeflate.DecompressionResult;
 import com.fulcrumgenomics.jlibdeflate.LibdeflateDecompressor;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -18,8 +22,7 @@ import org.apache.hadoop.fs.Path;
  * it in under half of Hadoop's gzip codec's time on this project's machines. It has no streaming
  * API, so a file is read whole (~60 MB) and inflated whole (~250 MB, the size its gzip trailer
  * gives), then handed to the reader as a stream. Both buffers are off the heap (the tasks' tables
- * and Spark's caches keep the heap) and pooled: a JVM holds one pair per task reading at once,
- * reused by the next tasks. When the direct memory left cannot hold a file's pair, the file is
+ * and Spark's caches keep the heap), one pair per task reading, freed when its files are read. When the direct memory left cannot hold a file's pair, the file is
  * streamed instead (below). A file it does not inflate exactly (several gzip members, a trailer
  * that does not match, damaged bytes) is left to the stream path, whose errors name the damage as
  * before; so is every file where the native library cannot load. libdeflate checks the CRC and
@@ -35,15 +38,32 @@ public final class WholeGzip {
    * until a GC frees it, so each task's pair should settle at its largest file in a few steps. */
   private static final int GRAIN = 16 << 20;
   private static final ConcurrentLinkedDeque<WholeGzip> IDLE = new ConcurrentLinkedDeque<>();
+  private static final ByteBuffer EMPTY = ByteBuffer.allocateDirect(0);
+  private static final MethodHandle FREE = freeHandle();
 
   private final LibdeflateDecompressor inflater;
-  private ByteBuffer packed = ByteBuffer.allocateDirect(0);
-  private ByteBuffer output = ByteBuffer.allocateDirect(0);
+  private ByteBuffer packed = EMPTY;
+  private ByteBuffer output = EMPTY;
   private final byte[] chunk = new byte[CHUNK];
   private boolean shortOfMemory; // a pair did not fit: this task streams its files (dropBuffers)
 
   private WholeGzip(LibdeflateDecompressor inflater) {
     this.inflater = inflater;
+  }
+
+  /** sun.misc.Unsafe.invokeCleaner(ByteBuffer) bound to the Unsafe, or null (looked up by name:
+   * it is not in the API javac compiles against). */
+  private static MethodHandle freeHandle() {
+    try {
+      Class<?> unsafe = Class.forName("sun.misc.Unsafe");
+      Field field = unsafe.getDeclaredField("theUnsafe");
+      field.setAccessible(true);
+      return MethodHandles.lookup()
+          .findVirtual(unsafe, "invokeCleaner", MethodType.methodType(void.class, ByteBuffer.class))
+          .bindTo(field.get(null));
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
+    }
   }
 
   /** An idle inflater of the pool or a new one; null when libdeflate cannot load here. */
@@ -59,9 +79,17 @@ public final class WholeGzip {
     }
   }
 
-  /** Back to the pool, buffers kept for the next task (the stream it gave must be done with). */
+  /**
+   * Back to the pool, its buffers freed (the stream it gave must be done with). Kept for the next
+   * task, a task's ~0.3 GB pair would stay reserved after the read, in the JVM's direct memory
+   * that reading a spilled cached block back needs too: on a 768m driver a day's job ended in
+   * "Cannot reserve ... bytes of direct buffer memory" there. A task reuses its pair for its
+   * files; a new pair per task costs a few tenths of a second.
+   */
   void release() {
     shortOfMemory = false; // the next task tries again: GCs may have freed memory meanwhile
+    packed = free(packed);
+    output = free(output);
     IDLE.push(this);
   }
 
@@ -84,10 +112,12 @@ public final class WholeGzip {
     if (shortOfMemory || size < 18 || size > Integer.MAX_VALUE - 8) { // 18: the smallest gzip member
       return null;
     }
-    packed = capacity(packed, (int) size);
-    if (packed == null) {
+    ByteBuffer read = capacity(packed, (int) size);
+    if (read == null) {
+      packed = EMPTY; // freed
       return dropBuffers();
     }
+    packed = read;
     try (FSDataInputStream in = fs.open(path)) {
       for (int n = in.read(chunk); n > 0 && packed.hasRemaining(); n = in.read(chunk)) {
         packed.put(chunk, 0, Math.min(n, packed.remaining()));
@@ -101,10 +131,12 @@ public final class WholeGzip {
     if (inflated > MAX_INFLATED || inflated > size * MAX_RATIO) {
       return null;
     }
-    output = capacity(output, (int) inflated);
-    if (output == null) {
+    ByteBuffer out = capacity(output, (int) inflated);
+    if (out == null) {
+      output = EMPTY; // freed
       return dropBuffers();
     }
+    output = out;
     try {
       DecompressionResult result = inflater.gzipDecompressEx(packed, output);
       if (result.inputBytesConsumed() != size || result.outputBytesProduced() != inflated) {
@@ -118,14 +150,16 @@ public final class WholeGzip {
   }
 
   /**
-   * {@code buffer} cleared to {@code size} bytes, or a larger new one if it is smaller; null when
-   * the JVM's direct memory (its limit is the heap's size unless set) cannot hold a new one.
+   * {@code buffer} cleared to {@code size} bytes, or, if it is smaller, a larger new one (it is
+   * freed first); null when the JVM's direct memory (its limit is the heap's size unless set)
+   * cannot hold the new one.
    */
   private static ByteBuffer capacity(ByteBuffer buffer, int size) {
     ByteBuffer ready = buffer;
     if (buffer.capacity() < size) {
       long grown = Math.max(size, (long) buffer.capacity() + (buffer.capacity() >> 3));
       long stepped = Math.min(Integer.MAX_VALUE - 8L, (grown + GRAIN - 1) / GRAIN * GRAIN);
+      free(buffer); // before the larger one is reserved
       try {
         ready = ByteBuffer.allocateDirect((int) stepped);
       } catch (OutOfMemoryError e) { // after the JVM's own GC and retries: too little is left
@@ -144,9 +178,24 @@ public final class WholeGzip {
    */
   private InputStream dropBuffers() {
     shortOfMemory = true;
-    packed = ByteBuffer.allocateDirect(0);
-    output = ByteBuffer.allocateDirect(0);
+    packed = free(packed);
+    output = free(output);
     return null;
+  }
+
+  /**
+   * Frees a direct buffer's memory now (the JDK's Unsafe.invokeCleaner; where it is not there, a
+   * GC frees it later); an empty buffer in its place. The buffer must not be used again.
+   */
+  private static ByteBuffer free(ByteBuffer buffer) {
+    if (FREE != null && buffer.capacity() > 0) {
+      try {
+        FREE.invoke(buffer);
+      } catch (Throwable e) { // not a freeable buffer: left to the GC
+        // nothing else to do
+      }
+    }
+    return EMPTY;
   }
 
   /** The inflated bytes as a stream: the reader copies them into its own buffer, a chunk a time. */
