@@ -214,7 +214,7 @@ def _compute(
     with job.joined(built, reads.reading):
         resolved, daily = _daily_views(job, request, reads, dimensions.ready)
         silver = job.beside("write_pageviews_daily", partial(_write_silver, job.lake, daily, request))
-        signals = job.beside("top_articles", partial(_top_articles, job, resolved, daily))
+        signals = job.beside("top_articles", partial(_top_articles, job, resolved, daily, request.days))
         with job.joined(silver, signals):
             members = dimensions.ready[WIKI_CATEGORY_MEMBERS]
             summary, top = _audit(job, daily.sparkSession, request, landing, daily, members=members)
@@ -467,12 +467,12 @@ def _write_silver(lake: Lake, daily: DataFrame, request: Request) -> Written:
     )
 
 
-def _top_articles(job: JobRun, resolved: DataFrame, daily: DataFrame) -> DataFrame:
+def _top_articles(job: JobRun, resolved: DataFrame, daily: DataFrame, days: tuple[date, ...]) -> DataFrame:
     """The top articles' signals and flags (jobs.wikimedia_pageviews.traffic) from the one read's
     resolved rows, computed and cached (written with the other gold tables, after the audit; the
     summary's most requested unflagged article comes from them)."""
     top = job.persist(traffic.top_articles(daily))
-    flagged = job.persist(traffic.signals(top, traffic.top_rows(resolved, top), daily))
+    flagged = job.persist(traffic.signals(top, traffic.top_rows(resolved, top), daily, days))
     flagged.count()
     return flagged
 

@@ -22,6 +22,7 @@ DataFrames in and out; `signals` sums its hundred articles a day on the driver (
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -61,13 +62,14 @@ def top_rows(resolved: DataFrame, top: DataFrame) -> DataFrame:
     )
 
 
-def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
+def signals(top: DataFrame, sums: DataFrame, daily: DataFrame, days: Sequence[date]) -> DataFrame:
     """The top articles with `mobile_share`, `peak_hour_share`, `views_vs_previous`, `flags` and
     `suspicious`.
 
-    Needs `top_articles`' output, `top_rows`' output, and `daily` (`day`, `title`, `views`)
-    of every day of the run, for the article's own previous days. Shares are over the summed views
-    (the same lines as `views`); an article without any has null shares and no flag from them.
+    Needs `top_articles`' output, `top_rows`' output, `daily` (`day`, `title`, `views`) of every
+    day of the run, and the run's `days`, for the article's own previous days. Shares are over
+    the summed views (the same lines as `views`); an article without any has null shares and no
+    flag from them.
 
     A hundred articles a day: their rows are collected and summed on the driver (`_counts`, in
     integers), then the shares, the ratio and the flags are Spark expressions over those counts.
@@ -75,7 +77,7 @@ def signals(top: DataFrame, sums: DataFrame, daily: DataFrame) -> DataFrame:
     joined) the same answers took ~30 Spark jobs, ~3 s of a real-size day when its JVM is cold.
     """
     spark = top.sparkSession
-    frame = local_frame(spark, _counts(top, sums, daily), COUNTS)
+    frame = local_frame(spark, _counts(top, sums, daily, days), COUNTS)
     mean = F.coalesce(F.col("_previous"), F.lit(0)) / F.col("_days")
     relative = F.when(F.col("_days") > 0, F.col("views") / F.greatest(mean, F.lit(1.0)))
     rows = frame.select(
@@ -119,9 +121,10 @@ COUNTS = struct(
 )
 
 
-def _counts(top: DataFrame, sums: DataFrame, daily: DataFrame) -> list[tuple[Any, ...]]:
+def _counts(top: DataFrame, sums: DataFrame, daily: DataFrame, days: Sequence[date]) -> list[tuple[Any, ...]]:
     """A row of `COUNTS` per top article, from the collected rows of `top` and `sums`, and the
-    run's days with the top titles' views on them (`_run_days`).
+    days of `daily` with the top titles' views on them (`_run_days`; only when the run has several
+    `days`).
 
     Exact: sums in Python integers; the shares' median is Spark's `percentile(x, 0.5)` (the two
     middle shares weighted 0.5 each, in the same double arithmetic)."""
@@ -141,13 +144,14 @@ def _counts(top: DataFrame, sums: DataFrame, daily: DataFrame) -> list[tuple[Any
         views, mobile = totals.get((row["day"], row["title"]), (0, 0))
         if views:
             shares.setdefault(row["day"], []).append(mobile / views)  # in doubles, as Spark divides
-    days, previous = _run_days(top, daily)
+    # A run of one day has no earlier day: its top is all of `daily` there is (no query).
+    run_days, previous = _run_days(top, daily) if len(days) > 1 else (sorted({r["day"] for r in ranked}), {})
     out = []
     for row in ranked:
         day, title = row["day"], row["title"]
         summed = totals.get((day, title))  # None: no row of the article (null shares)
         peak = max(hours[(day, title)].values(), default=None) if (day, title) in hours else None
-        before = [d for d in days if d < day]
+        before = [d for d in run_days if d < day]
         earlier = [previous[(d, title)] for d in before if (d, title) in previous]
         median = _median(shares.get(day, []))
         out.append(

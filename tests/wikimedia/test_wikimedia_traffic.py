@@ -92,7 +92,7 @@ def test_signals_and_flags_at_the_documented_thresholds(spark: Any) -> None:
         ],
         VIEWS,
     )
-    out = {r["title"]: r for r in traffic.signals(top, hourly, daily).collect()}
+    out = {r["title"]: r for r in traffic.signals(top, hourly, daily, [D1, D2]).collect()}
     assert (out["Bot_target"]["peak_hour_share"], out["Bot_target"]["mobile_share"]) == (0.6, 0.0)
     assert out["Bot_target"]["flags"] == ["peak_hour", "mobile_share"]  # median 0.6: 0.6 away
     assert out["Normal"]["flags"] == [] and not out["Normal"]["suspicious"]
@@ -103,6 +103,7 @@ def test_signals_and_flags_at_the_documented_thresholds(spark: Any) -> None:
         top.where("rank = 2").withColumn("day", F.date_sub("day", 1)),
         hourly.limit(0),
         daily.where(f"day = '{D1}'"),
+        [D1],
     ).first()
     assert first_day is not None
     assert (
@@ -127,7 +128,7 @@ def test_peak_hour_needs_a_minimum_of_views(spark: Any) -> None:
         ],
     )
     daily = top.select("day", "title", "views")
-    out = {r["title"]: r for r in traffic.signals(top, hourly, daily).collect()}
+    out = {r["title"]: r for r in traffic.signals(top, hourly, daily, [D1]).collect()}
     assert out["Busy"]["peak_hour_share"] == 0.6 and out["Busy"]["flags"] == ["peak_hour"]
     assert out["Small"]["peak_hour_share"] == round(60 / 99, 4) and out["Small"]["flags"] == []
 
