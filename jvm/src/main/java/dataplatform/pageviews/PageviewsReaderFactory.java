@@ -7,18 +7,24 @@ import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
 import org.apache.spark.util.SerializableConfiguration;
 
-/** Shipped to the executors: the Hadoop configuration (broadcast once), the codes, the mode (and the sums mode's table memory). */
+/** Shipped to the executors: the Hadoop configuration (broadcast once), the codes, the mode. */
 final class PageviewsReaderFactory implements PartitionReaderFactory {
   private final Broadcast<SerializableConfiguration> conf;
   private final String[] codes;
   private final String[] mobileCodes;
-  private final long maxTableBytes; // the sums mode's table memory at most; -1: lines mode
+  private final boolean sums;
+  private final long maxTableBytes; // the sums mode's table memory at most
 
   PageviewsReaderFactory(
-      Broadcast<SerializableConfiguration> conf, String[] codes, String[] mobileCodes, long maxTableBytes) {
+      Broadcast<SerializableConfiguration> conf,
+      String[] codes,
+      String[] mobileCodes,
+      boolean sums,
+      long maxTableBytes) {
     this.conf = conf;
     this.codes = codes;
     this.mobileCodes = mobileCodes;
+    this.sums = sums;
     this.maxTableBytes = maxTableBytes;
   }
 
@@ -28,7 +34,7 @@ final class PageviewsReaderFactory implements PartitionReaderFactory {
     return new PageviewsReader(
         conf.value().value(),
         files.paths(),
-        maxTableBytes > 0 ? files.ids() : null,
+        sums ? files.ids() : null,
         codes,
         mobileCodes,
         maxTableBytes);

@@ -191,7 +191,7 @@ final class PageviewsScan implements Scan, Batch {
     Broadcast<SerializableConfiguration> conf =
         JavaSparkContext.fromSparkContext(spark.sparkContext())
             .broadcast(new SerializableConfiguration(spark.sessionState().newHadoopConf()));
-    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums ? maxTableBytes : -1);
+    return new PageviewsReaderFactory(conf, codes, mobileCodes, sums, maxTableBytes);
   }
 
   /** The files one task reads, in order, and (sums) their ids. */

@@ -4,16 +4,13 @@ import com.fulcrumgenomics.jlibdeflate.DecompressionResult;
 import com.fulcrumgenomics.jlibdeflate.LibdeflateDecompressor;
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
-import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.storage.StorageUtils;
 
 /**
  * Inflates a whole gzip file into memory with libdeflate (jlibdeflate's bundled native library).
@@ -39,7 +36,6 @@ public final class WholeGzip {
   private static final int GRAIN = 16 << 20;
   private static final ConcurrentLinkedDeque<WholeGzip> IDLE = new ConcurrentLinkedDeque<>();
   private static final ByteBuffer EMPTY = ByteBuffer.allocateDirect(0);
-  private static final MethodHandle FREE = freeHandle();
 
   private final LibdeflateDecompressor inflater;
   private ByteBuffer packed = EMPTY;
@@ -49,21 +45,6 @@ public final class WholeGzip {
 
   private WholeGzip(LibdeflateDecompressor inflater) {
     this.inflater = inflater;
-  }
-
-  /** sun.misc.Unsafe.invokeCleaner(ByteBuffer) bound to the Unsafe, or null (looked up by name:
-   * it is not in the API javac compiles against). */
-  private static MethodHandle freeHandle() {
-    try {
-      Class<?> unsafe = Class.forName("sun.misc.Unsafe");
-      Field field = unsafe.getDeclaredField("theUnsafe");
-      field.setAccessible(true);
-      return MethodHandles.lookup()
-          .findVirtual(unsafe, "invokeCleaner", MethodType.methodType(void.class, ByteBuffer.class))
-          .bindTo(field.get(null));
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      return null;
-    }
   }
 
   /** An idle inflater of the pool or a new one; null when libdeflate cannot load here. */
@@ -184,16 +165,12 @@ public final class WholeGzip {
   }
 
   /**
-   * Frees a direct buffer's memory now (the JDK's Unsafe.invokeCleaner; where it is not there, a
-   * GC frees it later); an empty buffer in its place. The buffer must not be used again.
+   * Frees a direct buffer's memory now (Spark's own disposal of its direct buffers), not at a
+   * later GC; an empty buffer in its place. The buffer must not be used again.
    */
   private static ByteBuffer free(ByteBuffer buffer) {
-    if (FREE != null && buffer.capacity() > 0) {
-      try {
-        FREE.invoke(buffer);
-      } catch (Throwable e) { // not a freeable buffer: left to the GC
-        // nothing else to do
-      }
+    if (buffer.capacity() > 0) {
+      StorageUtils.dispose(buffer);
     }
     return EMPTY;
   }
